@@ -1,0 +1,124 @@
+// The one interface every LLM backend implements: the vLLM/OpenAI HTTP
+// client (engine/http), the scripted test backend (engine/scripted) and the
+// in-process engine (engine/local, later).
+//
+// A Backend turns GenerateRequests into GenerateResults. submit() never
+// blocks: it queues the request and calls `done` exactly once, on a backend
+// thread (or, for a request rejected up front, possibly on the caller's
+// thread before submit returns), with either n choices or an Error. It is
+// safe to call submit() and cancel() from any thread. cancel() of a request
+// that already finished, or of an unknown id, is a no-op; a cancelled
+// request still gets its one callback, with the choices finished so far and
+// the rest marked FinishReason::cancelled (or an ErrorCode::cancelled error
+// when nothing was produced). Destroying a Backend cancels what is in flight
+// and delivers every outstanding callback before the destructor returns.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace troupe::engine {
+
+struct ChatMessage {
+  std::string role;  // "system" | "user" | "assistant"
+  std::string content;
+};
+
+// Sampling parameters in vLLM's vocabulary. Unset optionals are left to the
+// server (vLLM then applies the model's generation_config.json).
+struct SamplingParams {
+  int n = 1;
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  int top_k = 0;        // 0 = off
+  double min_p = 0.0;   // 0 = off
+  std::optional<int64_t> seed;
+  int max_tokens = 256;  // always sent explicitly (vLLM's default is 16)
+  std::vector<std::string> stop;
+  int logprobs = 0;      // top-N alternatives per token; 0 = none, -1 = chosen token only
+};
+
+enum class PromptKind { chat, text };
+
+struct GenerateRequest {
+  std::string id;     // unique per request; used by cancel(). Filled by submit() if empty.
+  std::string model;  // empty = the backend's configured model
+  PromptKind kind = PromptKind::chat;
+  std::vector<ChatMessage> messages;  // kind == chat
+  std::string prompt;                 // kind == text (raw text, template already applied)
+  // Chat only: the last message is an unfinished assistant message to be
+  // continued (vLLM continue_final_message=true, add_generation_prompt=false).
+  bool continue_final_message = false;
+  SamplingParams sampling;
+  // Optional: called with each piece of text as it is generated (streaming
+  // backends), on a backend thread, before `done`. `index` is the choice.
+  std::function<void(int index, const std::string& delta)> on_delta;
+};
+
+enum class FinishReason { stop, length, cancelled, error };
+const char* to_string(FinishReason r);
+
+struct TopLogprob {
+  std::string token;
+  double logprob = 0.0;
+};
+
+struct TokenLogprob {
+  std::string token;
+  double logprob = 0.0;
+  std::vector<TopLogprob> top;
+};
+
+struct Choice {
+  int index = 0;
+  std::string text;
+  std::vector<int32_t> token_ids;  // when the backend reports them
+  std::vector<TokenLogprob> logprobs;  // when asked
+  FinishReason finish = FinishReason::stop;
+  std::string stop_string;  // the matched stop string, if any
+  std::string error;        // FinishReason::error: why
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
+struct GenerateResult {
+  std::string request_id;
+  std::string model;
+  std::vector<Choice> choices;  // sorted by index, size == sampling.n on success
+  Usage usage;
+  double latency_ms = 0.0;
+  int attempts = 1;  // how many times the request was sent (retries + 1)
+};
+
+using GenerateCallback = std::function<void(Result<GenerateResult>)>;
+
+// What a backend is, for records and receipts.
+struct BackendInfo {
+  std::string kind;   // "http", "scripted", "local"
+  std::string model;  // default model name
+  std::string endpoint;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual void submit(GenerateRequest request, GenerateCallback done) = 0;
+  virtual void cancel(const std::string& request_id) = 0;
+  virtual BackendInfo info() const = 0;
+};
+
+// Applies `stop` strings to `text` as a server does: cuts at the earliest
+// match and returns the matched string (empty when none matched).
+std::string apply_stop_strings(std::string& text, const std::vector<std::string>& stop);
+
+}  // namespace troupe::engine

@@ -1,0 +1,132 @@
+// The trajectory store: runs, their steps, content-addressed prompt blobs
+// and preference pairs in one RocksDB database with the column families
+// `runs`, `steps`, `blobs`, `pairs` (and `meta` for the schema version).
+//
+// Callers may rely on:
+// - Every write is one rocksdb::WriteBatch with the WAL on: a batch of steps
+//   is either wholly in the database after a crash or wholly absent.
+// - Steps of a run come back in the order of their `seq` (keys are
+//   run id + big-endian seq), whatever order they were written in.
+// - Prompt text is stored once per distinct content (sha256 key), however
+//   many steps share it.
+// - Store is safe to use from several threads at once. DESIGN.md makes the
+//   store-writer actor the only writer in a running system; readers
+//   (export, `troupe runs`) may open the same path read-only while it runs.
+// - Opening a database written by a newer schema fails with a clear error.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace troupe::memory {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct Message {
+  std::string role;
+  std::string content;
+};
+
+enum class RunStatus { queued, running, succeeded, failed, cancelled };
+const char* to_string(RunStatus s);
+std::optional<RunStatus> run_status_from_string(std::string_view s);
+
+struct RunRecord {
+  std::string id;
+  std::string workflow;       // workflow name
+  std::string workflow_hash;  // sha256 of the workflow file text
+  std::string pipeline;       // "spoc", ...
+  std::string item_id;        // the input line's id
+  std::string input_json;     // the input line as given
+  std::string gold;           // gold answer from the input, if any
+  RunStatus status = RunStatus::queued;
+  std::string answer;         // final answer
+  std::optional<bool> correct;  // answer vs gold, when gold is known
+  std::string error;          // why the run failed
+  std::string metrics_json;   // {"calls":..,"prompt_tokens":..,...}
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct StepRecord {
+  std::string run_id;
+  uint64_t seq = 0;               // order within the run, from 0
+  std::string role;               // solver, verifier, ...
+  std::string kind;               // "generate", "verify", "decision", ...
+  std::vector<uint64_t> parents;  // seqs of the steps this one follows from
+  // The prompt the role sent: chat messages (stored as a blob), and the
+  // model's completion.
+  std::vector<Message> prompt;
+  std::string completion;
+  std::string answer;             // parsed answer, if any
+  std::optional<bool> verdict;    // verifier: judged correct?
+  std::optional<double> score;
+  std::optional<bool> label;      // good (true) / bad (false) for SFT/KTO export
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  std::string finish_reason;
+  double latency_ms = 0.0;
+  std::string backend;            // backend kind/model that produced it
+  std::string sampling_json;      // the sampling parameters used
+  std::string meta_json;          // anything else, a JSON object ("" = none)
+  int64_t created_ms = 0;
+};
+
+struct PairRecord {
+  std::string id;
+  std::string run_id;
+  std::string workflow;
+  std::vector<Message> prompt;
+  std::string chosen;
+  std::string rejected;
+  std::vector<uint64_t> source_steps;  // [chosen step, rejected step]
+  std::string reason;
+  double margin = 0.0;
+  int64_t created_ms = 0;
+};
+
+struct StoreOptions {
+  bool create_if_missing = true;
+  bool read_only = false;
+  bool sync = false;  // fsync every batch (WAL is always on)
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options = {});
+  virtual ~Store() = default;
+
+  // Inserts or replaces a run record.
+  virtual Status put_run(const RunRecord& run) = 0;
+  virtual Result<std::optional<RunRecord>> get_run(const std::string& id) = 0;
+  // Runs in id order (ids sort by creation time). Empty filter = all.
+  virtual Status for_each_run(std::optional<RunStatus> status,
+                              const std::function<bool(const RunRecord&)>& visit) = 0;
+
+  // Writes all steps (and their prompt blobs) in one WriteBatch.
+  virtual Status append_steps(const std::vector<StepRecord>& steps) = 0;
+  // Writes steps and pairs and a run update in one WriteBatch (any may be empty).
+  virtual Status write(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
+                       const std::vector<RunRecord>& runs) = 0;
+  virtual Result<std::vector<StepRecord>> read_steps(const std::string& run_id) = 0;
+
+  virtual Status put_pairs(const std::vector<PairRecord>& pairs) = 0;
+  // Pairs in key order; `visit` returns false to stop.
+  virtual Status for_each_pair(const std::function<bool(const PairRecord&)>& visit) = 0;
+
+  // Content-addressed text: returns the key (sha256 hex).
+  virtual Result<std::string> put_blob(const std::string& text) = 0;
+  virtual Result<std::optional<std::string>> get_blob(const std::string& key) = 0;
+
+  virtual int schema_version() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+}  // namespace troupe::memory

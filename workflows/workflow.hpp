@@ -1,0 +1,127 @@
+// A workflow file, loaded and validated. load_workflow() reads YAML and
+// either returns a Workflow whose every field is checked (types, ranges,
+// known pipeline and role names, required fields) or an Error whose message
+// is "FILE:LINE:COL: what is wrong" (1-based line and column) naming the
+// first problem found. Unknown keys are errors (a typo must not be silently
+// ignored). Nothing here talks to a backend or opens the store.
+//
+// Shape (every key but `pipeline` and `backend` is optional):
+//
+//   name: spoc-demo               # default: the file name without extension
+//   pipeline: spoc                # spoc (later: leap, iad, archon, linc, coc)
+//   backend:
+//     kind: http                  # http | scripted
+//     url: http://127.0.0.1:8000  # http: required (scheme http or https)
+//     model: my-model             # http: required
+//     api: chat                   # chat | completions
+//     api_key_env: OPENAI_API_KEY # name of the environment variable
+//     stream: false
+//     timeout_s: 120              # per request
+//     connect_timeout_s: 10
+//     max_in_flight: 16
+//     max_retries: 4
+//     backoff_ms: 250             # first retry delay; doubles, with jitter
+//     backoff_max_ms: 8000
+//     unsupported: [n]            # parameters this server cannot honour
+//     on_unsupported: emulate     # emulate | refuse
+//     fixture: rules.yaml         # scripted: required; relative to the workflow file
+//   store:
+//     path: troupe.db             # relative to the working folder
+//   roles:
+//     solver:                     # any of the pipeline's roles
+//       system: "..."             # system prompt
+//       template: "..."           # user prompt; {question} {attempt} ... placeholders
+//       sampling: {temperature: 0.7, top_p: 0.95, top_k: 0, min_p: 0.0,
+//                  max_tokens: 512, seed: 1, n: 1, stop: ["..."], logprobs: 0}
+//       parse_retries: 1          # re-ask when the output does not parse
+//   params:                       # pipeline parameters (per pipeline)
+//     max_turns: 4
+//   budget:
+//     max_calls: 0                # 0 = unlimited
+//     max_tokens: 0
+//     wall_time_s: 0
+//   concurrency: 4                # items run at once
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "engine/backend.hpp"
+
+namespace troupe::workflows {
+
+struct BackendConfig {
+  std::string kind = "http";  // "http" | "scripted"
+  std::string url;
+  std::string model;
+  std::string api = "chat";  // "chat" | "completions"
+  std::string api_key_env;
+  bool stream = false;
+  double timeout_s = 120;
+  double connect_timeout_s = 10;
+  int max_in_flight = 16;
+  int max_retries = 4;
+  int backoff_ms = 250;
+  int backoff_max_ms = 8000;
+  std::vector<std::string> unsupported;
+  std::string on_unsupported = "emulate";  // "emulate" | "refuse"
+  std::string fixture;  // scripted: absolute path after loading
+};
+
+struct RoleConfig {
+  std::string system;
+  std::string template_text;  // YAML key `template`
+  engine::SamplingParams sampling;
+  int parse_retries = 1;
+};
+
+struct BudgetConfig {
+  int64_t max_calls = 0;   // 0 = unlimited
+  int64_t max_tokens = 0;  // prompt + completion, 0 = unlimited
+  double wall_time_s = 0;  // 0 = unlimited
+};
+
+// A scalar parameter value as written (numbers, booleans and strings).
+struct ParamValue {
+  std::string text;  // as written
+  int line = 0, col = 0;
+};
+
+struct Workflow {
+  std::string file;  // path as given
+  std::string name;
+  std::string pipeline;
+  std::string text_hash;  // sha256 of the file text
+  BackendConfig backend;
+  std::string store_path = "troupe.db";
+  std::map<std::string, RoleConfig> roles;  // only roles named in the file
+  std::map<std::string, ParamValue> params;
+  BudgetConfig budget;
+  int concurrency = 4;
+};
+
+// Pipelines the loader knows, with the roles and parameters each accepts.
+struct PipelineSchema {
+  std::string name;
+  std::vector<std::string> roles;
+  std::vector<std::string> params;
+};
+const std::vector<PipelineSchema>& pipeline_schemas();
+
+Result<Workflow> load_workflow(const std::string& path);
+// Same, from text already read; `path` names it in messages and anchors
+// relative paths (fixture).
+Result<Workflow> parse_workflow(const std::string& text, const std::string& path);
+
+// Typed access to params with defaults; a malformed value is an error that
+// names the file, line and column.
+Result<int64_t> param_int(const Workflow& wf, const std::string& key, int64_t fallback);
+Result<double> param_double(const Workflow& wf, const std::string& key, double fallback);
+Result<bool> param_bool(const Workflow& wf, const std::string& key, bool fallback);
+std::string param_string(const Workflow& wf, const std::string& key, const std::string& fallback);
+
+}  // namespace troupe::workflows
