@@ -41,6 +41,27 @@
 //     max_tokens: 0
 //     wall_time_s: 0
 //   concurrency: 4                # items run at once
+//
+// Checked besides types (every failure is ErrorCode::parse):
+//   required  pipeline, backend; backend.url and backend.model for kind http,
+//             backend.fixture for kind scripted (pointing at the enclosing map)
+//   ranges    sampling: n >= 1, temperature >= 0, 0 < top_p <= 1, top_k >= 0,
+//             0 <= min_p <= 1, max_tokens >= 1, logprobs >= -1; parse_retries,
+//             max_retries, backoff_ms and budgets >= 0; backoff_max_ms >=
+//             backoff_ms; timeout_s, connect_timeout_s > 0; max_in_flight,
+//             concurrency >= 1
+//   names     roles and params: only the pipeline's (pipeline_schemas());
+//             params are scalars checked by the pipeline's table in
+//             workflow_file.cpp (spoc: max_turns >= 1, mode explicit |
+//             single_pass, feedback_template); unsupported: sampling
+//             parameter names and continue_final_message; url: http:// or
+//             https://
+//   structure duplicate keys, an empty file, a top level that is not a map,
+//             more than one YAML document
+// An unknown key or value lists the accepted ones and suggests the closest
+// when it looks like a typo: "unknown key 'solverr' in roles (did you mean
+// 'solver'?); pipeline 'spoc' has roles: solver, verifier". A missing file is
+// ErrorCode::not_found, an unreadable one ErrorCode::io; both name the path.
 #pragma once
 
 #include <cstdint>

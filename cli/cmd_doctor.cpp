@@ -1,0 +1,141 @@
+// troupe doctor: what is installed or missing, and how to fix it.
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "engine/scripted/scripted_backend.hpp"
+#include "memory/store.hpp"
+#include "workflows/workflow.hpp"
+
+namespace troupe::cli {
+namespace {
+
+struct DoctorArgs {
+  std::string db = "troupe.db";
+  std::vector<std::string> workflows;
+};
+
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (!path) return "";
+  std::stringstream ss(path);
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+void line(bool ok, const std::string& what, const std::string& detail, const std::string& fix = "") {
+  std::printf("%s %-10s %s\n", ok ? "[ok]  " : "[FAIL]", what.c_str(), detail.c_str());
+  if (!ok && !fix.empty()) std::printf("       fix: %s\n", fix.c_str());
+}
+
+void note(const std::string& what, const std::string& detail, const std::string& fix = "") {
+  std::printf("[--]   %-10s %s\n", what.c_str(), detail.c_str());
+  if (!fix.empty()) std::printf("       fix: %s\n", fix.c_str());
+}
+
+size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// GET <url>/v1/models; returns "" when reachable, else why not.
+std::string probe(const std::string& base_url, const std::string& api_key_env) {
+  CURL* h = curl_easy_init();
+  if (!h) return "libcurl failed to initialise";
+  std::string url = base_url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.size() < 3 || url.compare(url.size() - 3, 3, "/v1") != 0) url += "/v1";
+  url += "/models";
+  curl_slist* headers = nullptr;
+  if (!api_key_env.empty())
+    if (const char* key = std::getenv(api_key_env.c_str()))
+      headers = curl_slist_append(headers, ("Authorization: Bearer " + std::string(key)).c_str());
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  if (headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  CURLcode rc = curl_easy_perform(h);
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(h);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) return url + ": " + curl_easy_strerror(rc);
+  if (status == 401 || status == 403) return url + ": HTTP " + std::to_string(status) + " (check the API key)";
+  if (status >= 400) return url + ": HTTP " + std::to_string(status);
+  return "";
+}
+
+int do_doctor(const DoctorArgs& a) {
+  int failures = 0;
+  // The store: an existing store must open; otherwise its folder must be writable.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a.db, ec)) {
+    memory::StoreOptions o;
+    o.read_only = true;
+    o.create_if_missing = false;
+    auto s = memory::Store::open(a.db, o);
+    bool writable = access(a.db.c_str(), W_OK) == 0;
+    if (s.ok() && writable) line(true, "store", a.db + " opens (schema " + std::to_string((*s)->schema_version()) + ")");
+    else if (!s.ok()) line(false, "store", s.error().message, "point --db at a troupe store or a new path"), ++failures;
+    else line(false, "store", a.db + " is not writable", "chmod or choose another --db"), ++failures;
+  } else {
+    fs::path parent = fs::absolute(a.db, ec).parent_path();
+    bool ok = access(parent.c_str(), W_OK) == 0;
+    line(ok, "store", a.db + (ok ? " will be created in a writable folder" : ": folder " + parent.string() + " is not writable"),
+         "choose a --db path in a writable folder");
+    if (!ok) ++failures;
+  }
+  std::string eprover = find_in_path("eprover");
+  if (!eprover.empty()) line(true, "eprover", eprover + " (the LINC pipeline's prover)");
+  else note("eprover", "not found; only the LINC pipeline needs it", "sudo apt-get install eprover");
+  std::string nvcc = access("/usr/local/cuda/bin/nvcc", X_OK) == 0 ? "/usr/local/cuda/bin/nvcc" : find_in_path("nvcc");
+  bool gpu = access("/dev/nvidia0", F_OK) == 0;
+  if (!nvcc.empty()) note("cuda", "toolkit at " + nvcc + (gpu ? ", GPU device present" : ", no GPU device: the local engine uses the CPU"));
+  else note("cuda", "no CUDA toolkit: the local engine uses the CPU");
+  for (const auto& path : a.workflows) {
+    auto wf = workflows::load_workflow(path);
+    if (!wf.ok()) {
+      line(false, "workflow", wf.error().message, "fix the workflow file");
+      ++failures;
+      continue;
+    }
+    if (wf->backend.kind == "http") {
+      if (!wf->backend.api_key_env.empty() && !std::getenv(wf->backend.api_key_env.c_str())) {
+        line(false, "backend", path + ": environment variable " + wf->backend.api_key_env + " is not set",
+             "export " + wf->backend.api_key_env + "=...");
+        ++failures;
+      }
+      std::string why = probe(wf->backend.url, wf->backend.api_key_env);
+      if (why.empty()) line(true, "backend", path + ": " + wf->backend.url + " answers");
+      else line(false, "backend", path + ": " + why, "start the server (vLLM, or `troupe serve`) or fix backend.url"), ++failures;
+    } else {
+      auto fx = engine::ScriptedBackend::load_fixture(wf->backend.fixture);
+      if (fx.ok()) line(true, "backend", path + ": scripted fixture " + wf->backend.fixture + " loads (test backend, not a model)");
+      else line(false, "backend", fx.error().message, "fix the fixture file"), ++failures;
+    }
+  }
+  if (a.workflows.empty()) note("backend", "no --workflow given: backends not checked");
+  std::printf("%s\n", failures ? "problems found" : "all checks passed");
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+void add_doctor_command(CLI::App& app, Action& action) {
+  auto a = std::make_shared<DoctorArgs>();
+  CLI::App* cmd = app.add_subcommand("doctor", "Check what troupe needs (store, prover, CUDA, backends)");
+  cmd->add_option("--db", a->db, "Store path to check")->capture_default_str();
+  cmd->add_option("--workflow,-w", a->workflows, "Check the backend of these workflow files");
+  cmd->callback([a, &action] { action = [a] { return do_doctor(*a); }; });
+}
+
+}  // namespace troupe::cli

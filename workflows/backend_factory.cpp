@@ -1,0 +1,44 @@
+#include <cstdlib>
+
+#include "engine/http/http_backend.hpp"
+#include "engine/scripted/scripted_backend.hpp"
+#include "workflows/runner.hpp"
+
+namespace troupe::workflows {
+
+Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) {
+  if (cfg.kind == "scripted") {
+    auto fx = engine::ScriptedBackend::load_fixture(cfg.fixture);
+    if (!fx.ok()) return fx.error();
+    return std::shared_ptr<engine::Backend>(
+        std::make_shared<engine::ScriptedBackend>(std::move(fx.value()), cfg.model.empty() ? "scripted" : cfg.model));
+  }
+  if (cfg.kind == "http") {
+    engine::HttpBackend::Config hc;
+    hc.base_url = cfg.url;
+    hc.model = cfg.model;
+    hc.api = cfg.api;
+    if (!cfg.api_key_env.empty()) {
+      const char* key = std::getenv(cfg.api_key_env.c_str());
+      if (!key || !*key)
+        return Error{ErrorCode::invalid_argument,
+                     "api_key_env names the environment variable '" + cfg.api_key_env + "', which is not set"};
+      hc.api_key = key;
+    }
+    hc.stream = cfg.stream;
+    hc.timeout_s = cfg.timeout_s;
+    hc.connect_timeout_s = cfg.connect_timeout_s;
+    hc.max_in_flight = cfg.max_in_flight;
+    hc.max_retries = cfg.max_retries;
+    hc.backoff_ms = cfg.backoff_ms;
+    hc.backoff_max_ms = cfg.backoff_max_ms;
+    hc.unsupported = {cfg.unsupported.begin(), cfg.unsupported.end()};
+    hc.on_unsupported = cfg.on_unsupported;
+    auto b = engine::HttpBackend::create(std::move(hc));
+    if (!b.ok()) return b.error();
+    return std::shared_ptr<engine::Backend>(std::move(b.value()));
+  }
+  return Error{ErrorCode::invalid_argument, "unknown backend kind '" + cfg.kind + "' (expected http or scripted)"};
+}
+
+}  // namespace troupe::workflows

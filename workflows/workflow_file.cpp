@@ -1,0 +1,648 @@
+// The workflow-file loader: YAML text -> a validated Workflow, or the first
+// problem as "FILE:LINE:COL: message". See workflow.hpp for the file shape.
+//
+// Inside this file a problem is thrown as a Failure and caught in
+// parse_workflow(), which turns it into an Error value; nothing escapes.
+#include "workflows/workflow.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <system_error>
+
+#include "common/ids.hpp"
+
+namespace troupe::workflows {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------
+// The pipelines the loader knows. To add a pipeline, add a row: its roles, and
+// its params with their type and the values they accept. Values are checked at
+// load time; pipelines read them with param_int() & co.
+
+enum class ParamKind { integer, number, boolean, string };
+
+struct ParamRule {
+  std::string name;
+  ParamKind kind;
+  std::optional<double> min;         // integer / number: smallest value accepted
+  std::vector<std::string> choices;  // string: accepted values (empty = any)
+};
+
+struct PipelineRules {
+  std::string name;
+  std::vector<std::string> roles;
+  std::vector<ParamRule> params;
+};
+
+const std::vector<PipelineRules>& pipeline_table() {
+  static const std::vector<PipelineRules> table = {
+      // SPOC (pipelines.md §1): solver and verifier alternate until the
+      // verifier says correct or max_turns is reached. mode "explicit" runs
+      // them as separate messages; "single_pass" streams one generation.
+      {"spoc",
+       {"solver", "verifier"},
+       {{"max_turns", ParamKind::integer, 1, {}},
+        {"mode", ParamKind::string, std::nullopt, {"explicit", "single_pass"}},
+        // The user message that sends a rejected attempt back to the solver
+        // (read by workflows/spoc.cpp).
+        {"feedback_template", ParamKind::string, std::nullopt, {}}}},
+  };
+  return table;
+}
+
+// Names accepted in backend.unsupported: the sampling parameters a server may
+// be unable to honour, and prefix continuation.
+const std::vector<std::string>& unsupported_names() {
+  static const std::vector<std::string> names = {
+      "n",    "temperature", "top_p", "top_k",    "min_p", "seed",
+      "stop", "max_tokens",  "logprobs", "continue_final_message"};
+  return names;
+}
+
+const std::vector<std::string> kTopKeys = {"name",  "pipeline", "backend", "store",
+                                           "roles", "params",   "budget",  "concurrency"};
+const std::vector<std::string> kBackendKeys = {
+    "kind",          "url",         "model",          "api",        "api_key_env",
+    "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
+    "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture"};
+const std::vector<std::string> kStoreKeys = {"path"};
+const std::vector<std::string> kRoleKeys = {"system", "template", "sampling", "parse_retries"};
+const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "top_p",
+                                                "top_k",      "min_p",       "max_tokens",
+                                                "seed",       "stop",        "logprobs"};
+const std::vector<std::string> kBudgetKeys = {"max_calls", "max_tokens", "wall_time_s"};
+
+// ---------------------------------------------------------------------------
+// Small text helpers.
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+// Levenshtein distance, case-insensitive.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t subst = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The closest candidate when it is close enough to be a likely typo.
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  if (!best || best_distance > 2 || 3 * best_distance > best->size()) return std::nullopt;
+  return best;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto c = closest(word, candidates);
+  return c ? " (did you mean '" + *c + "'?)" : "";
+}
+
+std::string quote_value(const std::string& text) {
+  if (text.size() <= 60) return "'" + text + "'";
+  return "'" + text.substr(0, 57) + "...'";
+}
+
+std::string location(const std::string& file, int line, int col) {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
+}
+
+std::string location(const std::string& file, const YAML::Mark& mark) {
+  // yaml-cpp marks are 0-based; an unset mark is -1.
+  return location(file, std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1);
+}
+
+// ---------------------------------------------------------------------------
+// Scalar parsing, shared by the loader and param_*().
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_double(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty() || s.front() == '+') return std::nullopt;
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  std::string t(s);
+  std::transform(t.begin(), t.end(), t.begin(), lower);
+  if (t == "true" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "no" || t == "off") return false;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// The loader.
+
+struct Failure {
+  Error error;
+};
+
+// One `key: value` of a map, with the dotted path used in messages.
+struct Entry {
+  std::string key;
+  std::string path;  // "backend.timeout_s"
+  YAML::Mark key_mark;
+  YAML::Node value;
+  // Where to point for a problem with the value (a missing value has no
+  // useful mark of its own: point at its key).
+  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
+};
+
+// A map, its keys checked against the allowed ones.
+struct Section {
+  std::string path;  // "" for the top level
+  YAML::Mark mark;   // the map itself (for missing keys)
+  std::vector<Entry> entries;
+
+  const Entry* find(const std::string& key) const {
+    for (const auto& e : entries)
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& message) const {
+    throw Failure{Error(ErrorCode::parse, location(file_, mark) + message)};
+  }
+
+  static std::string describe(const YAML::Node& node) {
+    if (node.IsNull()) return "nothing";
+    if (node.IsMap()) return "a map";
+    if (node.IsSequence()) return "a list";
+    return quote_value(node.Scalar());
+  }
+
+  // `node` as a map whose keys must be in `allowed`. A missing value (`key:`
+  // with nothing after it) reads as an empty map when `null_ok`.
+  Section section(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+                  const std::vector<std::string>& allowed, const std::string& allowed_note = "",
+                  bool null_ok = true) const {
+    Section s{path, mark, {}};
+    if (node.IsNull() && null_ok) return s;
+    if (!node.IsMap()) fail(mark, path + ": expected a map, got " + describe(node));
+    s.mark = node.Mark();
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // Copies: the iterator's -> yields a temporary pair (yaml-cpp).
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
+      if (!k.IsScalar()) fail(k.Mark(), "expected a key name " + where(path) + ", got " + describe(k));
+      std::string key = k.Scalar();
+      if (s.find(key)) fail(k.Mark(), "duplicate key '" + key + "' " + where(path));
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string note = allowed_note.empty() ? "allowed keys: " + join(allowed) : allowed_note;
+        fail(k.Mark(), "unknown key '" + key + "' " + where(path) + did_you_mean(key, allowed) + "; " + note);
+      }
+      s.entries.push_back(Entry{key, path.empty() ? key : path + "." + key, k.Mark(), v});
+    }
+    return s;
+  }
+
+  static std::string where(const std::string& path) { return path.empty() ? "at the top level" : "in " + path; }
+
+  std::string scalar(const Entry& e, const char* expected) const {
+    if (!e.value.IsScalar()) fail(e.mark(), e.path + ": expected " + expected + ", got " + describe(e.value));
+    return e.value.Scalar();
+  }
+
+  std::string get_string(const Entry& e) const { return scalar(e, "a string"); }
+
+  std::string get_nonempty_string(const Entry& e) const {
+    std::string s = get_string(e);
+    if (s.empty()) fail(e.mark(), e.path + ": must not be empty");
+    return s;
+  }
+
+  std::string get_choice(const Entry& e, const std::vector<std::string>& choices) const {
+    std::string s = scalar(e, "a string");
+    if (std::find(choices.begin(), choices.end(), s) == choices.end())
+      fail(e.mark(), e.path + ": expected one of " + join(choices) + ", got " + quote_value(s) + did_you_mean(s, choices));
+    return s;
+  }
+
+  double get_number(const Entry& e) const {
+    std::string s = scalar(e, "a number");
+    auto v = parse_double(s);
+    if (!v) fail(e.mark(), e.path + ": expected a number, got " + quote_value(s));
+    return *v;
+  }
+
+  int64_t get_int64(const Entry& e) const {
+    std::string s = scalar(e, "an integer");
+    auto v = parse_int(s);
+    if (!v) fail(e.mark(), e.path + ": expected an integer, got " + quote_value(s));
+    return *v;
+  }
+
+  int get_int(const Entry& e) const {
+    int64_t v = get_int64(e);
+    if (v > std::numeric_limits<int>::max() || v < std::numeric_limits<int>::min())
+      fail(e.mark(), e.path + ": " + std::to_string(v) + " is out of range");
+    return static_cast<int>(v);
+  }
+
+  bool get_bool(const Entry& e) const {
+    std::string s = scalar(e, "true or false");
+    auto v = parse_bool(s);
+    if (!v) fail(e.mark(), e.path + ": expected true or false, got " + quote_value(s));
+    return *v;
+  }
+
+  // A string or a list of strings.
+  std::vector<std::string> get_strings(const Entry& e) const {
+    if (e.value.IsScalar()) return {e.value.Scalar()};
+    if (!e.value.IsSequence())
+      fail(e.mark(), e.path + ": expected a string or a list of strings, got " + describe(e.value));
+    std::vector<std::string> out;
+    for (const auto& item : e.value) {
+      if (!item.IsScalar())
+        fail(item.Mark(), e.path + ": expected a list of strings, but an item is " + describe(item));
+      out.push_back(item.Scalar());
+    }
+    return out;
+  }
+
+  // Range checks. `v` as written is e.value.Scalar().
+  void at_least(const Entry& e, double v, double min) const {
+    if (v < min) {
+      std::ostringstream os;
+      os << min;
+      fail(e.mark(), e.path + ": must be at least " + os.str() + ", got " + e.value.Scalar());
+    }
+  }
+  void not_negative(const Entry& e, double v) const {
+    if (v < 0) fail(e.mark(), e.path + ": must not be negative, got " + e.value.Scalar());
+  }
+  void positive(const Entry& e, double v) const {
+    if (!(v > 0)) fail(e.mark(), e.path + ": must be greater than 0, got " + e.value.Scalar());
+  }
+
+  Workflow load(const std::string& text) const;
+
+ private:
+  void load_backend(const Section& top, Workflow& wf) const;
+  void load_roles(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
+  void load_sampling(const Entry& e, engine::SamplingParams& sp) const;
+  void load_params(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
+  void load_budget(const Entry& e, BudgetConfig& budget) const;
+
+  std::string file_;
+};
+
+Workflow Loader::load(const std::string& text) const {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& ex) {
+    fail(ex.mark, "YAML syntax error: " + ex.msg);
+  } catch (const YAML::Exception& ex) {
+    fail(ex.mark, "cannot read YAML: " + ex.msg);
+  }
+  YAML::Mark start;
+  start.line = 0;
+  start.column = 0;
+  if (docs.empty() || docs[0].IsNull())
+    fail(start, "the workflow file is empty; expected a map with at least 'pipeline' and 'backend'");
+  if (docs.size() > 1) fail(docs[1].Mark(), "expected one YAML document, found " + std::to_string(docs.size()));
+  const YAML::Node& root = docs[0];
+  if (!root.IsMap())
+    fail(root.Mark(), "expected a map at the top level (keys: " + join(kTopKeys) + "), got " + describe(root));
+
+  Section top = section(root, root.Mark(), "", kTopKeys);
+  Workflow wf;
+  wf.file = file_;
+  wf.text_hash = sha256_hex(text);
+  wf.name = fs::path(file_).stem().string();
+  if (auto* e = top.find("name")) wf.name = get_nonempty_string(*e);
+
+  // pipeline: required, and it decides which roles and params are allowed.
+  const Entry* p = top.find("pipeline");
+  std::vector<std::string> known;
+  for (const auto& rules : pipeline_table()) known.push_back(rules.name);
+  if (!p) fail(top.mark, "missing required key 'pipeline' (one of: " + join(known) + ")");
+  wf.pipeline = get_string(*p);
+  const PipelineRules* pipeline = nullptr;
+  for (const auto& rules : pipeline_table())
+    if (rules.name == wf.pipeline) pipeline = &rules;
+  if (!pipeline)
+    fail(p->mark(), "unknown pipeline " + quote_value(wf.pipeline) + did_you_mean(wf.pipeline, known) +
+                        "; known pipelines: " + join(known));
+
+  load_backend(top, wf);
+
+  if (auto* e = top.find("store")) {
+    Section s = section(e->value, e->mark(), e->path, kStoreKeys);
+    if (auto* path = s.find("path")) wf.store_path = get_nonempty_string(*path);
+  }
+  if (auto* e = top.find("roles")) load_roles(*e, *pipeline, wf);
+  if (auto* e = top.find("params")) load_params(*e, *pipeline, wf);
+  if (auto* e = top.find("budget")) load_budget(*e, wf.budget);
+  if (auto* e = top.find("concurrency")) {
+    wf.concurrency = get_int(*e);
+    at_least(*e, wf.concurrency, 1);
+  }
+  return wf;
+}
+
+void Loader::load_backend(const Section& top, Workflow& wf) const {
+  const Entry* e = top.find("backend");
+  if (!e) fail(top.mark, "missing required key 'backend' (a map with at least 'kind')");
+  Section s = section(e->value, e->mark(), e->path, kBackendKeys, "", /*null_ok=*/false);
+  BackendConfig& b = wf.backend;
+
+  if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted"});
+  if (auto* f = s.find("url")) {
+    b.url = get_string(*f);
+    bool http = b.url.rfind("http://", 0) == 0 && b.url.size() > 7;
+    bool https = b.url.rfind("https://", 0) == 0 && b.url.size() > 8;
+    if (!http && !https)
+      fail(f->mark(), f->path + ": expected a URL starting with http:// or https://, got " + quote_value(b.url));
+  }
+  if (auto* f = s.find("model")) b.model = get_nonempty_string(*f);
+  if (auto* f = s.find("api")) b.api = get_choice(*f, {"chat", "completions"});
+  if (auto* f = s.find("api_key_env")) b.api_key_env = get_string(*f);
+  if (auto* f = s.find("stream")) b.stream = get_bool(*f);
+  if (auto* f = s.find("timeout_s")) {
+    b.timeout_s = get_number(*f);
+    positive(*f, b.timeout_s);
+  }
+  if (auto* f = s.find("connect_timeout_s")) {
+    b.connect_timeout_s = get_number(*f);
+    positive(*f, b.connect_timeout_s);
+  }
+  if (auto* f = s.find("max_in_flight")) {
+    b.max_in_flight = get_int(*f);
+    at_least(*f, b.max_in_flight, 1);
+  }
+  if (auto* f = s.find("max_retries")) {
+    b.max_retries = get_int(*f);
+    not_negative(*f, b.max_retries);
+  }
+  if (auto* f = s.find("backoff_ms")) {
+    b.backoff_ms = get_int(*f);
+    not_negative(*f, b.backoff_ms);
+  }
+  if (auto* f = s.find("backoff_max_ms")) {
+    b.backoff_max_ms = get_int(*f);
+    not_negative(*f, b.backoff_max_ms);
+    if (b.backoff_max_ms < b.backoff_ms)
+      fail(f->mark(), f->path + ": must be at least backoff_ms (" + std::to_string(b.backoff_ms) + "), got " +
+                          f->value.Scalar());
+  }
+  if (auto* f = s.find("unsupported")) {
+    b.unsupported = get_strings(*f);
+    for (size_t i = 0; i < b.unsupported.size(); ++i) {
+      const std::string& name = b.unsupported[i];
+      const auto& known = unsupported_names();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        YAML::Mark mark = f->value.IsSequence() ? f->value[i].Mark() : f->mark();
+        fail(mark, f->path + ": unknown parameter " + quote_value(name) + did_you_mean(name, known) +
+                       "; known: " + join(known));
+      }
+    }
+  }
+  if (auto* f = s.find("on_unsupported")) b.on_unsupported = get_choice(*f, {"emulate", "refuse"});
+  if (auto* f = s.find("fixture")) {
+    std::string fixture = get_nonempty_string(*f);
+    fs::path path(fixture);
+    if (path.is_relative()) path = fs::path(file_).parent_path() / path;
+    std::error_code ec;
+    fs::path absolute = fs::absolute(path, ec);
+    b.fixture = (ec ? path : absolute).lexically_normal().string();
+  }
+
+  if (b.kind == "http") {
+    for (const char* key : {"url", "model"})
+      if (!s.find(key)) fail(s.mark, "backend: missing required key '" + std::string(key) + "' (kind http needs url and model)");
+  } else if (b.kind == "scripted") {
+    if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
+  }
+}
+
+void Loader::load_roles(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const {
+  Section roles = section(e.value, e.mark(), e.path, pipeline.roles,
+                          "pipeline '" + pipeline.name + "' has roles: " + join(pipeline.roles));
+  for (const Entry& r : roles.entries) {
+    RoleConfig role;
+    Section s = section(r.value, r.mark(), r.path, kRoleKeys);
+    if (auto* f = s.find("system")) role.system = get_string(*f);
+    if (auto* f = s.find("template")) role.template_text = get_string(*f);
+    if (auto* f = s.find("sampling")) load_sampling(*f, role.sampling);
+    if (auto* f = s.find("parse_retries")) {
+      role.parse_retries = get_int(*f);
+      not_negative(*f, role.parse_retries);
+    }
+    wf.roles[r.key] = std::move(role);
+  }
+}
+
+void Loader::load_sampling(const Entry& e, engine::SamplingParams& sp) const {
+  Section s = section(e.value, e.mark(), e.path, kSamplingKeys);
+  if (auto* f = s.find("n")) {
+    sp.n = get_int(*f);
+    at_least(*f, sp.n, 1);
+  }
+  if (auto* f = s.find("temperature")) {
+    sp.temperature = get_number(*f);
+    not_negative(*f, *sp.temperature);
+  }
+  if (auto* f = s.find("top_p")) {
+    sp.top_p = get_number(*f);
+    if (!(*sp.top_p > 0 && *sp.top_p <= 1)) fail(f->mark(), f->path + ": must be in (0, 1], got " + f->value.Scalar());
+  }
+  if (auto* f = s.find("top_k")) {
+    sp.top_k = get_int(*f);
+    not_negative(*f, sp.top_k);
+  }
+  if (auto* f = s.find("min_p")) {
+    sp.min_p = get_number(*f);
+    if (!(sp.min_p >= 0 && sp.min_p <= 1)) fail(f->mark(), f->path + ": must be in [0, 1], got " + f->value.Scalar());
+  }
+  if (auto* f = s.find("max_tokens")) {
+    sp.max_tokens = get_int(*f);
+    at_least(*f, sp.max_tokens, 1);
+  }
+  if (auto* f = s.find("seed")) sp.seed = get_int64(*f);
+  if (auto* f = s.find("stop")) {
+    sp.stop = get_strings(*f);
+    for (const auto& stop : sp.stop)
+      if (stop.empty()) fail(f->mark(), f->path + ": a stop string must not be empty");
+  }
+  if (auto* f = s.find("logprobs")) {
+    sp.logprobs = get_int(*f);
+    at_least(*f, sp.logprobs, -1);
+  }
+}
+
+void Loader::load_params(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const {
+  std::vector<std::string> names;
+  for (const auto& rule : pipeline.params) names.push_back(rule.name);
+  std::string note = names.empty() ? "pipeline '" + pipeline.name + "' takes no params"
+                                   : "pipeline '" + pipeline.name + "' has params: " + join(names);
+  Section s = section(e.value, e.mark(), e.path, names, note);
+  for (const Entry& p : s.entries) {
+    const ParamRule& rule = *std::find_if(pipeline.params.begin(), pipeline.params.end(),
+                                          [&](const ParamRule& r) { return r.name == p.key; });
+    switch (rule.kind) {
+      case ParamKind::integer: {
+        int64_t v = get_int64(p);
+        if (rule.min) at_least(p, static_cast<double>(v), *rule.min);
+        break;
+      }
+      case ParamKind::number: {
+        double v = get_number(p);
+        if (rule.min) at_least(p, v, *rule.min);
+        break;
+      }
+      case ParamKind::boolean:
+        get_bool(p);
+        break;
+      case ParamKind::string:
+        if (rule.choices.empty())
+          get_string(p);
+        else
+          get_choice(p, rule.choices);
+        break;
+    }
+    wf.params[p.key] = ParamValue{p.value.Scalar(), p.mark().line + 1, p.mark().column + 1};
+  }
+}
+
+void Loader::load_budget(const Entry& e, BudgetConfig& budget) const {
+  Section s = section(e.value, e.mark(), e.path, kBudgetKeys);
+  if (auto* f = s.find("max_calls")) {
+    budget.max_calls = get_int64(*f);
+    not_negative(*f, static_cast<double>(budget.max_calls));
+  }
+  if (auto* f = s.find("max_tokens")) {
+    budget.max_tokens = get_int64(*f);
+    not_negative(*f, static_cast<double>(budget.max_tokens));
+  }
+  if (auto* f = s.find("wall_time_s")) {
+    budget.wall_time_s = get_number(*f);
+    not_negative(*f, budget.wall_time_s);
+  }
+}
+
+const ParamValue* find_param(const Workflow& wf, const std::string& key) {
+  auto it = wf.params.find(key);
+  return it == wf.params.end() ? nullptr : &it->second;
+}
+
+Error param_error(const Workflow& wf, const std::string& key, const ParamValue& v, const char* expected) {
+  return Error(ErrorCode::parse,
+               location(wf.file, v.line, v.col) + "params." + key + ": expected " + expected + ", got " + quote_value(v.text));
+}
+
+}  // namespace
+
+const std::vector<PipelineSchema>& pipeline_schemas() {
+  static const std::vector<PipelineSchema> schemas = [] {
+    std::vector<PipelineSchema> out;
+    for (const auto& rules : pipeline_table()) {
+      PipelineSchema s{rules.name, rules.roles, {}};
+      for (const auto& p : rules.params) s.params.push_back(p.name);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }();
+  return schemas;
+}
+
+Result<Workflow> parse_workflow(const std::string& text, const std::string& path) {
+  try {
+    return Loader(path).load(text);
+  } catch (const Failure& f) {
+    return f.error;
+  }
+}
+
+Result<Workflow> load_workflow(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return Error(ErrorCode::not_found, "workflow file not found: " + path);
+  if (fs::is_directory(path, ec)) return Error(ErrorCode::io, "workflow file is a folder: " + path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(ErrorCode::io, "cannot open workflow file: " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Error(ErrorCode::io, "cannot read workflow file: " + path);
+  return parse_workflow(text.str(), path);
+}
+
+Result<int64_t> param_int(const Workflow& wf, const std::string& key, int64_t fallback) {
+  const ParamValue* v = find_param(wf, key);
+  if (!v) return fallback;
+  auto parsed = parse_int(v->text);
+  if (!parsed) return param_error(wf, key, *v, "an integer");
+  return *parsed;
+}
+
+Result<double> param_double(const Workflow& wf, const std::string& key, double fallback) {
+  const ParamValue* v = find_param(wf, key);
+  if (!v) return fallback;
+  auto parsed = parse_double(v->text);
+  if (!parsed) return param_error(wf, key, *v, "a number");
+  return *parsed;
+}
+
+Result<bool> param_bool(const Workflow& wf, const std::string& key, bool fallback) {
+  const ParamValue* v = find_param(wf, key);
+  if (!v) return fallback;
+  auto parsed = parse_bool(v->text);
+  if (!parsed) return param_error(wf, key, *v, "true or false");
+  return *parsed;
+}
+
+std::string param_string(const Workflow& wf, const std::string& key, const std::string& fallback) {
+  const ParamValue* v = find_param(wf, key);
+  return v ? v->text : fallback;
+}
+
+}  // namespace troupe::workflows
