@@ -13,6 +13,10 @@
 //   store-writer actor the only writer in a running system; readers
 //   (export, `troupe runs`) may open the same path read-only while it runs.
 // - Opening a database written by a newer schema fails with a clear error.
+// - A stored record that does not decode makes the read return an Error
+//   (ErrorCode::parse) naming the column family and key; nothing crashes.
+// - Text is stored as given, except bytes that are not valid UTF-8, which
+//   come back as U+FFFD (see records.hpp).
 #pragma once
 
 #include <cstdint>
@@ -100,6 +104,15 @@ struct StoreOptions {
 
 class Store {
  public:
+  // Opens (or, with create_if_missing, creates) the store at `path`, a
+  // directory. Errors name the path: a plain file or a directory holding
+  // something other than a troupe store is invalid_argument; a missing store
+  // with create_if_missing=false or read_only=true is not_found; a store of
+  // a newer schema is unsupported; RocksDB failures (for example the store
+  // is locked by another writable open) are io. read_only=true opens with
+  // RocksDB's OpenForReadOnly: it takes no lock, so it works while another
+  // Store (in this or another process) writes the same path, and it sees the
+  // writes made before it opened. Writes on a read-only store fail.
   static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options = {});
   virtual ~Store() = default;
 
@@ -124,6 +137,11 @@ class Store {
   // Content-addressed text: returns the key (sha256 hex).
   virtual Result<std::string> put_blob(const std::string& text) = 0;
   virtual Result<std::optional<std::string>> get_blob(const std::string& key) = 0;
+  // How many distinct blobs the store holds (a full scan of `blobs`; for
+  // tests and diagnostics). Stores that cannot count return unsupported.
+  virtual Result<size_t> count_blobs() {
+    return Error(ErrorCode::unsupported, "count_blobs is not supported by this store");
+  }
 
   virtual int schema_version() const = 0;
   virtual const std::string& path() const = 0;

@@ -1,0 +1,322 @@
+#include "memory/records.hpp"
+
+#include <limits>
+#include <optional>
+
+#include <simdjson.h>
+
+#include "common/json_writer.hpp"
+
+namespace troupe::memory {
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::queued: return "queued";
+    case RunStatus::running: return "running";
+    case RunStatus::succeeded: return "succeeded";
+    case RunStatus::failed: return "failed";
+    case RunStatus::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<RunStatus> run_status_from_string(std::string_view s) {
+  for (auto st : {RunStatus::queued, RunStatus::running, RunStatus::succeeded, RunStatus::failed,
+                  RunStatus::cancelled}) {
+    if (s == to_string(st)) return st;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+// Parses `json` into the thread's parser; the element lives until the next
+// parse on this thread.
+Result<object> parse_object(std::string_view json, const char* what) {
+  element doc;
+  if (auto err = thread_parser().parse(json.data(), json.size()).get(doc)) {
+    return Error(ErrorCode::parse, std::string(what) + " is not JSON (" + simdjson::error_message(err) + ")");
+  }
+  object obj;
+  if (doc.get(obj)) return Error(ErrorCode::parse, std::string(what) + " is not a JSON object");
+  return obj;
+}
+
+void write_messages(JsonWriter& w, const std::vector<Message>& messages) {
+  w.begin_array();
+  for (const auto& m : messages) w.begin_object().field("role", m.role).field("content", m.content).end_object();
+  w.end_array();
+}
+
+void write_u64_array(JsonWriter& w, const std::vector<uint64_t>& values) {
+  w.begin_array();
+  for (uint64_t v : values) w.value(static_cast<unsigned long long>(v));
+  w.end_array();
+}
+
+// Reads typed fields out of one object, remembering the first problem.
+class Fields {
+ public:
+  explicit Fields(object obj) : obj_(obj) {}
+
+  void str(const char* k, std::string& out) {
+    element e;
+    if (!find(k, e)) return;
+    std::string_view v;
+    if (e.get(v)) return fail(k, "a string");
+    out.assign(v);
+  }
+  void i64(const char* k, int64_t& out) {
+    element e;
+    if (!find(k, e)) return;
+    if (e.get(out)) fail(k, "an integer");
+  }
+  void u64(const char* k, uint64_t& out) {
+    element e;
+    if (!find(k, e)) return;
+    if (e.get(out)) fail(k, "an unsigned integer");
+  }
+  void dbl(const char* k, double& out) {
+    element e;
+    if (!find(k, e)) return;
+    if (e.is_null()) {
+      out = std::numeric_limits<double>::quiet_NaN();
+      return;
+    }
+    if (e.get(out)) fail(k, "a number");
+  }
+  void opt_dbl(const char* k, std::optional<double>& out) {
+    element e;
+    if (!find(k, e)) return;
+    double v = 0;
+    dbl(k, v);
+    out = v;
+  }
+  void opt_bool(const char* k, std::optional<bool>& out) {
+    element e;
+    if (!find(k, e)) return;
+    bool v = false;
+    if (e.get(v)) return fail(k, "a boolean");
+    out = v;
+  }
+  void u64_array(const char* k, std::vector<uint64_t>& out) {
+    element e;
+    if (!find(k, e)) return;
+    simdjson::dom::array arr;
+    if (e.get(arr)) return fail(k, "an array of unsigned integers");
+    out.clear();
+    for (element item : arr) {
+      uint64_t v = 0;
+      if (item.get(v)) return fail(k, "an array of unsigned integers");
+      out.push_back(v);
+    }
+  }
+  void messages(const char* k, std::vector<Message>& out) {
+    element e;
+    if (!find(k, e)) return;
+    if (auto r = read_messages(e); r.ok()) {
+      out = std::move(r.value());
+    } else {
+      fail(k, "an array of {role, content} objects");
+    }
+  }
+
+  Status status() const {
+    if (error_) return Error(ErrorCode::parse, *error_);
+    return {};
+  }
+
+  static Result<std::vector<Message>> read_messages(element e) {
+    simdjson::dom::array arr;
+    if (e.get(arr)) return Error(ErrorCode::parse, "messages are not a JSON array");
+    std::vector<Message> out;
+    for (element item : arr) {
+      object m;
+      std::string_view role, content;
+      if (item.get(m) || m["role"].get(role) || m["content"].get(content))
+        return Error(ErrorCode::parse, "a message is not an object with string role and content");
+      out.push_back({std::string(role), std::string(content)});
+    }
+    return out;
+  }
+
+ private:
+  bool find(const char* k, element& e) {
+    if (error_) return false;
+    return obj_[k].get(e) == simdjson::SUCCESS;
+  }
+  void fail(const char* k, const char* expected) {
+    if (!error_) error_ = std::string("field '") + k + "' is not " + expected;
+  }
+
+  object obj_;
+  std::optional<std::string> error_;
+};
+
+}  // namespace
+
+std::string encode_messages(const std::vector<Message>& messages) {
+  std::string out;
+  JsonWriter w(out);
+  write_messages(w, messages);
+  return out;
+}
+
+Result<std::vector<Message>> decode_messages(std::string_view json) {
+  element doc;
+  if (auto err = thread_parser().parse(json.data(), json.size()).get(doc))
+    return Error(ErrorCode::parse, std::string("messages are not JSON (") + simdjson::error_message(err) + ")");
+  return Fields::read_messages(doc);
+}
+
+std::string encode_run(const RunRecord& r) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("id", r.id)
+      .field("workflow", r.workflow)
+      .field("workflow_hash", r.workflow_hash)
+      .field("pipeline", r.pipeline)
+      .field("item_id", r.item_id)
+      .field("input_json", r.input_json)
+      .field("gold", r.gold)
+      .field("status", to_string(r.status))
+      .field("answer", r.answer);
+  if (r.correct) w.field("correct", *r.correct);
+  w.field("error", r.error)
+      .field("metrics_json", r.metrics_json)
+      .field("created_ms", static_cast<long long>(r.created_ms))
+      .field("updated_ms", static_cast<long long>(r.updated_ms))
+      .end_object();
+  return out;
+}
+
+Result<RunRecord> decode_run(std::string_view json) {
+  auto obj = parse_object(json, "run record");
+  if (!obj) return obj.error();
+  RunRecord r;
+  Fields f(*obj);
+  f.str("id", r.id);
+  f.str("workflow", r.workflow);
+  f.str("workflow_hash", r.workflow_hash);
+  f.str("pipeline", r.pipeline);
+  f.str("item_id", r.item_id);
+  f.str("input_json", r.input_json);
+  f.str("gold", r.gold);
+  std::string status = to_string(r.status);
+  f.str("status", status);
+  f.str("answer", r.answer);
+  f.opt_bool("correct", r.correct);
+  f.str("error", r.error);
+  f.str("metrics_json", r.metrics_json);
+  f.i64("created_ms", r.created_ms);
+  f.i64("updated_ms", r.updated_ms);
+  if (auto st = f.status(); !st) return st.error().with_context("run record");
+  auto parsed = run_status_from_string(status);
+  if (!parsed) return Error(ErrorCode::parse, "run record: unknown status '" + status + "'");
+  r.status = *parsed;
+  return r;
+}
+
+std::string encode_step(const StepRecord& s, std::string_view prompt_blob_key) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("run_id", s.run_id)
+      .field("seq", static_cast<unsigned long long>(s.seq))
+      .field("role", s.role)
+      .field("kind", s.kind);
+  w.key("parents");
+  write_u64_array(w, s.parents);
+  if (!prompt_blob_key.empty()) w.field("prompt_blob", prompt_blob_key);
+  w.field("completion", s.completion).field("answer", s.answer);
+  if (s.verdict) w.field("verdict", *s.verdict);
+  if (s.score) w.field("score", *s.score);
+  if (s.label) w.field("label", *s.label);
+  w.field("prompt_tokens", static_cast<long long>(s.prompt_tokens))
+      .field("cached_prompt_tokens", static_cast<long long>(s.cached_prompt_tokens))
+      .field("completion_tokens", static_cast<long long>(s.completion_tokens))
+      .field("finish_reason", s.finish_reason)
+      .field("latency_ms", s.latency_ms)
+      .field("backend", s.backend)
+      .field("sampling_json", s.sampling_json)
+      .field("meta_json", s.meta_json)
+      .field("created_ms", static_cast<long long>(s.created_ms))
+      .end_object();
+  return out;
+}
+
+Result<DecodedStep> decode_step(std::string_view json) {
+  auto obj = parse_object(json, "step record");
+  if (!obj) return obj.error();
+  DecodedStep d;
+  StepRecord& s = d.step;
+  Fields f(*obj);
+  f.str("run_id", s.run_id);
+  f.u64("seq", s.seq);
+  f.str("role", s.role);
+  f.str("kind", s.kind);
+  f.u64_array("parents", s.parents);
+  f.str("prompt_blob", d.prompt_blob);
+  f.str("completion", s.completion);
+  f.str("answer", s.answer);
+  f.opt_bool("verdict", s.verdict);
+  f.opt_dbl("score", s.score);
+  f.opt_bool("label", s.label);
+  f.i64("prompt_tokens", s.prompt_tokens);
+  f.i64("cached_prompt_tokens", s.cached_prompt_tokens);
+  f.i64("completion_tokens", s.completion_tokens);
+  f.str("finish_reason", s.finish_reason);
+  f.dbl("latency_ms", s.latency_ms);
+  f.str("backend", s.backend);
+  f.str("sampling_json", s.sampling_json);
+  f.str("meta_json", s.meta_json);
+  f.i64("created_ms", s.created_ms);
+  if (auto st = f.status(); !st) return st.error().with_context("step record");
+  return d;
+}
+
+std::string encode_pair(const PairRecord& p) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().field("id", p.id).field("run_id", p.run_id).field("workflow", p.workflow);
+  w.key("prompt");
+  write_messages(w, p.prompt);
+  w.field("chosen", p.chosen).field("rejected", p.rejected);
+  w.key("source_steps");
+  write_u64_array(w, p.source_steps);
+  w.field("reason", p.reason)
+      .field("margin", p.margin)
+      .field("created_ms", static_cast<long long>(p.created_ms))
+      .end_object();
+  return out;
+}
+
+Result<PairRecord> decode_pair(std::string_view json) {
+  auto obj = parse_object(json, "pair record");
+  if (!obj) return obj.error();
+  PairRecord p;
+  Fields f(*obj);
+  f.str("id", p.id);
+  f.str("run_id", p.run_id);
+  f.str("workflow", p.workflow);
+  f.messages("prompt", p.prompt);
+  f.str("chosen", p.chosen);
+  f.str("rejected", p.rejected);
+  f.u64_array("source_steps", p.source_steps);
+  f.str("reason", p.reason);
+  f.dbl("margin", p.margin);
+  f.i64("created_ms", p.created_ms);
+  if (auto st = f.status(); !st) return st.error().with_context("pair record");
+  return p;
+}
+
+}  // namespace troupe::memory
