@@ -1,7 +1,7 @@
 // Trajectory store throughput: steps written per second with one WriteBatch
 // per step vs one per 8 or 64 steps, and steps read back per second.
 // Realistic sizes: a ~4 KB prompt shared by every step (stored once as a
-// blob), a ~2 KB completion per step. WAL on, sync off, on a temp folder.
+// blob), a ~2 KB completion per step. WAL on, sync off and on, on a temp folder.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -44,17 +44,19 @@ StepRecord make_step(const std::vector<Message>& prompt, uint32_t seed) {
   return s;
 }
 
-std::unique_ptr<Store> open_store(const troupe::testing::TempDir& dir) {
-  auto store = Store::open(dir.file("db"), {.sync = false});
+std::unique_ptr<Store> open_store(const troupe::testing::TempDir& dir, bool sync = false) {
+  auto store = Store::open(dir.file("db"), {.sync = sync});
   if (!store) throw std::runtime_error(store.error().describe());
   return std::move(store.value());
 }
 
 // Writes steps in batches of state.range(0); a run holds 64 steps.
+// state.range(1) = 1: fsync every batch (StoreOptions.sync), as a store
+// that must not lose an acknowledged step across a power cut would.
 void BM_AppendSteps(benchmark::State& state) {
   const size_t batch_size = static_cast<size_t>(state.range(0));
   troupe::testing::TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, state.range(1) != 0);
   const auto prompt = shared_prompt();
   std::vector<StepRecord> batch;
   for (size_t i = 0; i < batch_size; ++i) batch.push_back(make_step(prompt, static_cast<uint32_t>(100 + i)));
@@ -71,7 +73,10 @@ void BM_AppendSteps(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(next));
   state.SetBytesProcessed(static_cast<int64_t>(next * 2048));
 }
-BENCHMARK(BM_AppendSteps)->Arg(1)->Arg(8)->Arg(64)->ArgName("steps_per_batch")->UseRealTime();
+BENCHMARK(BM_AppendSteps)
+    ->ArgsProduct({{1, 8, 64}, {0, 1}})
+    ->ArgNames({"steps_per_batch", "sync"})
+    ->UseRealTime();
 
 // Reads whole runs of 64 steps (prompt blob resolved once per run).
 void BM_ReadSteps(benchmark::State& state) {
