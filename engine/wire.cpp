@@ -1,0 +1,734 @@
+#include "engine/wire.hpp"
+
+#include <algorithm>
+
+#include "common/json_writer.hpp"
+#include "engine/json_read.hpp"
+#include "engine/wire_detail.hpp"
+
+// Binds `var` to the value of a Result expression or returns its error.
+#define WIRE_TRY(var, expr)                         \
+  auto var##_result = (expr);                       \
+  if (!var##_result.ok()) return var##_result.error(); \
+  auto var = *var##_result
+
+namespace troupe::engine::wire {
+namespace {
+
+constexpr size_t kExcerptBytes = 300;
+
+std::string excerpt(std::string_view body) {
+  std::string_view cut = body.substr(0, kExcerptBytes);
+  std::string out = sanitize_utf8(cut);
+  if (body.size() > kExcerptBytes) out += "... (" + std::to_string(body.size()) + " bytes)";
+  return out;
+}
+
+bool retryable_status(int status) { return status == 408 || status == 429 || status >= 500; }
+
+void write_logprobs_chat(JsonWriter& w, const std::vector<TokenLogprob>& lps) {
+  w.begin_object().key("content").begin_array();
+  for (const auto& t : lps) {
+    w.begin_object().field("token", t.token).field("logprob", t.logprob).key("top_logprobs").begin_array();
+    for (const auto& alt : t.top) w.begin_object().field("token", alt.token).field("logprob", alt.logprob).end_object();
+    w.end_array().end_object();
+  }
+  w.end_array().end_object();
+}
+
+void write_logprobs_completion(JsonWriter& w, const std::vector<TokenLogprob>& lps) {
+  w.begin_object().key("tokens").begin_array();
+  for (const auto& t : lps) w.value(t.token);
+  w.end_array().key("token_logprobs").begin_array();
+  for (const auto& t : lps) w.value(t.logprob);
+  w.end_array().key("top_logprobs").begin_array();
+  for (const auto& t : lps) {
+    w.begin_object();
+    for (const auto& alt : t.top) w.field(alt.token, alt.logprob);
+    w.end_object();
+  }
+  w.end_array().key("text_offset").begin_array();
+  size_t offset = 0;
+  for (const auto& t : lps) {
+    w.value(static_cast<unsigned long long>(offset));
+    offset += t.token.size();
+  }
+  w.end_array().end_object();
+}
+
+void write_logprobs(JsonWriter& w, Api api, const std::vector<TokenLogprob>* lps) {
+  if (lps == nullptr || lps->empty()) {
+    w.null();
+  } else if (api == Api::chat) {
+    write_logprobs_chat(w, *lps);
+  } else {
+    write_logprobs_completion(w, *lps);
+  }
+}
+
+void write_usage(JsonWriter& w, const Usage& usage) {
+  w.begin_object()
+      .field("prompt_tokens", static_cast<long long>(usage.prompt_tokens))
+      .field("completion_tokens", static_cast<long long>(usage.completion_tokens))
+      .field("total_tokens", static_cast<long long>(usage.prompt_tokens + usage.completion_tokens));
+  if (usage.cached_prompt_tokens > 0) {
+    w.key("prompt_tokens_details")
+        .begin_object()
+        .field("cached_tokens", static_cast<long long>(usage.cached_prompt_tokens))
+        .end_object();
+  }
+  w.end_object();
+}
+
+// Reads one non-stream choice.
+Result<Choice> read_choice(json::Element value, const std::string& path, size_t position) {
+  WIRE_TRY(obj, json::as_object(value, path));
+  Choice c;
+  c.index = static_cast<int>(position);
+  if (auto idx = json::field(obj, "index")) {
+    WIRE_TRY(i, json::as_int(*idx, json::join(path, "index")));
+    if (i < 0 || i > 1'000'000) return Error{ErrorCode::parse, json::join(path, "index") + ": out of range"};
+    c.index = static_cast<int>(i);
+  }
+  if (auto msg = json::field(obj, "message")) {
+    std::string mpath = json::join(path, "message");
+    WIRE_TRY(m, json::as_object(*msg, mpath));
+    if (auto content = json::field(m, "content")) {
+      WIRE_TRY(s, json::as_string(*content, json::join(mpath, "content")));
+      c.text = s;
+    }
+  } else if (auto text = json::field(obj, "text")) {
+    WIRE_TRY(s, json::as_string(*text, json::join(path, "text")));
+    c.text = s;
+  } else {
+    return Error{ErrorCode::parse, path + ": neither \"message\" nor \"text\""};
+  }
+  if (auto lp = json::field(obj, "logprobs")) {
+    auto st = detail::read_logprobs(*lp, json::join(path, "logprobs"), c.logprobs);
+    if (!st.ok()) return st.error();
+  }
+  bool finished = false;
+  auto st = detail::read_finish(obj, path, c, finished);
+  if (!st.ok()) return st.error();
+  return c;
+}
+
+Result<std::vector<std::string>> read_stop(json::Element value, const std::string& path) {
+  std::vector<std::string> out;
+  std::string_view s;
+  if (value.get_string().get(s) == simdjson::SUCCESS) {
+    out.emplace_back(s);
+    return out;
+  }
+  WIRE_TRY(arr, json::as_array(value, path));
+  size_t i = 0;
+  for (json::Element e : arr) {
+    WIRE_TRY(item, json::as_string(e, json::join(path, i)));
+    out.emplace_back(item);
+    ++i;
+  }
+  return out;
+}
+
+// Message content: a string or a list of {"type":"text","text":...} parts.
+Result<std::string> read_content(json::Element value, const std::string& path) {
+  std::string_view s;
+  if (value.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  if (!value.is_array()) {
+    return Error{ErrorCode::parse, path + ": expected string or list of text parts"};
+  }
+  WIRE_TRY(arr, json::as_array(value, path));
+  std::string out;
+  size_t i = 0;
+  for (json::Element e : arr) {
+    std::string ppath = json::join(path, i++);
+    WIRE_TRY(part, json::as_object(e, ppath));
+    auto type = json::field(part, "type");
+    if (!type) return Error{ErrorCode::parse, json::join(ppath, "type") + ": missing"};
+    WIRE_TRY(t, json::as_string(*type, json::join(ppath, "type")));
+    if (t != "text") {
+      return Error{ErrorCode::parse, json::join(ppath, "type") + ": only \"text\" parts are supported, got \"" +
+                                         sanitize_utf8(t) + "\""};
+    }
+    auto text = json::field(part, "text");
+    if (!text) return Error{ErrorCode::parse, json::join(ppath, "text") + ": missing"};
+    WIRE_TRY(ts, json::as_string(*text, json::join(ppath, "text")));
+    out += ts;
+  }
+  return out;
+}
+
+Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
+  WIRE_TRY(doc, json::parse(detail::local_parser(), body, "request body"));
+  WIRE_TRY(obj, json::as_object(doc, ""));
+  IncomingRequest in;
+  GenerateRequest& r = in.request;
+  SamplingParams& sp = r.sampling;
+
+  if (auto v = json::field(obj, "model")) {
+    WIRE_TRY(s, json::as_string(*v, "model"));
+    r.model = s;
+  }
+  if (api == Api::chat) {
+    r.kind = PromptKind::chat;
+    auto v = json::field(obj, "messages");
+    if (!v) return Error{ErrorCode::parse, "messages: missing"};
+    WIRE_TRY(arr, json::as_array(*v, "messages"));
+    size_t i = 0;
+    for (json::Element e : arr) {
+      std::string mpath = json::join("messages", i++);
+      WIRE_TRY(m, json::as_object(e, mpath));
+      auto role = json::field(m, "role");
+      if (!role) return Error{ErrorCode::parse, json::join(mpath, "role") + ": missing"};
+      WIRE_TRY(rs, json::as_string(*role, json::join(mpath, "role")));
+      ChatMessage msg;
+      msg.role = rs;
+      if (auto content = json::field(m, "content")) {
+        WIRE_TRY(text, read_content(*content, json::join(mpath, "content")));
+        msg.content = std::move(text);
+      }
+      r.messages.push_back(std::move(msg));
+    }
+    if (r.messages.empty()) return Error{ErrorCode::parse, "messages: must not be empty"};
+    if (auto v2 = json::field(obj, "continue_final_message")) {
+      WIRE_TRY(b, json::as_bool(*v2, "continue_final_message"));
+      r.continue_final_message = b;
+    }
+    if (r.continue_final_message && r.messages.back().role != "assistant") {
+      return Error{ErrorCode::parse, "continue_final_message: the last message must have role \"assistant\""};
+    }
+    if (auto v2 = json::field(obj, "add_generation_prompt")) {
+      WIRE_TRY(b, json::as_bool(*v2, "add_generation_prompt"));
+      if (b && r.continue_final_message) {
+        return Error{ErrorCode::parse,
+                     "add_generation_prompt: cannot be true together with continue_final_message"};
+      }
+    }
+  } else {
+    r.kind = PromptKind::text;
+    auto v = json::field(obj, "prompt");
+    if (!v) return Error{ErrorCode::parse, "prompt: missing"};
+    std::string_view s;
+    if (v->get_string().get(s) == simdjson::SUCCESS) {
+      r.prompt = s;
+    } else if (v->is_array()) {
+      WIRE_TRY(arr, json::as_array(*v, "prompt"));
+      if (arr.size() != 1) return Error{ErrorCode::parse, "prompt: expected a string or a list of one string"};
+      WIRE_TRY(p, json::as_string(arr.at(0).value_unsafe(), "prompt[0]"));
+      r.prompt = p;
+    } else {
+      return Error{ErrorCode::parse, "prompt: expected string"};
+    }
+  }
+
+  auto int_field = [&](std::string_view key, int64_t lo, int64_t hi, auto&& set) -> Status {
+    auto v = json::field(obj, key);
+    if (!v) return {};
+    auto i = json::as_int(*v, std::string(key));
+    if (!i.ok()) return i.error();
+    if (*i < lo || *i > hi) {
+      return Error{ErrorCode::parse, std::string(key) + ": must be between " + std::to_string(lo) + " and " +
+                                         std::to_string(hi) + ", got " + std::to_string(*i)};
+    }
+    set(*i);
+    return {};
+  };
+  auto double_field = [&](std::string_view key, double lo, double hi, auto&& set) -> Status {
+    auto v = json::field(obj, key);
+    if (!v) return {};
+    auto d = json::as_double(*v, std::string(key));
+    if (!d.ok()) return d.error();
+    if (!(*d >= lo && *d <= hi)) {
+      return Error{ErrorCode::parse, std::string(key) + ": must be between " + std::to_string(lo) + " and " +
+                                         std::to_string(hi)};
+    }
+    set(*d);
+    return {};
+  };
+
+  Status st;
+  if (!(st = int_field("n", 1, 1024, [&](int64_t v) { sp.n = static_cast<int>(v); })).ok()) return st.error();
+  if (!(st = int_field("max_tokens", 0, 1 << 24, [&](int64_t v) { sp.max_tokens = static_cast<int>(v); })).ok())
+    return st.error();
+  if (!(st = int_field("max_completion_tokens", 0, 1 << 24,
+                       [&](int64_t v) { sp.max_tokens = static_cast<int>(v); })).ok())
+    return st.error();
+  if (!(st = int_field("top_k", -1, 1 << 20, [&](int64_t v) { sp.top_k = v < 0 ? 0 : static_cast<int>(v); })).ok())
+    return st.error();
+  if (!(st = int_field("seed", INT64_MIN, INT64_MAX, [&](int64_t v) { sp.seed = v; })).ok()) return st.error();
+  if (!(st = double_field("temperature", 0.0, 100.0, [&](double v) { sp.temperature = v; })).ok()) return st.error();
+  if (!(st = double_field("top_p", 0.0, 1.0, [&](double v) { sp.top_p = v; })).ok()) return st.error();
+  if (!(st = double_field("min_p", 0.0, 1.0, [&](double v) { sp.min_p = v; })).ok()) return st.error();
+  if (auto v = json::field(obj, "stop")) {
+    WIRE_TRY(stops, read_stop(*v, "stop"));
+    sp.stop = std::move(stops);
+  }
+  if (api == Api::chat) {
+    bool want = false;
+    if (auto v = json::field(obj, "logprobs")) {
+      WIRE_TRY(b, json::as_bool(*v, "logprobs"));
+      want = b;
+    }
+    int top = 0;
+    if (!(st = int_field("top_logprobs", 0, 20, [&](int64_t v) { top = static_cast<int>(v); })).ok())
+      return st.error();
+    if (top > 0 && !want) return Error{ErrorCode::parse, "top_logprobs: requires \"logprobs\":true"};
+    sp.logprobs = want ? (top > 0 ? top : -1) : 0;
+  } else {
+    if (!(st = int_field("logprobs", 0, 20, [&](int64_t v) { sp.logprobs = v == 0 ? -1 : static_cast<int>(v); })).ok())
+      return st.error();
+  }
+  if (auto v = json::field(obj, "stream")) {
+    WIRE_TRY(b, json::as_bool(*v, "stream"));
+    in.stream = b;
+  }
+  if (auto v = json::field(obj, "stream_options")) {
+    WIRE_TRY(so, json::as_object(*v, "stream_options"));
+    if (auto u = json::field(so, "include_usage")) {
+      WIRE_TRY(b, json::as_bool(*u, "stream_options.include_usage"));
+      in.include_usage = b;
+    }
+  }
+  return in;
+}
+
+}  // namespace
+
+namespace detail {
+
+simdjson::dom::parser& local_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+Status read_logprobs(json::Element value, const std::string& path, std::vector<TokenLogprob>& out) {
+  WIRE_TRY(obj, json::as_object(value, path));
+  if (auto content = json::field(obj, "content")) {  // chat shape
+    std::string cpath = json::join(path, "content");
+    WIRE_TRY(arr, json::as_array(*content, cpath));
+    size_t i = 0;
+    for (json::Element e : arr) {
+      std::string tpath = json::join(cpath, i++);
+      WIRE_TRY(t, json::as_object(e, tpath));
+      TokenLogprob tl;
+      if (auto tok = json::field(t, "token")) {
+        WIRE_TRY(s, json::as_string(*tok, json::join(tpath, "token")));
+        tl.token = s;
+      }
+      if (auto lp = json::field(t, "logprob")) {
+        WIRE_TRY(d, json::as_double(*lp, json::join(tpath, "logprob")));
+        tl.logprob = d;
+      }
+      if (auto top = json::field(t, "top_logprobs")) {
+        std::string ppath = json::join(tpath, "top_logprobs");
+        WIRE_TRY(tarr, json::as_array(*top, ppath));
+        size_t k = 0;
+        for (json::Element a : tarr) {
+          std::string apath = json::join(ppath, k++);
+          WIRE_TRY(ao, json::as_object(a, apath));
+          TopLogprob alt;
+          if (auto tok = json::field(ao, "token")) {
+            WIRE_TRY(s, json::as_string(*tok, json::join(apath, "token")));
+            alt.token = s;
+          }
+          if (auto lp = json::field(ao, "logprob")) {
+            WIRE_TRY(d, json::as_double(*lp, json::join(apath, "logprob")));
+            alt.logprob = d;
+          }
+          tl.top.push_back(std::move(alt));
+        }
+      }
+      out.push_back(std::move(tl));
+    }
+    return {};
+  }
+  // Completions shape: parallel arrays.
+  auto tokens = json::field(obj, "tokens");
+  if (!tokens) return {};
+  WIRE_TRY(tarr, json::as_array(*tokens, json::join(path, "tokens")));
+  size_t base = out.size();
+  size_t i = 0;
+  for (json::Element e : tarr) {
+    WIRE_TRY(s, json::as_string(e, json::join(json::join(path, "tokens"), i++)));
+    TokenLogprob tl;
+    tl.token = s;
+    out.push_back(std::move(tl));
+  }
+  if (auto lps = json::field(obj, "token_logprobs")) {
+    std::string lpath = json::join(path, "token_logprobs");
+    WIRE_TRY(larr, json::as_array(*lps, lpath));
+    size_t k = 0;
+    for (json::Element e : larr) {
+      if (base + k >= out.size()) break;
+      if (!e.is_null()) {
+        WIRE_TRY(d, json::as_double(e, json::join(lpath, k)));
+        out[base + k].logprob = d;
+      }
+      ++k;
+    }
+  }
+  if (auto tops = json::field(obj, "top_logprobs")) {
+    std::string ppath = json::join(path, "top_logprobs");
+    WIRE_TRY(parr, json::as_array(*tops, ppath));
+    size_t k = 0;
+    for (json::Element e : parr) {
+      if (base + k >= out.size()) break;
+      if (!e.is_null()) {
+        std::string opath = json::join(ppath, k);
+        WIRE_TRY(o, json::as_object(e, opath));
+        for (auto kv : o) {
+          WIRE_TRY(d, json::as_double(kv.value, json::join(opath, kv.key)));
+          out[base + k].top.push_back(TopLogprob{std::string(kv.key), d});
+        }
+      }
+      ++k;
+    }
+  }
+  return {};
+}
+
+Status read_usage(json::Element value, const std::string& path, Usage& usage) {
+  WIRE_TRY(obj, json::as_object(value, path));
+  if (auto v = json::field(obj, "prompt_tokens")) {
+    WIRE_TRY(i, json::as_int(*v, json::join(path, "prompt_tokens")));
+    usage.prompt_tokens = i;
+  }
+  if (auto v = json::field(obj, "completion_tokens")) {
+    WIRE_TRY(i, json::as_int(*v, json::join(path, "completion_tokens")));
+    usage.completion_tokens = i;
+  }
+  if (auto details = json::field(obj, "prompt_tokens_details")) {
+    std::string dpath = json::join(path, "prompt_tokens_details");
+    WIRE_TRY(d, json::as_object(*details, dpath));
+    if (auto v = json::field(d, "cached_tokens")) {
+      WIRE_TRY(i, json::as_int(*v, json::join(dpath, "cached_tokens")));
+      usage.cached_prompt_tokens = i;
+    }
+  }
+  return {};
+}
+
+Status read_finish(json::Object choice, const std::string& path, Choice& out, bool& finished) {
+  finished = false;
+  if (auto fr = json::field(choice, "finish_reason")) {
+    WIRE_TRY(s, json::as_string(*fr, json::join(path, "finish_reason")));
+    apply_finish_reason(out, s);
+    finished = true;
+  }
+  if (auto sr = json::field(choice, "stop_reason")) {
+    std::string_view s;
+    if (sr->get_string().get(s) == simdjson::SUCCESS) out.stop_string = s;  // an int is a stop token id
+  }
+  return {};
+}
+
+std::optional<Error> error_from_object(json::Object obj, int fallback_status) {
+  std::string message;
+  int status = fallback_status;
+  auto take_code = [&](json::Object o) {
+    if (auto code = json::field(o, "code")) {
+      int64_t c;
+      if (code->get_int64().get(c) == simdjson::SUCCESS && c >= 400 && c <= 599) status = static_cast<int>(c);
+    }
+  };
+  auto take_message = [&](json::Object o) -> bool {
+    if (auto m = json::field(o, "message")) {
+      std::string_view s;
+      if (m->get_string().get(s) == simdjson::SUCCESS) {
+        message = s;
+        return true;
+      }
+    }
+    return false;
+  };
+  if (auto err = json::field(obj, "error")) {
+    json::Object eo;
+    std::string_view s;
+    if (err->get_object().get(eo) == simdjson::SUCCESS) {  // OpenAI / new vLLM / llama.cpp
+      if (!take_message(eo)) message = "(no message)";
+      take_code(eo);
+    } else if (err->get_string().get(s) == simdjson::SUCCESS) {
+      message = s;
+    } else {
+      return std::nullopt;
+    }
+  } else {
+    std::string_view object;
+    auto o = json::field(obj, "object");
+    if (o && o->get_string().get(object) == simdjson::SUCCESS && object == "error") {  // old vLLM / SGLang
+      if (!take_message(obj)) message = "(no message)";
+      take_code(obj);
+    } else if (auto detail = json::field(obj, "detail")) {  // FastAPI
+      std::string_view s;
+      if (detail->get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+      message = s;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return Error{ErrorCode::http, sanitize_utf8(message), status, retryable_status(status)};
+}
+
+}  // namespace detail
+
+const char* to_string(Api api) { return api == Api::chat ? "chat" : "completions"; }
+
+std::optional<Api> api_from_string(std::string_view name) {
+  if (name == "chat") return Api::chat;
+  if (name == "completions") return Api::completions;
+  return std::nullopt;
+}
+
+const char* endpoint_path(Api api) { return api == Api::chat ? "/v1/chat/completions" : "/v1/completions"; }
+
+std::string build_request_body(const GenerateRequest& request, Api api, std::string_view model, bool stream) {
+  const SamplingParams& sp = request.sampling;
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  w.field("model", request.model.empty() ? model : std::string_view(request.model));
+  if (api == Api::chat) {
+    w.key("messages").begin_array();
+    for (const auto& m : request.messages) w.begin_object().field("role", m.role).field("content", m.content).end_object();
+    w.end_array();
+    if (request.continue_final_message) {
+      w.field("continue_final_message", true).field("add_generation_prompt", false);
+    }
+  } else {
+    w.field("prompt", request.prompt);
+  }
+  w.field("max_tokens", sp.max_tokens);
+  if (sp.n != 1) w.field("n", sp.n);
+  if (sp.temperature) w.field("temperature", *sp.temperature);
+  if (sp.top_p) w.field("top_p", *sp.top_p);
+  if (sp.top_k != 0) w.field("top_k", sp.top_k);
+  if (sp.min_p != 0.0) w.field("min_p", sp.min_p);
+  if (sp.seed) w.field("seed", static_cast<long long>(*sp.seed));
+  if (!sp.stop.empty()) {
+    w.key("stop").begin_array();
+    for (const auto& s : sp.stop) w.value(s);
+    w.end_array();
+  }
+  if (sp.logprobs != 0) {
+    if (api == Api::chat) {
+      w.field("logprobs", true);
+      if (sp.logprobs > 0) w.field("top_logprobs", sp.logprobs);
+    } else {
+      w.field("logprobs", sp.logprobs > 0 ? sp.logprobs : 0);
+    }
+  }
+  if (stream) {
+    w.field("stream", true).key("stream_options").begin_object().field("include_usage", true).end_object();
+  }
+  w.end_object();
+  return out;
+}
+
+void apply_finish_reason(Choice& choice, std::optional<std::string_view> finish_reason) {
+  if (!finish_reason) {
+    choice.finish = FinishReason::stop;
+    choice.error = "server reported no finish_reason";
+  } else if (*finish_reason == "stop") {
+    choice.finish = FinishReason::stop;
+  } else if (*finish_reason == "length") {
+    choice.finish = FinishReason::length;
+  } else if (*finish_reason == "abort") {
+    choice.finish = FinishReason::cancelled;
+  } else {
+    choice.finish = FinishReason::stop;
+    choice.error = "server finish_reason \"" + sanitize_utf8(*finish_reason) + "\" read as stop";
+  }
+}
+
+Result<GenerateResult> parse_response_body(std::string_view body) {
+  WIRE_TRY(doc, json::parse(detail::local_parser(), body, "response body"));
+  WIRE_TRY(obj, json::as_object(doc, "response body"));
+  if (auto err = detail::error_from_object(obj, 500)) return *err;
+  GenerateResult result;
+  if (auto m = json::field(obj, "model")) {
+    WIRE_TRY(s, json::as_string(*m, "model"));
+    result.model = s;
+  }
+  auto choices = json::field(obj, "choices");
+  if (!choices) return Error{ErrorCode::parse, "response body: choices: missing"};
+  WIRE_TRY(arr, json::as_array(*choices, "choices"));
+  size_t i = 0;
+  for (json::Element e : arr) {
+    WIRE_TRY(c, read_choice(e, json::join("choices", i), i));
+    ++i;
+    result.choices.push_back(std::move(c));
+  }
+  std::stable_sort(result.choices.begin(), result.choices.end(),
+                   [](const Choice& a, const Choice& b) { return a.index < b.index; });
+  for (size_t k = 0; k < result.choices.size(); ++k) {
+    if (result.choices[k].index != static_cast<int>(k)) {
+      return Error{ErrorCode::parse, "response body: choices: indices are not 0.." +
+                                         std::to_string(result.choices.size() - 1)};
+    }
+  }
+  if (auto u = json::field(obj, "usage")) {
+    auto st = detail::read_usage(*u, "usage", result.usage);
+    if (!st.ok()) return st.error();
+  }
+  return result;
+}
+
+Error parse_error_body(int http_status, std::string_view body) {
+  if (auto err = error_in_payload(body, http_status)) {
+    err->http_status = http_status;  // the transport status wins over a "code" in the body
+    err->retryable = retryable_status(http_status);
+    return *err;
+  }
+  std::string msg = body.empty() ? std::string("empty body") : "body: " + excerpt(body);
+  return Error{ErrorCode::http, std::move(msg), http_status, retryable_status(http_status)};
+}
+
+std::optional<Error> error_in_payload(std::string_view body, int fallback_status) {
+  auto& parser = detail::local_parser();
+  json::Element doc;
+  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  json::Object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) return std::nullopt;
+  return detail::error_from_object(obj, fallback_status);
+}
+
+Result<IncomingRequest> parse_request_body(std::string_view body, Api api) {
+  auto r = parse_request_impl(body, api);
+  if (!r.ok()) {
+    Error e = r.error();
+    e.code = ErrorCode::invalid_argument;
+    return e;
+  }
+  return r;
+}
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "abort";
+    case FinishReason::error: return "error";
+  }
+  return "stop";
+}
+
+std::string write_response_body(const GenerateResult& result, Api api, const ReplyMeta& meta) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("id", meta.id)
+      .field("object", api == Api::chat ? "chat.completion" : "text_completion")
+      .field("created", static_cast<long long>(meta.created))
+      .field("model", meta.model)
+      .key("choices")
+      .begin_array();
+  for (const auto& c : result.choices) {
+    w.begin_object().field("index", c.index);
+    if (api == Api::chat) {
+      w.key("message").begin_object().field("role", "assistant").field("content", c.text).end_object();
+    } else {
+      w.field("text", c.text);
+    }
+    w.key("logprobs");
+    write_logprobs(w, api, &c.logprobs);
+    w.field("finish_reason", finish_reason_name(c.finish)).key("stop_reason");
+    if (c.stop_string.empty()) {
+      w.null();
+    } else {
+      w.value(c.stop_string);
+    }
+    w.end_object();
+  }
+  w.end_array().key("usage");
+  write_usage(w, result.usage);
+  w.end_object();
+  return out;
+}
+
+std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece& piece) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("id", meta.id)
+      .field("object", api == Api::chat ? "chat.completion.chunk" : "text_completion")
+      .field("created", static_cast<long long>(meta.created))
+      .field("model", meta.model)
+      .key("choices")
+      .begin_array()
+      .begin_object()
+      .field("index", piece.index);
+  if (api == Api::chat) {
+    w.key("delta").begin_object();
+    if (piece.with_role) w.field("role", "assistant");
+    if (!piece.text.empty() || piece.with_role) w.field("content", piece.text);
+    w.end_object();
+  } else {
+    w.field("text", piece.text);
+  }
+  w.key("logprobs");
+  write_logprobs(w, api, piece.logprobs);
+  w.key("finish_reason");
+  if (piece.finish) {
+    w.value(finish_reason_name(*piece.finish));
+  } else {
+    w.null();
+  }
+  w.key("stop_reason");
+  if (piece.finish && !piece.stop_string.empty()) {
+    w.value(piece.stop_string);
+  } else {
+    w.null();
+  }
+  w.end_object().end_array().end_object();
+  return out;
+}
+
+std::string write_usage_chunk(Api api, const ReplyMeta& meta, const Usage& usage) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("id", meta.id)
+      .field("object", api == Api::chat ? "chat.completion.chunk" : "text_completion")
+      .field("created", static_cast<long long>(meta.created))
+      .field("model", meta.model)
+      .key("choices")
+      .begin_array()
+      .end_array()
+      .key("usage");
+  write_usage(w, usage);
+  w.end_object();
+  return out;
+}
+
+std::string write_error_body(std::string_view message, std::string_view type, std::string_view param, int code) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("error").begin_object().field("message", message).field("type", type).key("param");
+  if (param.empty()) {
+    w.null();
+  } else {
+    w.value(param);
+  }
+  w.field("code", code).end_object().end_object();
+  return out;
+}
+
+std::string sse_frame(std::string_view payload) {
+  std::string out;
+  out.reserve(payload.size() + 8);
+  out += "data: ";
+  out += payload;
+  out += "\n\n";
+  return out;
+}
+
+std::string error_param(const Error& error) {
+  const std::string& m = error.message;
+  size_t colon = m.find(": ");
+  if (colon == std::string::npos || colon == 0) return {};
+  std::string head = m.substr(0, colon);
+  if (head.find(' ') != std::string::npos) return {};  // "request body: invalid JSON"
+  return head;
+}
+
+}  // namespace troupe::engine::wire

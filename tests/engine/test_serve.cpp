@@ -1,0 +1,323 @@
+// OpenAIServer over in-test backends, and HttpBackend -> OpenAIServer round trips.
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include <future>
+#include <map>
+#include <mutex>
+
+#include "engine/http/http_backend.hpp"
+#include "engine/serve/openai_server.hpp"
+#include "engine/sse.hpp"
+
+using namespace troupe;
+using namespace troupe::engine;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers at once: choice i is "echo <last message>" (+ " #i" when n > 1),
+// streamed word by word through on_delta. The prompt "fail" is an upstream
+// error.
+class EchoBackend : public Backend {
+ public:
+  void submit(GenerateRequest r, GenerateCallback done) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_ = r;
+    }
+    std::string prompt = r.kind == PromptKind::chat ? r.messages.back().content : r.prompt;
+    if (prompt == "fail") {
+      done(Error{ErrorCode::http, "upstream exploded", 503, true});
+      return;
+    }
+    GenerateResult res;
+    res.request_id = r.id;
+    for (int i = 0; i < r.sampling.n; ++i) {
+      Choice c;
+      c.index = i;
+      c.text = "echo " + prompt + (r.sampling.n > 1 ? " #" + std::to_string(i) : "");
+      if (r.on_delta) {
+        r.on_delta(i, "echo ");
+        r.on_delta(i, c.text.substr(5));
+      }
+      res.choices.push_back(c);
+    }
+    res.usage = {3, 1, 2};
+    done(std::move(res));
+  }
+  void cancel(const std::string&) override {}
+  BackendInfo info() const override { return {"echo", "echo-model", ""}; }
+  GenerateRequest last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  GenerateRequest last_;
+};
+
+// Sends one delta, then holds the request until cancel().
+class HeldBackend : public Backend {
+ public:
+  void submit(GenerateRequest r, GenerateCallback done) override {
+    if (r.on_delta) r.on_delta(0, "partial ");
+    std::lock_guard<std::mutex> lock(mu_);
+    held_[r.id] = std::move(done);
+  }
+  void cancel(const std::string& id) override {
+    GenerateCallback done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = held_.find(id);
+      if (it == held_.end()) return;
+      done = std::move(it->second);
+      held_.erase(it);
+    }
+    done(Error{ErrorCode::cancelled, "cancelled"});
+    cancelled_.set_value(id);
+  }
+  BackendInfo info() const override { return {"held", "held", ""}; }
+  std::future<std::string> cancelled() { return cancelled_.get_future(); }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, GenerateCallback> held_;
+  std::promise<std::string> cancelled_;
+};
+
+struct Served {
+  std::shared_ptr<EchoBackend> backend = std::make_shared<EchoBackend>();
+  std::unique_ptr<OpenAIServer> server;
+  explicit Served(OpenAIServer::Options o = {}) {
+    o.model = "served-model";
+    server = std::make_unique<OpenAIServer>(backend, o);
+    REQUIRE(server->start().ok());
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", server->port());
+    c.set_read_timeout(20, 0);
+    return c;
+  }
+};
+
+simdjson::dom::element parse(simdjson::dom::parser& p, const std::string& s) {
+  simdjson::dom::element e;
+  INFO(s);
+  REQUIRE(p.parse(s).get(e) == simdjson::SUCCESS);
+  return e;
+}
+
+std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
+
+const char* kChat = R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":8})";
+
+}  // namespace
+
+TEST_CASE("serve: a chat completion comes back in OpenAI's shape", "[serve]") {
+  Served s;
+  auto res = s.client().Post("/v1/chat/completions", kChat, "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  simdjson::dom::parser p;
+  auto e = parse(p, res->body);
+  CHECK(str(e["object"]) == "chat.completion");
+  CHECK(str(e["model"]) == "m");
+  CHECK(str(e["choices"].at(0)["message"]["content"]) == "echo hi");
+  CHECK(str(e["choices"].at(0)["finish_reason"]) == "stop");
+  CHECK(e["usage"]["prompt_tokens_details"]["cached_tokens"].get_int64().value() == 1);
+  CHECK(s.backend->last().sampling.max_tokens == 8);
+}
+
+TEST_CASE("serve: a completions request is answered with text choices", "[serve]") {
+  Served s;
+  auto res = s.client().Post("/v1/completions", R"({"prompt":"Q","n":2})", "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  simdjson::dom::parser p;
+  auto e = parse(p, res->body);
+  CHECK(str(e["object"]) == "text_completion");
+  CHECK(str(e["model"]) == "served-model");
+  CHECK(str(e["choices"].at(1)["text"]) == "echo Q #1");
+}
+
+TEST_CASE("serve: a stream sends deltas, finishes, usage and [DONE]", "[serve][stream]") {
+  Served s;
+  auto res = s.client().Post(
+      "/v1/chat/completions",
+      R"({"messages":[{"role":"user","content":"yo"}],"n":2,"stream":true,"stream_options":{"include_usage":true}})",
+      "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").find("text/event-stream") != std::string::npos);
+  SseParser parser;
+  std::vector<SseEvent> events;
+  parser.feed(res->body, events);
+  StreamAccumulator acc(2);
+  for (const auto& ev : events) REQUIRE(acc.add(ev.data, nullptr).ok());
+  CHECK(acc.saw_done());
+  REQUIRE(acc.all_finished());
+  auto r = acc.result(FinishReason::error, "");
+  CHECK(r.choices[0].text == "echo yo #0");
+  CHECK(r.choices[1].text == "echo yo #1");
+  CHECK(r.usage.prompt_tokens == 3);
+  CHECK(res->body.find("\"role\":\"assistant\"") != std::string::npos);
+}
+
+TEST_CASE("serve: /v1/models names the model and /health answers 200", "[serve]") {
+  Served s;
+  auto cli = s.client();
+  auto models = cli.Get("/v1/models");
+  REQUIRE(models);
+  simdjson::dom::parser p;
+  CHECK(str(parse(p, models->body)["data"].at(0)["id"]) == "served-model");
+  auto health = cli.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto missing = cli.Get("/v1/nothing");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+}
+
+TEST_CASE("serve: bad JSON and bad fields are 400 naming the problem", "[serve][errors]") {
+  Served s;
+  auto cli = s.client();
+  simdjson::dom::parser p;
+  auto bad = cli.Post("/v1/chat/completions", "{oops", "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(str(parse(p, bad->body)["error"]["message"]).find("invalid JSON") != std::string::npos);
+  auto field = cli.Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"},{"role":5}]})",
+                        "application/json");
+  REQUIRE(field);
+  CHECK(field->status == 400);
+  auto e = parse(p, field->body);
+  CHECK(str(e["error"]["message"]) == "messages[1].role: expected string, got integer");
+  CHECK(str(e["error"]["param"]) == "messages[1].role");
+  CHECK(str(e["error"]["type"]) == "invalid_request_error");
+}
+
+TEST_CASE("serve: a body over the limit is 413 with an OpenAI error", "[serve][errors]") {
+  OpenAIServer::Options o;
+  o.max_body_bytes = 1024;
+  Served s(o);
+  std::string big = R"({"messages":[{"role":"user","content":")" + std::string(4096, 'a') + "\"}]}";
+  auto res = s.client().Post("/v1/chat/completions", big, "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 413);
+  simdjson::dom::parser p;
+  CHECK(str(parse(p, res->body)["error"]["message"]).find("too large") != std::string::npos);
+}
+
+TEST_CASE("serve: a missing or wrong bearer token is 401", "[serve][errors]") {
+  OpenAIServer::Options o;
+  o.bearer_token = "sekrit";
+  Served s(o);
+  auto cli = s.client();
+  auto none = cli.Post("/v1/chat/completions", kChat, "application/json");
+  REQUIRE(none);
+  CHECK(none->status == 401);
+  auto wrong = cli.Post("/v1/chat/completions", {{"Authorization", "Bearer nope"}}, kChat, "application/json");
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+  auto right = cli.Post("/v1/chat/completions", {{"Authorization", "Bearer sekrit"}}, kChat, "application/json");
+  REQUIRE(right);
+  CHECK(right->status == 200);
+  auto health = cli.Get("/health");
+  CHECK(health->status == 200);
+}
+
+TEST_CASE("serve: a backend error is a 5xx carrying its message", "[serve][errors]") {
+  Served s;
+  auto res = s.client().Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"fail"}]})",
+                             "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 502);
+  simdjson::dom::parser p;
+  CHECK(str(parse(p, res->body)["error"]["message"]) == "upstream exploded");
+}
+
+TEST_CASE("serve: a port in use is a clear start error; stop is idempotent", "[serve]") {
+  Served s;
+  OpenAIServer::Options o;
+  o.port = s.server->port();
+  OpenAIServer second(s.backend, o);
+  auto st = second.start();
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("cannot listen") != std::string::npos);
+  s.server->stop();
+  s.server->stop();
+}
+
+TEST_CASE("serve: a client that leaves mid-stream cancels the backend request", "[serve][stream]") {
+  auto held = std::make_shared<HeldBackend>();
+  auto cancelled = held->cancelled();
+  OpenAIServer::Options o;
+  o.keepalive_ms = 50;
+  OpenAIServer server(held, o);
+  REQUIRE(server.start().ok());
+  HttpBackend::Config cfg;
+  cfg.base_url = server.base_url();
+  cfg.stream = true;
+  auto client = HttpBackend::create(cfg);
+  REQUIRE(client.ok());
+  auto done = std::make_shared<std::promise<void>>();
+  GenerateRequest r;
+  r.id = "leaving";
+  r.messages = {{"user", "hold"}};
+  Backend* b = client->get();
+  r.on_delta = [b](int, const std::string&) { b->cancel("leaving"); };
+  (*client)->submit(r, [done](Result<GenerateResult>) { done->set_value(); });
+  REQUIRE(done->get_future().wait_for(10s) == std::future_status::ready);
+  REQUIRE(cancelled.wait_for(10s) == std::future_status::ready);
+  CHECK(cancelled.get().rfind("chatcmpl", 0) == 0);
+}
+
+TEST_CASE("serve: HttpBackend round trip through OpenAIServer, streaming and not, n=2", "[serve][roundtrip]") {
+  Served s;
+  for (bool stream : {false, true}) {
+    for (const char* api : {"chat", "completions"}) {
+      INFO("stream=" << stream << " api=" << api);
+      HttpBackend::Config cfg;
+      cfg.base_url = s.server->base_url();
+      cfg.api = api;
+      cfg.stream = stream;
+      auto backend = HttpBackend::create(cfg);
+      REQUIRE(backend.ok());
+      GenerateRequest r;
+      if (std::string(api) == "chat") {
+        r.messages = {{"user", "ping"}};
+      } else {
+        r.kind = PromptKind::text;
+        r.prompt = "ping";
+      }
+      r.sampling.n = 2;
+      r.sampling.seed = 5;
+      std::mutex mu;
+      std::map<int, std::string> streamed;
+      r.on_delta = [&](int i, const std::string& d) {
+        std::lock_guard<std::mutex> lock(mu);
+        streamed[i] += d;
+      };
+      auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
+      auto f = p->get_future();
+      (*backend)->submit(r, [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
+      REQUIRE(f.wait_for(20s) == std::future_status::ready);
+      auto res = f.get();
+      REQUIRE(res.ok());
+      REQUIRE(res->choices.size() == 2);
+      CHECK(res->choices[0].text == "echo ping #0");
+      CHECK(res->choices[1].text == "echo ping #1");
+      CHECK(res->usage.cached_prompt_tokens == 1);
+      CHECK(*s.backend->last().sampling.seed == 5);
+      if (stream) {
+        CHECK(streamed[1] == "echo ping #1");
+      } else {
+        CHECK(streamed.empty());
+      }
+    }
+  }
+}
