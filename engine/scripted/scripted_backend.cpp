@@ -77,7 +77,7 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
         ScriptedRule rule;
         for (auto it = r.begin(); it != r.end(); ++it) {
           std::string key = it->first.as<std::string>();
-          const YAML::Node& v = it->second;
+          const YAML::Node v = it->second;
           if (key == "match") {
             rule.match = v.as<std::string>();
           } else if (key == "regex") {
