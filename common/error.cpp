@@ -21,7 +21,10 @@ const char* to_string(ErrorCode code) {
 
 std::string Error::describe() const {
   std::string out = to_string(code);
-  if (http_status != 0) out += " " + std::to_string(http_status);
+  if (http_status != 0) {
+    out += ' ';
+    out += std::to_string(http_status);
+  }
   out += ": ";
   out += message;
   return out;

@@ -68,7 +68,7 @@ Result<std::string> merged_dataset_info(const fs::path& path, const Target& t) {
     simdjson::dom::parser parser;
     simdjson::dom::object obj;
     if (auto err = parser.parse(text).get(obj))
-      return Error(ErrorCode::parse, "'" + path.string() + "' is not a JSON object (" +
+      return Error(ErrorCode::parse, std::string("'").append(path.string()) + "' is not a JSON object (" +
                                          simdjson::error_message(err) + "); not overwriting it");
     for (auto field : obj) {
       w.key(field.key);
