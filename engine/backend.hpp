@@ -42,6 +42,9 @@ struct SamplingParams {
   int max_tokens = 256;  // always sent explicitly (vLLM's default is 16)
   std::vector<std::string> stop;
   int logprobs = 0;      // top-N alternatives per token; 0 = none, -1 = chosen token only
+  double repetition_penalty = 1.0;  // 1 = off (vLLM extra)
+  double frequency_penalty = 0.0;
+  double presence_penalty = 0.0;
 };
 
 enum class PromptKind { chat, text };

@@ -1,0 +1,540 @@
+#include "engine/local/scheduler.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "engine/local/sampler.hpp"
+#include "engine/local/stop_matcher.hpp"
+
+namespace troupe::engine::local {
+
+struct Scheduler::Choice {
+  int index = 0;
+  KvCache::SeqId seq = 0;
+  std::vector<int32_t> generated;  // sampled tokens; the last one is not in the KV cache yet
+  std::string text;                // released text
+  std::string utf8_hold;           // bytes of an incomplete UTF-8 character
+  std::unique_ptr<StopMatcher> stop;
+  SequenceRng rng;
+  bool done = false;
+  FinishReason finish = FinishReason::stop;
+  std::string stop_string;
+  std::vector<TokenLogprob> logprobs;
+  // After a preemption: tokens to put back into the cache before decoding.
+  std::vector<int32_t> replay;
+  size_t replayed = 0;
+};
+
+struct Scheduler::Request {
+  GenerateRequest req;
+  GenerateCallback done;
+  Stopwatch clock;
+  std::vector<int32_t> prompt;
+  int cached = 0;       // prompt tokens found in the cache at first admission
+  bool tokenized = false;
+  bool admitted_once = false;
+  KvCache::SeqId prompt_seq = 0;
+  size_t prefilled = 0;  // prompt tokens in the cache (prompt phase)
+  bool forked = false;   // prompt phase over; choices own sequences
+  std::vector<Choice> choices;
+  SamplerParams sampler;
+  bool finished = false;
+};
+
+namespace {
+
+size_t complete_utf8_prefix(const std::string& s) {
+  // Length of the longest prefix that does not end inside a UTF-8 sequence.
+  size_t n = s.size();
+  size_t i = n;
+  int back = 0;
+  while (i > 0 && back < 4) {
+    unsigned char c = static_cast<unsigned char>(s[i - 1]);
+    if ((c & 0xC0) != 0x80) {
+      size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+      return (n - (i - 1) >= need) ? n : i - 1;
+    }
+    --i;
+    ++back;
+  }
+  return n;
+}
+
+uint64_t seed_from(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::shared_ptr<ModelRunner> model, std::shared_ptr<TextCodec> codec,
+                     std::unique_ptr<KvCache> cache, SchedulerOptions options)
+    : model_(std::move(model)), codec_(std::move(codec)), cache_(std::move(cache)), opt_(std::move(options)) {
+  stats_.kv_blocks_total = cache_->n_blocks();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+BackendInfo Scheduler::info() const { return {"local", opt_.model_name, "in-process"}; }
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Scheduler::submit(GenerateRequest request, GenerateCallback done) {
+  if (request.id.empty()) request.id = new_id("req");
+  if (request.sampling.n < 1) {
+    done(Error{ErrorCode::invalid_argument, "request " + request.id + ": n must be >= 1"});
+    return;
+  }
+  if (request.sampling.max_tokens < 1) {
+    done(Error{ErrorCode::invalid_argument, "request " + request.id + ": max_tokens must be >= 1"});
+    return;
+  }
+  auto r = std::make_shared<Request>();
+  r->req = std::move(request);
+  r->done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    incoming_.push_back(std::move(r));
+    stats_.requests += 1;
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::cancel(const std::string& request_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancels_.push_back(request_id);
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    std::vector<std::string> cancels;
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return stopping_ || !incoming_.empty() || !cancels_.empty() || !running_.empty() || !waiting_.empty();
+      });
+      while (!incoming_.empty()) {
+        waiting_.push_back(std::move(incoming_.front()));
+        incoming_.pop_front();
+      }
+      cancels.swap(cancels_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      for (auto& r : std::vector<std::shared_ptr<Request>>(running_.begin(), running_.end()))
+        drop_request(r, FinishReason::cancelled, "engine shutting down");
+      for (auto& r : std::vector<std::shared_ptr<Request>>(waiting_.begin(), waiting_.end()))
+        drop_request(r, FinishReason::cancelled, "engine shutting down");
+      return;
+    }
+    for (const auto& id : cancels) {
+      std::shared_ptr<Request> hit;
+      for (auto& r : running_)
+        if (r->req.id == id) hit = r;
+      for (auto& r : waiting_)
+        if (r->req.id == id) hit = r;
+      if (hit) drop_request(hit, FinishReason::cancelled, "request " + id + " cancelled");
+    }
+    // Admit waiting requests in arrival order while there is room.
+    while (!waiting_.empty()) {
+      int running_choices = 0;
+      for (auto& r : running_) running_choices += static_cast<int>(r->choices.size());
+      auto r = waiting_.front();
+      int n = r->req.sampling.n;
+      if (!running_.empty() && running_choices + n > opt_.max_running) break;
+      waiting_.pop_front();
+      if (admit(*r)) running_.push_back(r);
+    }
+    if (!running_.empty()) step();
+    publish_cache_stats();
+  }
+}
+
+bool Scheduler::admit(Request& r) {
+  if (!r.tokenized) {
+    std::string text;
+    if (r.req.kind == PromptKind::chat) {
+      auto rendered = codec_->render_chat(r.req.messages, r.req.continue_final_message);
+      if (!rendered.ok()) {
+        auto done = std::move(r.done);
+        r.finished = true;
+        done(rendered.error().with_context("request " + r.req.id));
+        return false;
+      }
+      text = *rendered;
+    } else {
+      text = r.req.prompt;
+    }
+    r.prompt = codec_->encode(text, true);
+    r.tokenized = true;
+    if (r.prompt.empty()) r.prompt = codec_->encode(" ", true);
+    if (static_cast<int>(r.prompt.size()) >= model_->context_length()) {
+      r.finished = true;
+      auto done = std::move(r.done);
+      done(Error{ErrorCode::invalid_argument, "request " + r.req.id + ": the prompt has " +
+                                                  std::to_string(r.prompt.size()) + " tokens; the context holds " +
+                                                  std::to_string(model_->context_length())});
+      return false;
+    }
+    const SamplingParams& s = r.req.sampling;
+    r.sampler.temperature = s.temperature.value_or(1.0);
+    r.sampler.top_p = s.top_p.value_or(1.0);
+    r.sampler.top_k = s.top_k;
+    r.sampler.min_p = s.min_p;
+    r.sampler.repetition_penalty = s.repetition_penalty;
+    r.sampler.frequency_penalty = s.frequency_penalty;
+    r.sampler.presence_penalty = s.presence_penalty;
+    r.sampler.logprobs = s.logprobs;
+    uint64_t seed = s.seed ? static_cast<uint64_t>(*s.seed) : seed_from(r.req.id);
+    for (int i = 0; i < s.n; ++i) {
+      Choice c;
+      c.index = i;
+      c.stop = std::make_unique<StopMatcher>(s.stop);
+      c.rng = SequenceRng(seed, static_cast<uint64_t>(i));
+      r.choices.push_back(std::move(c));
+    }
+  }
+  // First admission, or a resume after preemption: the prompt phase runs
+  // (again); choices that already generated tokens replay them after the
+  // fork instead of sampling, so their shared prompt is computed once.
+  r.forked = false;
+  auto opened = cache_->open(r.prompt);
+  r.prompt_seq = opened.seq;
+  r.prefilled = static_cast<size_t>(opened.cached_tokens);
+  if (!r.admitted_once) {
+    r.cached = opened.cached_tokens;
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
+    stats_.cached_prompt_tokens += opened.cached_tokens;
+  }
+  r.admitted_once = true;
+  return true;
+}
+
+void Scheduler::preempt_one() {
+  auto victim = running_.back();
+  running_.pop_back();
+  if (!victim->forked && victim->prompt_seq) cache_->release(victim->prompt_seq);
+  victim->prompt_seq = 0;
+  victim->prefilled = 0;
+  for (auto& c : victim->choices) {
+    if (c.seq) cache_->release(c.seq);
+    c.seq = 0;
+    c.replay.clear();
+    c.replayed = 0;
+  }
+  waiting_.push_front(victim);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.preemptions += 1;
+}
+
+void Scheduler::step() {
+  struct Planned {
+    std::shared_ptr<Request> r;
+    int choice = -1;  // -1: the prompt phase
+    std::vector<int32_t> tokens;
+    StepEntry entry;
+  };
+  std::vector<Planned> plan;
+  int budget = opt_.max_step_tokens;
+
+  // Reserves cache room for `n` tokens of `seq`, preempting later requests
+  // when the cache is full. False: `owner` itself must wait (it was
+  // preempted) or failed.
+  auto reserve = [&](const std::shared_ptr<Request>& owner, KvCache::SeqId seq, int n) -> bool {
+    while (!cache_->reserve(seq, n)) {
+      if (running_.back() != owner) {
+        auto victim = running_.back();
+        plan.erase(std::remove_if(plan.begin(), plan.end(), [&](const Planned& p) { return p.r == victim; }), plan.end());
+        preempt_one();
+        continue;
+      }
+      if (running_.size() > 1) {
+        // The owner is the newest: it waits for the others to finish.
+        plan.erase(std::remove_if(plan.begin(), plan.end(), [&](const Planned& p) { return p.r == owner; }), plan.end());
+        preempt_one();
+        return false;
+      }
+      drop_request(owner, FinishReason::error,
+                   "request " + owner->req.id + " needs more KV cache than the configured budget holds (" +
+                       std::to_string(cache_->n_blocks()) + " blocks of " +
+                       std::to_string(cache_->config().block_size) + " tokens; " +
+                       std::to_string(cache_->free_blocks()) + " free while it holds " +
+                       std::to_string(cache_->length(seq)) + " tokens in this sequence)");
+      return false;
+    }
+    return true;
+  };
+
+  // Decodes first (one token per unfinished choice), then prefill chunks.
+  for (size_t ri = 0; ri < running_.size(); ++ri) {
+    auto r = running_[ri];
+    if (!r->forked) continue;
+    bool alive = true;
+    for (auto& c : r->choices) {
+      if (c.done || c.replayed < c.replay.size()) continue;
+      Planned p;
+      p.r = r;
+      p.choice = c.index;
+      p.tokens = {c.generated.back()};
+      if (!reserve(r, c.seq, 1)) {
+        alive = false;
+        break;
+      }
+      p.entry = {c.seq, {}, cache_->length(c.seq), true};
+      plan.push_back(std::move(p));
+    }
+    if (!alive) --ri;  // running_ shrank at or after ri; re-check the same slot
+  }
+  for (size_t ri = 0; ri < running_.size() && budget > 0; ++ri) {
+    auto r = running_[ri];
+    if (!r->forked) {
+      size_t k = std::min<size_t>(static_cast<size_t>(budget), r->prompt.size() - r->prefilled);
+      if (k == 0) continue;
+      if (!reserve(r, r->prompt_seq, static_cast<int>(k))) break;
+      Planned p;
+      p.r = r;
+      p.tokens.assign(r->prompt.begin() + static_cast<std::ptrdiff_t>(r->prefilled),
+                      r->prompt.begin() + static_cast<std::ptrdiff_t>(r->prefilled + k));
+      p.entry = {r->prompt_seq, {}, static_cast<int>(r->prefilled), r->prefilled + k == r->prompt.size()};
+      budget -= static_cast<int>(k);
+      plan.push_back(std::move(p));
+      continue;
+    }
+    bool alive = true;
+    for (auto& c : r->choices) {
+      if (c.done || c.replayed >= c.replay.size() || budget <= 0) continue;
+      size_t k = std::min<size_t>(static_cast<size_t>(budget), c.replay.size() - c.replayed);
+      if (!reserve(r, c.seq, static_cast<int>(k))) {
+        alive = false;
+        break;
+      }
+      Planned p;
+      p.r = r;
+      p.choice = c.index;
+      p.tokens.assign(c.replay.begin() + static_cast<std::ptrdiff_t>(c.replayed),
+                      c.replay.begin() + static_cast<std::ptrdiff_t>(c.replayed + k));
+      p.entry = {c.seq, {}, cache_->length(c.seq), false};
+      budget -= static_cast<int>(k);
+      plan.push_back(std::move(p));
+    }
+    if (!alive) break;
+  }
+  if (plan.empty()) return;
+
+  std::vector<StepEntry> entries;
+  for (auto& p : plan) {
+    p.entry.tokens = p.tokens;
+    entries.push_back(p.entry);
+  }
+  std::vector<float> logits;
+  model_->forward(entries, *cache_, logits);
+  const size_t vocab = static_cast<size_t>(model_->vocab_size());
+  int computed_prompt = 0;
+  size_t li = 0;
+  for (auto& p : plan) {
+    cache_->append(p.entry.seq, p.tokens);
+    Request& r = *p.r;
+    const float* row = nullptr;
+    if (p.entry.want_logits) row = logits.data() + vocab * li++;
+    if (p.choice < 0) {
+      r.prefilled += p.tokens.size();
+      computed_prompt += static_cast<int>(p.tokens.size());
+      if (!row) continue;
+      // The prompt is in the cache: fork one sequence per unfinished choice
+      // and sample each one's first token from the shared logits (a resumed
+      // choice replays the tokens it had instead).
+      bool owned = false;
+      for (auto& c : r.choices) {
+        if (c.done) continue;
+        c.seq = owned ? cache_->fork(r.prompt_seq) : r.prompt_seq;
+        owned = true;
+        if (!c.generated.empty()) {
+          c.replay.assign(c.generated.begin(), c.generated.end() - 1);
+          c.replayed = 0;
+        }
+      }
+      r.forked = true;
+      for (auto& c : r.choices) {
+        if (c.done || !c.generated.empty()) continue;
+        auto t = Sampler::sample({row, vocab}, r.sampler, r.prompt, c.rng);
+        c.generated.push_back(t.id);
+        finish_choice(r, c, FinishReason::stop, "");  // checks stop conditions for the new token
+      }
+    } else {
+      Choice& c = r.choices[static_cast<size_t>(p.choice)];
+      if (c.replayed < c.replay.size()) {
+        c.replayed += p.tokens.size();
+        continue;
+      }
+      std::vector<int32_t> history = r.prompt;
+      history.insert(history.end(), c.generated.begin(), c.generated.end());
+      auto t = Sampler::sample({row, vocab}, r.sampler, history, c.rng);
+      c.generated.push_back(t.id);
+      if (r.sampler.logprobs != 0) {
+        TokenLogprob lp;
+        lp.token = codec_->piece(t.id);
+        lp.logprob = t.logprob;
+        for (auto [id, l] : t.top) lp.top.push_back({codec_->piece(id), l});
+        c.logprobs.push_back(std::move(lp));
+      }
+      finish_choice(r, c, FinishReason::stop, "");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.steps += 1;
+    stats_.last_batch_size = static_cast<int>(plan.size());
+    stats_.computed_prompt_tokens += computed_prompt;
+  }
+  // Complete requests whose choices are all done.
+  std::vector<std::shared_ptr<Request>> done;
+  for (auto& r : running_)
+    if (std::all_of(r->choices.begin(), r->choices.end(), [](const Choice& c) { return c.done; })) done.push_back(r);
+  for (auto& r : done) maybe_complete(r);
+}
+
+// Handles the newest sampled token of `c`: detokenises, matches stop
+// strings, checks EOS, max_tokens and the context length.
+void Scheduler::finish_choice(Request& r, Choice& c, FinishReason, const std::string&) {
+  if (c.done) return;
+  check_token(r, c);
+  if (c.done && c.seq) {
+    // A finished choice gives its blocks back at once.
+    cache_->release(c.seq);
+    c.seq = 0;
+  }
+}
+
+void Scheduler::check_token(Request& r, Choice& c) {
+  int32_t tok = c.generated.back();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.generated_tokens += 1;
+  }
+  auto emit = [&](const std::string& s) {
+    if (s.empty()) return;
+    c.text += s;
+    if (r.req.on_delta) r.req.on_delta(c.index, s);
+  };
+  if (codec_->is_eos(tok)) {
+    c.generated.pop_back();
+    emit(c.stop->flush() + c.utf8_hold);
+    c.utf8_hold.clear();
+    c.done = true;
+    c.finish = FinishReason::stop;
+    return;
+  }
+  c.utf8_hold += codec_->piece(tok);
+  size_t ok = complete_utf8_prefix(c.utf8_hold);
+  auto step = c.stop->push(c.utf8_hold.substr(0, ok));
+  c.utf8_hold.erase(0, ok);
+  emit(step.release);
+  if (step.stopped) {
+    c.done = true;
+    c.finish = FinishReason::stop;
+    c.stop_string = *step.stopped;
+    return;
+  }
+  int in_cache = c.seq ? cache_->length(c.seq) : 0;
+  if (static_cast<int>(c.generated.size()) >= r.req.sampling.max_tokens || in_cache + 1 >= model_->context_length()) {
+    emit(c.stop->flush() + c.utf8_hold);
+    c.utf8_hold.clear();
+    c.done = true;
+    c.finish = FinishReason::length;
+  }
+}
+
+void Scheduler::maybe_complete(std::shared_ptr<Request> r) {
+  if (r->finished) return;
+  r->finished = true;
+  for (auto& c : r->choices)
+    if (c.seq) cache_->release(c.seq);
+  if (!r->forked && r->prompt_seq) cache_->release(r->prompt_seq);
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+  GenerateResult out;
+  out.request_id = r->req.id;
+  out.model = r->req.model.empty() ? opt_.model_name : r->req.model;
+  out.usage.prompt_tokens = static_cast<int64_t>(r->prompt.size());
+  out.usage.cached_prompt_tokens = r->cached;
+  for (auto& c : r->choices) {
+    engine::Choice ch;
+    ch.index = c.index;
+    ch.text = c.text;
+    ch.token_ids = c.generated;
+    ch.logprobs = std::move(c.logprobs);
+    ch.finish = c.finish;
+    ch.stop_string = c.stop_string;
+    out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
+    out.choices.push_back(std::move(ch));
+  }
+  out.latency_ms = r->clock.elapsed_ms();
+  publish_cache_stats();
+  auto done = std::move(r->done);
+  done(std::move(out));
+}
+
+void Scheduler::publish_cache_stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.kv_blocks_in_use = cache_->blocks_in_use();
+  stats_.queue_depth = static_cast<int>(waiting_.size() + incoming_.size());
+}
+
+void Scheduler::drop_request(const std::shared_ptr<Request>& r, FinishReason why, const std::string& error) {
+  if (r->finished) return;
+  r->finished = true;
+  for (auto& c : r->choices)
+    if (c.seq) {
+      cache_->release(c.seq);
+      c.seq = 0;
+    }
+  if (!r->forked && r->prompt_seq) cache_->release(r->prompt_seq);
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
+  publish_cache_stats();
+  auto done = std::move(r->done);
+  bool any_text = false;
+  for (auto& c : r->choices) any_text |= !c.text.empty() || !c.generated.empty();
+  if (why == FinishReason::cancelled && any_text) {
+    GenerateResult out;
+    out.request_id = r->req.id;
+    out.model = r->req.model.empty() ? opt_.model_name : r->req.model;
+    out.usage.prompt_tokens = static_cast<int64_t>(r->prompt.size());
+    out.usage.cached_prompt_tokens = r->cached;
+    for (auto& c : r->choices) {
+      engine::Choice ch;
+      ch.index = c.index;
+      ch.text = c.text;
+      ch.token_ids = c.generated;
+      ch.finish = c.done ? c.finish : FinishReason::cancelled;
+      ch.stop_string = c.stop_string;
+      out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
+      out.choices.push_back(std::move(ch));
+    }
+    out.latency_ms = r->clock.elapsed_ms();
+    done(std::move(out));
+    return;
+  }
+  ErrorCode code = why == FinishReason::cancelled ? ErrorCode::cancelled : ErrorCode::internal;
+  done(Error{code, error});
+}
+
+}  // namespace troupe::engine::local

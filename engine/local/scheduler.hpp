@@ -1,0 +1,139 @@
+// The local engine's scheduler: continuous batching over a paged,
+// prefix-sharing KV cache. It implements Backend for any model that can
+// run a batched forward step (ModelRunner) and any text codec (TextCodec),
+// so it is tested with a fake model and used with the real transformer.
+//
+// What callers may rely on (beyond Backend's contract):
+// - n samples of one prompt prefill the prompt once: the prompt sequence is
+//   forked n ways after its last prompt token, and every choice samples
+//   from its own seeded stream (seed, choice index).
+// - A prompt whose prefix is in the cache (an earlier request, a LeaP
+//   continuation appending text) computes only the uncached tokens;
+//   usage.cached_prompt_tokens says how many were reused.
+// - Requests join and leave the running batch between steps. Prefill is
+//   chunked (at most max_step_tokens tokens per step across all
+//   sequences), so a long prompt does not stall running decodes.
+// - When the cache is full, the most recently admitted request is
+//   preempted (its blocks released, recomputed later from its prompt and
+//   the tokens it already generated), so the oldest request always makes
+//   progress and none starves; a request that cannot fit even alone fails
+//   with a clear error.
+// - cancel() takes effect at the next step boundary: blocks are freed at
+//   once and the callback gets the text so far, marked cancelled.
+// - A request's tokens do not depend on what else shares the batch (given a
+//   batch-invariant ModelRunner).
+// All scheduling runs on one engine thread; submit/cancel only enqueue.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/local/kv_cache.hpp"
+
+namespace troupe::engine::local {
+
+// One sequence's part of a forward step: `tokens` at positions pos0...;
+// K/V rows for them are written into the sequence's cache blocks (already
+// reserved); logits are returned for the last token when want_logits.
+struct StepEntry {
+  KvCache::SeqId seq = 0;
+  std::span<const int32_t> tokens;
+  int pos0 = 0;
+  bool want_logits = false;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  virtual int vocab_size() const = 0;
+  virtual int context_length() const = 0;
+  // Runs one step; `logits` receives vocab_size() floats per entry with
+  // want_logits, in entry order.
+  virtual void forward(std::span<const StepEntry> entries, KvCache& cache, std::vector<float>& logits) = 0;
+};
+
+class TextCodec {
+ public:
+  virtual ~TextCodec() = default;
+  virtual std::vector<int32_t> encode(const std::string& text, bool add_bos) const = 0;
+  // The bytes of one token (possibly part of a UTF-8 character).
+  virtual std::string piece(int32_t id) const = 0;
+  virtual bool is_eos(int32_t id) const = 0;
+  // Chat messages to prompt text (template applied). continue_final: the
+  // last assistant message stays open.
+  virtual Result<std::string> render_chat(const std::vector<ChatMessage>& messages, bool continue_final) const = 0;
+};
+
+struct SchedulerOptions {
+  int max_step_tokens = 256;  // prefill chunk budget per step (decodes count 1 each)
+  int max_running = 64;       // sequences (choices) in the running batch
+  std::string model_name = "local";
+};
+
+struct SchedulerStats {
+  int64_t requests = 0;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t computed_prompt_tokens = 0;  // prompt tokens actually run through the model
+  int64_t generated_tokens = 0;
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  int last_batch_size = 0;
+  int queue_depth = 0;
+  int kv_blocks_in_use = 0;
+  int kv_blocks_total = 0;
+};
+
+class Scheduler : public Backend {
+ public:
+  Scheduler(std::shared_ptr<ModelRunner> model, std::shared_ptr<TextCodec> codec, std::unique_ptr<KvCache> cache,
+            SchedulerOptions options);
+  ~Scheduler() override;
+
+  void submit(GenerateRequest request, GenerateCallback done) override;
+  void cancel(const std::string& request_id) override;
+  BackendInfo info() const override;
+  SchedulerStats stats() const;
+
+ private:
+  struct Request;
+  struct Choice;
+  void loop();
+  bool admit(Request& r);
+  void step();
+  void finish_choice(Request& r, Choice& c, FinishReason why, const std::string& stop = "");
+  void check_token(Request& r, Choice& c);
+  void maybe_complete(std::shared_ptr<Request> r);
+  void preempt_one();
+  void publish_cache_stats();
+  void drop_request(const std::shared_ptr<Request>& r, FinishReason why, const std::string& error);
+
+  std::shared_ptr<ModelRunner> model_;
+  std::shared_ptr<TextCodec> codec_;
+  std::unique_ptr<KvCache> cache_;
+  SchedulerOptions opt_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Request>> incoming_;
+  std::vector<std::string> cancels_;
+  bool stopping_ = false;
+  SchedulerStats stats_;
+
+  // Engine-thread state.
+  std::deque<std::shared_ptr<Request>> waiting_;
+  std::vector<std::shared_ptr<Request>> running_;  // admission order
+  std::thread thread_;
+};
+
+}  // namespace troupe::engine::local
