@@ -1,6 +1,7 @@
 #include "engine/wire.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "common/json_writer.hpp"
 #include "engine/json_read.hpp"
@@ -246,7 +247,27 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     return {};
   };
 
+  // A parameter this server does not know is refused, never ignored: a
+  // typo must not silently change what is sampled.
+  static const std::set<std::string_view> known = {
+      "model", "messages", "prompt", "n", "max_tokens", "max_completion_tokens", "top_k", "seed", "temperature",
+      "top_p", "min_p", "stop", "logprobs", "top_logprobs", "stream", "stream_options", "continue_final_message",
+      "add_generation_prompt", "repetition_penalty", "frequency_penalty", "presence_penalty", "user"};
+  for (auto field : obj) {
+    if (!known.count(field.key))
+      return Error{ErrorCode::parse, std::string(field.key) + ": unknown or unsupported parameter"};
+    if (field.key == "messages" && api != Api::chat)
+      return Error{ErrorCode::parse, "messages: not a /v1/completions parameter (use prompt)"};
+    if (field.key == "prompt" && api == Api::chat)
+      return Error{ErrorCode::parse, "prompt: not a /v1/chat/completions parameter (use messages)"};
+  }
   Status st;
+  if (!(st = double_field("repetition_penalty", 0.01, 100.0, [&](double v) { sp.repetition_penalty = v; })).ok())
+    return st.error();
+  if (!(st = double_field("frequency_penalty", -2.0, 2.0, [&](double v) { sp.frequency_penalty = v; })).ok())
+    return st.error();
+  if (!(st = double_field("presence_penalty", -2.0, 2.0, [&](double v) { sp.presence_penalty = v; })).ok())
+    return st.error();
   if (!(st = int_field("n", 1, 1024, [&](int64_t v) { sp.n = static_cast<int>(v); })).ok()) return st.error();
   if (!(st = int_field("max_tokens", 0, 1 << 24, [&](int64_t v) { sp.max_tokens = static_cast<int>(v); })).ok())
     return st.error();
@@ -503,6 +524,9 @@ std::string build_request_body(const GenerateRequest& request, Api api, std::str
   if (sp.top_p) w.field("top_p", *sp.top_p);
   if (sp.top_k != 0) w.field("top_k", sp.top_k);
   if (sp.min_p != 0.0) w.field("min_p", sp.min_p);
+  if (sp.repetition_penalty != 1.0) w.field("repetition_penalty", sp.repetition_penalty);
+  if (sp.frequency_penalty != 0.0) w.field("frequency_penalty", sp.frequency_penalty);
+  if (sp.presence_penalty != 0.0) w.field("presence_penalty", sp.presence_penalty);
   if (sp.seed) w.field("seed", static_cast<long long>(*sp.seed));
   if (!sp.stop.empty()) {
     w.key("stop").begin_array();

@@ -183,7 +183,8 @@ bool Scheduler::admit(Request& r) {
     } else {
       text = r.req.prompt;
     }
-    r.prompt = codec_->encode(text, true);
+    // A rendered chat template carries its own BOS text; a raw prompt gets one.
+    r.prompt = codec_->encode(text, r.req.kind == PromptKind::text);
     r.tokenized = true;
     if (r.prompt.empty()) r.prompt = codec_->encode(" ", true);
     if (static_cast<int>(r.prompt.size()) >= model_->context_length()) {
@@ -346,7 +347,14 @@ void Scheduler::step() {
     entries.push_back(p.entry);
   }
   std::vector<float> logits;
-  model_->forward(entries, *cache_, logits);
+  Status ran = model_->forward(entries, *cache_, logits);
+  if (!ran.ok()) {
+    std::vector<std::shared_ptr<Request>> failed;
+    for (auto& p : plan)
+      if (std::find(failed.begin(), failed.end(), p.r) == failed.end()) failed.push_back(p.r);
+    for (auto& r : failed) drop_request(r, FinishReason::error, "request " + r->req.id + ": " + ran.error().describe());
+    return;
+  }
   const size_t vocab = static_cast<size_t>(model_->vocab_size());
   int computed_prompt = 0;
   size_t li = 0;

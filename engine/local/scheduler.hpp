@@ -58,13 +58,16 @@ class ModelRunner {
   virtual int vocab_size() const = 0;
   virtual int context_length() const = 0;
   // Runs one step; `logits` receives vocab_size() floats per entry with
-  // want_logits, in entry order.
-  virtual void forward(std::span<const StepEntry> entries, KvCache& cache, std::vector<float>& logits) = 0;
+  // want_logits, in entry order. An error fails the requests in the step.
+  virtual Status forward(std::span<const StepEntry> entries, KvCache& cache, std::vector<float>& logits) = 0;
 };
 
 class TextCodec {
  public:
   virtual ~TextCodec() = default;
+  // Special-token text in `text` is parsed as special tokens. add_bos is
+  // true for raw prompts and false for rendered chat (whose template
+  // writes its own BOS text).
   virtual std::vector<int32_t> encode(const std::string& text, bool add_bos) const = 0;
   // The bytes of one token (possibly part of a UTF-8 character).
   virtual std::string piece(int32_t id) const = 0;

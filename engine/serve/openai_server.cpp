@@ -136,6 +136,12 @@ struct OpenAIServer::Impl {
       res.set_content(out, "application/json");
     });
     server.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+    if (opts.metrics) {
+      server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!authorized(req)) return send_error(res, 401, "invalid or missing API key", "authentication_error");
+        res.set_content(opts.metrics(), "text/plain; version=0.0.4");
+      });
+    }
   }
 
   void complete(const httplib::Request& req, httplib::Response& res, wire::Api api) {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,9 @@ class OpenAIServer {
     std::string bearer_token;           // non-empty: required as "Authorization: Bearer <token>"
     int threads = 32;                   // connections served at once
     int keepalive_ms = 1000;            // SSE comment interval on an idle stream
+    // GET /metrics answers with this text (Prometheus exposition format);
+    // unset: /metrics is 404.
+    std::function<std::string()> metrics;
   };
 
   OpenAIServer(std::shared_ptr<Backend> backend, Options options);

@@ -342,7 +342,7 @@ TEST_CASE("server parses an incoming chat request", "[wire][server]") {
       R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi "},{"type":"text","text":"there"}]},
           {"role":"assistant","content":"Hel"}],"continue_final_message":true,"add_generation_prompt":false,
           "max_completion_tokens":32,"n":2,"temperature":0.5,"top_k":-1,"seed":9,"stop":"</a>",
-          "logprobs":true,"top_logprobs":3,"stream":true,"stream_options":{"include_usage":true},"unknown":1})",
+          "logprobs":true,"top_logprobs":3,"stream":true,"stream_options":{"include_usage":true}})",
       wire::Api::chat);
   REQUIRE(in.ok());
   const auto& r = in->request;
@@ -432,4 +432,19 @@ TEST_CASE("server replies round-trip through the client parsers", "[wire][server
   }
   Error e = wire::parse_error_body(400, wire::write_error_body("bad n", "invalid_request_error", "n", 400));
   CHECK(e.message == "bad n");
+}
+
+TEST_CASE("server refuses a parameter it does not know, naming it", "[wire][server]") {
+  auto in = wire::parse_request_body(R"({"messages":[{"role":"user","content":"hi"}],"temprature":0.5})", wire::Api::chat);
+  REQUIRE_FALSE(in.ok());
+  CHECK(in.error().message.find("temprature") != std::string::npos);
+  auto wrong_api = wire::parse_request_body(R"({"prompt":"x","messages":[]})", wire::Api::completions);
+  REQUIRE_FALSE(wrong_api.ok());
+  CHECK(wrong_api.error().message.find("messages") != std::string::npos);
+  auto penalties = wire::parse_request_body(
+      R"({"prompt":"x","repetition_penalty":1.2,"frequency_penalty":0.5,"presence_penalty":-0.5})", wire::Api::completions);
+  REQUIRE(penalties.ok());
+  CHECK(penalties->request.sampling.repetition_penalty == 1.2);
+  CHECK(penalties->request.sampling.frequency_penalty == 0.5);
+  CHECK(penalties->request.sampling.presence_penalty == -0.5);
 }

@@ -19,8 +19,8 @@ class FakeModel : public engine::local::ModelRunner {
   int context_length() const override { return context_; }
   int64_t tokens_run = 0;
 
-  void forward(std::span<const engine::local::StepEntry> entries, engine::local::KvCache& cache,
-               std::vector<float>& logits) override {
+  Status forward(std::span<const engine::local::StepEntry> entries, engine::local::KvCache& cache,
+                 std::vector<float>& logits) override {
     logits.clear();
     const int bs = cache.config().block_size;
     const int dim = cache.config().kv_dim;
@@ -45,6 +45,7 @@ class FakeModel : public engine::local::ModelRunner {
         logits.push_back(l);
       }
     }
+    return {};
   }
   int eos_after = 0;
 

@@ -208,10 +208,16 @@ TEST_CASE("chat requests are rendered with the template; continuation leaves the
   a.sampling.max_tokens = 4;
   a.sampling.temperature = 0.0;
   auto ra = run_one(*e.sched, a);
-  GenerateRequest b;
-  b.kind = PromptKind::text;
-  b.prompt = "<user>hi</><assistant>partial answer";
-  b.sampling = a.sampling;
+  CHECK(ra.usage.prompt_tokens == static_cast<int64_t>(std::string("<user>hi</><assistant>partial answer").size()));
+  GenerateRequest b = a;
+  b.messages = {{"user", "hi"}};
+  b.continue_final_message = false;
   auto rb = run_one(*e.sched, b);
-  CHECK(texts(ra) == texts(rb));
+  CHECK(rb.usage.prompt_tokens == static_cast<int64_t>(std::string("<user>hi</><assistant>").size()));
+  // Raw text gets a BOS token in front.
+  GenerateRequest c;
+  c.kind = PromptKind::text;
+  c.prompt = "<user>hi</><assistant>";
+  c.sampling = a.sampling;
+  CHECK(run_one(*e.sched, c).usage.prompt_tokens == rb.usage.prompt_tokens + 1);
 }

@@ -1,0 +1,35 @@
+// The in-process engine as a Backend: a model file (GGUF, or a llama2.c
+// checkpoint with its tokenizer file), its tokenizer and chat template, the
+// CPU kernels, the paged KV cache and the continuous-batching scheduler
+// (see scheduler.hpp for the scheduling contract).
+//
+// make_local_backend() loads and checks everything up front and returns a
+// clear error naming the file, key or tensor that is wrong. A model whose
+// file has no recognisable chat template serves chat requests only when
+// options.chat_template names one (chatml, llama3, llama2); text
+// completions work regardless.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/error.hpp"
+#include "engine/local/scheduler.hpp"
+
+namespace troupe::engine::local {
+
+struct LocalEngineOptions {
+  std::string model_path;      // .gguf or llama2.c .bin
+  std::string tokenizer_path;  // llama2.c checkpoints: the tok*.bin file
+  std::string chat_template;   // "" = from the file; else chatml | llama3 | llama2
+  int threads = 0;             // 0 = all cores
+  size_t kv_budget_bytes = size_t{256} << 20;
+  int block_size = 16;
+  int max_step_tokens = 256;
+  int max_running = 64;
+  std::string model_name;      // "" = the file name without extension
+};
+
+Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& options);
+
+}  // namespace troupe::engine::local

@@ -1,0 +1,110 @@
+// Random-weight models built in memory (owned buffers, no file), for the
+// forward-pass tests and bench/bench_forward: any llama/qwen2 shape, weight
+// matrices in any kernel-supported type (norms and biases stay f32, as in
+// GGUF files). Deterministic for a given spec (seed).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/local/quant.hpp"
+#include "engine/local/model.hpp"
+
+namespace troupe::testing {
+
+struct RandomModelSpec {
+  engine::local::Arch arch = engine::local::Arch::llama;
+  int dim = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 96, vocab = 128, context = 256;
+  engine::local::TensorType type = engine::local::TensorType::f32;
+  bool tied = false;
+  uint64_t seed = 1;
+};
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t next() {  // splitmix64
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float a) { return (static_cast<float>(next() >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f) * a; }
+
+ private:
+  uint64_t s_;
+};
+
+// Encodes `src` (rows of `in` floats) as `type`; returns the bytes.
+inline std::vector<uint8_t> encode_rows(const std::vector<float>& src, int64_t in, engine::local::TensorType type) {
+  using namespace engine::local;
+  const int64_t rows = static_cast<int64_t>(src.size()) / in;
+  const size_t rb = tensor_bytes(type, in);
+  std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = src.data() + r * in;
+    uint8_t* dst = out.data() + r * rb;
+    quantize_row(type, x, dst, in);
+  }
+  return out;
+}
+
+inline engine::local::ModelWeights make_random_model(const RandomModelSpec& s) {
+  using namespace engine::local;
+  ModelWeights w;
+  ModelConfig& c = w.config;
+  c.arch = s.arch;
+  c.dim = s.dim;
+  c.n_layers = s.layers;
+  c.n_heads = s.heads;
+  c.n_kv_heads = s.kv_heads;
+  c.ffn_dim = s.ffn;
+  c.vocab_size = s.vocab;
+  c.context_length = s.context;
+  c.rope_neox = s.arch == Arch::qwen2;
+  c.rope_theta = s.arch == Arch::qwen2 ? 1000000.0f : 10000.0f;
+  c.rms_eps = s.arch == Arch::qwen2 ? 1e-6f : 1e-5f;
+  auto store = std::make_shared<std::vector<std::vector<uint8_t>>>();
+  store->reserve(static_cast<size_t>(s.layers) * 16 + 8);
+  Rng rng(s.seed);
+  auto tensor = [&](const std::string& name, std::vector<int64_t> shape, TensorType type, float scale, float offset) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = offset + rng.uniform(scale);
+    store->push_back(encode_rows(v, shape[0], type));
+    return TensorView{name, type, std::move(shape), store->back().data()};
+  };
+  const int64_t dim = s.dim, kv = static_cast<int64_t>(s.kv_heads) * (s.dim / s.heads), ffn = s.ffn, V = s.vocab;
+  const float a_dim = 1.0f / std::sqrt(static_cast<float>(dim)), a_ffn = 1.0f / std::sqrt(static_cast<float>(ffn));
+  w.tok_embd = tensor("token_embd.weight", {dim, V}, s.type, 1.0f, 0.0f);
+  for (int l = 0; l < s.layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LayerWeights L;
+    L.attn_norm = tensor(p + "attn_norm.weight", {dim}, TensorType::f32, 0.1f, 1.0f);
+    L.wq = tensor(p + "attn_q.weight", {dim, dim}, s.type, 2.0f * a_dim, 0.0f);
+    L.wk = tensor(p + "attn_k.weight", {dim, kv}, s.type, 2.0f * a_dim, 0.0f);
+    L.wv = tensor(p + "attn_v.weight", {dim, kv}, s.type, a_dim, 0.0f);
+    L.wo = tensor(p + "attn_output.weight", {dim, dim}, s.type, a_dim, 0.0f);
+    if (s.arch == Arch::qwen2) {
+      L.bq = tensor(p + "attn_q.bias", {dim}, TensorType::f32, 0.2f, 0.0f);
+      L.bk = tensor(p + "attn_k.bias", {kv}, TensorType::f32, 0.2f, 0.0f);
+      L.bv = tensor(p + "attn_v.bias", {kv}, TensorType::f32, 0.2f, 0.0f);
+    }
+    L.ffn_norm = tensor(p + "ffn_norm.weight", {dim}, TensorType::f32, 0.1f, 1.0f);
+    L.w_gate = tensor(p + "ffn_gate.weight", {dim, ffn}, s.type, a_dim, 0.0f);
+    L.w_up = tensor(p + "ffn_up.weight", {dim, ffn}, s.type, a_dim, 0.0f);
+    L.w_down = tensor(p + "ffn_down.weight", {ffn, dim}, s.type, a_ffn, 0.0f);
+    w.layers.push_back(std::move(L));
+  }
+  w.output_norm = tensor("output_norm.weight", {dim}, TensorType::f32, 0.1f, 1.0f);
+  if (!s.tied) w.output = tensor("output.weight", {dim, V}, s.type, a_dim, 0.0f);
+  w.storage = store;
+  w.source = "random";
+  return w;
+}
+
+}  // namespace troupe::testing
