@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "memory/store.hpp"
+#include "workflows/runner.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::cli {
@@ -95,8 +96,8 @@ int do_doctor(const DoctorArgs& a) {
     if (!ok) ++failures;
   }
   std::string eprover = find_in_path("eprover");
-  if (!eprover.empty()) line(true, "eprover", eprover + " (the LINC pipeline's prover)");
-  else note("eprover", "not found; only the LINC pipeline needs it", "sudo apt-get install eprover");
+  if (!eprover.empty()) line(true, "eprover", eprover + " (the prover of the LINC pipeline and troupe prove)");
+  else note("eprover", "not found; only the LINC pipeline and troupe prove need it", "sudo apt-get install eprover");
   std::string nvcc = access("/usr/local/cuda/bin/nvcc", X_OK) == 0 ? "/usr/local/cuda/bin/nvcc" : find_in_path("nvcc");
   bool gpu = access("/dev/nvidia0", F_OK) == 0;
   if (!nvcc.empty()) note("cuda", "toolkit at " + nvcc + (gpu ? ", GPU device present" : ", no GPU device: the local engine uses the CPU"));
@@ -117,6 +118,10 @@ int do_doctor(const DoctorArgs& a) {
       std::string why = probe(wf->backend.url, wf->backend.api_key_env);
       if (why.empty()) line(true, "backend", path + ": " + wf->backend.url + " answers");
       else line(false, "backend", path + ": " + why, "start the server (vLLM, or `troupe serve`) or fix backend.url"), ++failures;
+    } else if (wf->backend.kind == "local") {
+      auto b = workflows::make_backend(wf->backend);
+      if (b.ok()) line(true, "backend", path + ": local model " + wf->backend.model_file + " loads");
+      else line(false, "backend", b.error().message, "fix backend.model_file (troupe mkmodel makes a test model)"), ++failures;
     } else {
       auto fx = engine::ScriptedBackend::load_fixture(wf->backend.fixture);
       if (fx.ok()) line(true, "backend", path + ": scripted fixture " + wf->backend.fixture + " loads (test backend, not a model)");

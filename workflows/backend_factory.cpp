@@ -1,6 +1,7 @@
 #include <cstdlib>
 
 #include "engine/http/http_backend.hpp"
+#include "engine/local/local_backend.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "workflows/runner.hpp"
 
@@ -38,7 +39,20 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
   }
-  return Error{ErrorCode::invalid_argument, "unknown backend kind '" + cfg.kind + "' (expected http or scripted)"};
+  if (cfg.kind == "local") {
+    engine::local::LocalEngineOptions o;
+    o.model_path = cfg.model_file;
+    o.tokenizer_path = cfg.tokenizer;
+    o.chat_template = cfg.chat_template;
+    o.threads = cfg.threads;
+    o.kv_budget_bytes = static_cast<size_t>(cfg.kv_mb) << 20;
+    o.model_name = cfg.model;
+    auto b = engine::local::make_local_backend(o);
+    if (!b.ok()) return b.error();
+    return std::shared_ptr<engine::Backend>(std::move(b.value()));
+  }
+  return Error{ErrorCode::invalid_argument,
+               "unknown backend kind '" + cfg.kind + "' (expected http, scripted or local)"};
 }
 
 }  // namespace troupe::workflows

@@ -8,7 +8,7 @@
 // Shape (every key but `pipeline` and `backend` is optional):
 //
 //   name: spoc-demo               # default: the file name without extension
-//   pipeline: spoc                # spoc (later: leap, iad, archon, linc, coc)
+//   pipeline: spoc                # spoc | linc (later: leap, iad, archon, coc)
 //   backend:
 //     kind: http                  # http | scripted
 //     url: http://127.0.0.1:8000  # http: required (scheme http or https)
@@ -25,6 +25,11 @@
 //     unsupported: [n]            # parameters this server cannot honour
 //     on_unsupported: emulate     # emulate | refuse
 //     fixture: rules.yaml         # scripted: required; relative to the workflow file
+//     model_file: m.gguf          # local: required (.gguf or llama2.c .bin); relative to the workflow file
+//     tokenizer: tok512.bin       # local, llama2.c checkpoints: the tokenizer file
+//     chat_template: chatml       # local: override the model file's template (chatml | llama3 | llama2)
+//     threads: 0                  # local: compute threads (0 = all cores)
+//     kv_mb: 256                  # local: KV cache budget in MiB
 //   store:
 //     path: troupe.db             # relative to the working folder
 //   roles:
@@ -53,7 +58,9 @@
 //   names     roles and params: only the pipeline's (pipeline_schemas());
 //             params are scalars checked by the pipeline's table in
 //             workflow_file.cpp (spoc: max_turns >= 1, mode explicit |
-//             single_pass, feedback_template); unsupported: sampling
+//             single_pass, feedback_template; linc: samples >= 1, prover,
+//             cpu_limit_s >= 1, prover_timeout_s >= 0, prover_jobs >= 0);
+//             unsupported: sampling
 //             parameter names and continue_final_message; url: http:// or
 //             https://
 //   structure duplicate keys, an empty file, a top level that is not a map,
@@ -76,7 +83,7 @@
 namespace troupe::workflows {
 
 struct BackendConfig {
-  std::string kind = "http";  // "http" | "scripted"
+  std::string kind = "http";  // "http" | "scripted" | "local"
   std::string url;
   std::string model;
   std::string api = "chat";  // "chat" | "completions"
@@ -91,6 +98,12 @@ struct BackendConfig {
   std::vector<std::string> unsupported;
   std::string on_unsupported = "emulate";  // "emulate" | "refuse"
   std::string fixture;  // scripted: absolute path after loading
+  // local: the in-process engine.
+  std::string model_file;     // .gguf or llama2.c .bin (absolute after loading)
+  std::string tokenizer;      // llama2.c checkpoints: tok*.bin
+  std::string chat_template;  // "" = from the model file; chatml | llama3 | llama2
+  int threads = 0;            // 0 = all cores
+  int kv_mb = 256;            // KV cache budget
 };
 
 struct RoleConfig {

@@ -56,6 +56,16 @@ const std::vector<PipelineRules>& pipeline_table() {
         // The user message that sends a rejected attempt back to the solver
         // (read by workflows/spoc.cpp).
         {"feedback_template", ParamKind::string, std::nullopt, {}}}},
+      // LINC (pipelines.md §5): the translator writes `samples` FOL
+      // translations; the prover role (the E prover, not a model) decides
+      // each; read by workflows/linc.cpp.
+      {"linc",
+       {"translator", "prover"},
+       {{"samples", ParamKind::integer, 1, {}},
+        {"prover", ParamKind::string, std::nullopt, {}},         // eprover path
+        {"cpu_limit_s", ParamKind::number, 1, {}},               // E's --cpu-limit per call
+        {"prover_timeout_s", ParamKind::number, 0, {}},          // wall-clock kill; 0 = 2 x cpu + 2 s
+        {"prover_jobs", ParamKind::integer, 0, {}}}},            // problems at once; 0 = cores / 2
   };
   return table;
 }
@@ -74,7 +84,8 @@ const std::vector<std::string> kTopKeys = {"name",  "pipeline", "backend", "stor
 const std::vector<std::string> kBackendKeys = {
     "kind",          "url",         "model",          "api",        "api_key_env",
     "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
-    "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture"};
+    "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture",
+    "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb"};
 const std::vector<std::string> kStoreKeys = {"path"};
 const std::vector<std::string> kRoleKeys = {"system", "template", "sampling", "parse_retries"};
 const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "top_p",
@@ -397,7 +408,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
   Section s = section(e->value, e->mark(), e->path, kBackendKeys, "", /*null_ok=*/false);
   BackendConfig& b = wf.backend;
 
-  if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted"});
+  if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted", "local"});
   if (auto* f = s.find("url")) {
     b.url = get_string(*f);
     bool http = b.url.rfind("http://", 0) == 0 && b.url.size() > 7;
@@ -449,13 +460,25 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     }
   }
   if (auto* f = s.find("on_unsupported")) b.on_unsupported = get_choice(*f, {"emulate", "refuse"});
-  if (auto* f = s.find("fixture")) {
-    std::string fixture = get_nonempty_string(*f);
-    fs::path path(fixture);
+  // Files named in the backend are relative to the workflow file's folder.
+  auto file_path = [&](const Entry& f) {
+    fs::path path(get_nonempty_string(f));
     if (path.is_relative()) path = fs::path(file_).parent_path() / path;
     std::error_code ec;
     fs::path absolute = fs::absolute(path, ec);
-    b.fixture = (ec ? path : absolute).lexically_normal().string();
+    return (ec ? path : absolute).lexically_normal().string();
+  };
+  if (auto* f = s.find("fixture")) b.fixture = file_path(*f);
+  if (auto* f = s.find("model_file")) b.model_file = file_path(*f);
+  if (auto* f = s.find("tokenizer")) b.tokenizer = file_path(*f);
+  if (auto* f = s.find("chat_template")) b.chat_template = get_choice(*f, {"chatml", "llama3", "llama2"});
+  if (auto* f = s.find("threads")) {
+    b.threads = get_int(*f);
+    not_negative(*f, b.threads);
+  }
+  if (auto* f = s.find("kv_mb")) {
+    b.kv_mb = get_int(*f);
+    at_least(*f, b.kv_mb, 1);
   }
 
   if (b.kind == "http") {
@@ -463,6 +486,9 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
       if (!s.find(key)) fail(s.mark, "backend: missing required key '" + std::string(key) + "' (kind http needs url and model)");
   } else if (b.kind == "scripted") {
     if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
+  } else if (b.kind == "local") {
+    if (!s.find("model_file"))
+      fail(s.mark, "backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
   }
 }
 
