@@ -10,6 +10,8 @@
 
 #include "cli_harness.hpp"
 #include "engine/scripted/scripted_backend.hpp"
+#include "engine/local/local_backend.hpp"
+#include "engine/local/model_random.hpp"
 #include "engine/serve/openai_server.hpp"
 #include "memory/store.hpp"
 #include "support/temp_dir.hpp"
@@ -300,4 +302,44 @@ TEST_CASE("doctor reports a reachable and an unreachable backend", "[cli][doctor
   auto down = run_troupe("doctor --db " + shell_quote(dir.file("db")) + " -w " + shell_quote(dir.file("down.yaml")));
   CHECK(down.exit_code == 1);
   CHECK(down.output.find("fix:") != std::string::npos);
+}
+
+TEST_CASE("troupe run: SPOC through the HTTP backend against troupe serve on the local engine", "[cli][e2e][local]") {
+  TempDir dir;
+  engine::local::RandomModelOptions m;
+  m.arch = engine::local::Arch::qwen2;
+  m.seed = 2;
+  REQUIRE(engine::local::write_random_model(m, dir.file("m.gguf")).ok());
+  engine::local::LocalEngineOptions lo;
+  lo.model_path = dir.file("m.gguf");
+  lo.threads = 1;
+  auto local = engine::local::make_local_backend(lo);
+  REQUIRE(local.ok());
+  std::shared_ptr<engine::Backend> backend(std::move(local.value()));
+  engine::OpenAIServer::Options so;
+  so.model = "scripted";  // the name examples/spoc.yaml asks for
+  engine::OpenAIServer server(backend, so);
+  REQUIRE(server.start().ok());
+  std::string wf = example_workflow(server.base_url());
+  // Short generations keep the test fast; the random model rarely says "Yes".
+  wf.replace(wf.find("max_tokens: 512"), 15, "max_tokens: 24");
+  wf.replace(wf.find("max_tokens: 256"), 15, "max_tokens: 16");
+  write_file(dir.file("wf.yaml"), wf);
+  std::string db = dir.file("db");
+  auto r = run_troupe("run " + shell_quote(dir.file("wf.yaml")) + " --input " +
+                      shell_quote(kSource + "/examples/data/arithmetic.jsonl") + " --db " + shell_quote(db));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto store = open_store(db);
+  size_t runs = 0;
+  REQUIRE(store->for_each_run(std::nullopt, [&](const memory::RunRecord& run) {
+    ++runs;
+    CHECK(run.status == memory::RunStatus::succeeded);
+    auto steps = store->read_steps(run.id);
+    REQUIRE(steps.ok());
+    CHECK(steps->size() >= 2);
+    CHECK(steps->front().prompt_tokens > 0);
+    return true;
+  }).ok());
+  CHECK(runs == 4);
 }
