@@ -66,13 +66,18 @@ int32_t KvCache::allocate() {
   lru_.pop_front();
   Block& blk = blocks_[static_cast<size_t>(b)];
   blk.in_lru = false;
-  auto range = index_.equal_range(blk.key);
-  for (auto it = range.first; it != range.second; ++it)
-    if (it->second == b) {
-      index_.erase(it);
-      break;
-    }
+  auto erase_from = [b](std::unordered_multimap<uint64_t, int32_t>& idx, uint64_t key) {
+    auto range = idx.equal_range(key);
+    for (auto it = range.first; it != range.second; ++it)
+      if (it->second == b) {
+        idx.erase(it);
+        break;
+      }
+  };
+  if (!blk.partial) erase_from(index_, blk.key);
+  erase_from(children_, blk.parent_key);
   blk.indexed = false;
+  blk.partial = false;
   blk.tokens.clear();
   ++stats_.evictions;
   return b;
@@ -132,6 +137,35 @@ KvCache::Opened KvCache::open(std::span<const int32_t> tokens) {
     parent = hit;
   }
   seq.length = static_cast<int>(seq.blocks.size() * bs);
+  // A kept partial block continuing this chain: reuse its longest common
+  // prefix with the rest of the prompt (still leaving one token to compute).
+  if (!tokens.empty()) {
+    size_t start = seq.blocks.size() * bs;
+    size_t limit = std::min(bs, tokens.size() - 1 - start);
+    int32_t best = -1;
+    size_t best_len = 0;
+    auto range = children_.equal_range(key);
+    for (auto it = range.first; it != range.second; ++it) {
+      const Block& blk = blocks_[static_cast<size_t>(it->second)];
+      if (blk.parent != parent) continue;
+      size_t n = 0;
+      while (n < limit && n < blk.tokens.size() && blk.tokens[n] == tokens[start + n]) ++n;
+      if (n > best_len) {
+        best_len = n;
+        best = it->second;
+      }
+    }
+    if (best >= 0) {
+      Block& blk = blocks_[static_cast<size_t>(best)];
+      if (blk.in_lru) {
+        lru_.erase(blk.lru);
+        blk.in_lru = false;
+      }
+      ++blk.refs;
+      seq.blocks.push_back(best);
+      seq.length += static_cast<int>(best_len);
+    }
+  }
   seq.tokens.assign(tokens.begin(), tokens.begin() + seq.length);
   stats_.prefix_hit_tokens += seq.length;
   SeqId id = next_seq_++;
@@ -210,7 +244,9 @@ void KvCache::append(SeqId id, std::span<const int32_t> toks) {
     blk.parent = parent;
     blk.tokens.assign(chunk.begin(), chunk.end());
     blk.indexed = true;
+    blk.parent_key = parent_key;
     index_.emplace(blk.key, blk_id);
+    children_.emplace(parent_key, blk_id);
   }
 }
 
@@ -230,7 +266,28 @@ void KvCache::truncate(SeqId id, int new_length) {
 void KvCache::release(SeqId id) {
   auto it = seqs_.find(id);
   if (it == seqs_.end()) return;
-  for (int32_t b : it->second.blocks) unref(b);
+  Seq& s = it->second;
+  const int bs = cfg_.block_size;
+  // Keep the last, partly filled block for continuations when its chain
+  // above is indexed and nobody else writes it.
+  int used = (s.length + bs - 1) / bs;
+  if (s.length % bs != 0 && used == static_cast<int>(s.blocks.size())) {
+    int slot = used - 1;
+    int32_t b = s.blocks[static_cast<size_t>(slot)];
+    Block& blk = blocks_[static_cast<size_t>(b)];
+    int32_t parent = slot > 0 ? s.blocks[static_cast<size_t>(slot - 1)] : -1;
+    bool chain_ok = parent < 0 || (blocks_[static_cast<size_t>(parent)].indexed && !blocks_[static_cast<size_t>(parent)].partial);
+    if (!blk.indexed && blk.refs == 1 && chain_ok) {
+      blk.indexed = true;
+      blk.partial = true;
+      blk.parent = parent;
+      blk.key = parent < 0 ? 0 : blocks_[static_cast<size_t>(parent)].key;
+      blk.parent_key = blk.key;
+      blk.tokens.assign(s.tokens.begin() + slot * bs, s.tokens.begin() + s.length);
+      children_.emplace(blk.key, b);
+    }
+  }
+  for (int32_t b : s.blocks) unref(b);
   seqs_.erase(it);
 }
 

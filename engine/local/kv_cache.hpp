@@ -8,6 +8,10 @@
 //   key with its own tokens, and the tokens are compared on a hit, so a
 //   hash collision cannot return wrong K/V). At least one token is always
 //   left to compute, so the caller gets logits for the last prompt token.
+//   A released sequence's last, partly filled block is kept too, so a
+//   later prompt that continues it (a LeaP segment appending text) reuses
+//   every cached token, not only whole blocks; the first write into that
+//   shared block copies it.
 // - Forks: fork() shares every block of a sequence (n samples of a prompt,
 //   side branches) at no copy cost.
 // - Copy-on-write: reserve() copies a block before a sequence writes into
@@ -88,9 +92,11 @@ class KvCache {
  private:
   struct Block {
     int refs = 0;
-    bool indexed = false;  // full and in the prefix index (immutable)
+    bool indexed = false;  // in the prefix index (immutable): full, or `partial`
+    bool partial = false;  // a released sequence's last block, `tokens.size()` rows valid
     uint64_t key = 0;
     int32_t parent = -1;   // block before it in the chain (-1 = first)
+    uint64_t parent_key = 0;  // the parent's chain key (its key in children_)
     std::vector<int32_t> tokens;  // its tokens, for hit verification
     std::list<int32_t>::iterator lru;
     bool in_lru = false;
@@ -113,7 +119,10 @@ class KvCache {
   std::vector<Block> blocks_;
   std::vector<int32_t> free_;
   std::list<int32_t> lru_;  // unreferenced indexed blocks, oldest first
-  std::unordered_multimap<uint64_t, int32_t> index_;
+  std::unordered_multimap<uint64_t, int32_t> index_;    // full blocks by chain key
+  // Every indexed block (full or partial) by its parent's chain key, for
+  // matches that end inside a block.
+  std::unordered_multimap<uint64_t, int32_t> children_;
   std::unordered_map<SeqId, Seq> seqs_;
   SeqId next_seq_ = 1;
   KvCacheStats stats_;

@@ -59,12 +59,12 @@ TEST_CASE("a prompt seen before reuses its cached full blocks and leaves one tok
   write_rows(*kv, a.seq, prompt);
   kv->release(a.seq);
   auto b = kv->open(prompt);
-  CHECK(b.cached_tokens == 8);  // two full blocks of 4; the last 2 tokens are computed again
+  CHECK(b.cached_tokens == 9);  // two full blocks of 4 and the kept partial block; the last token is computed again
   for (int p = 0; p < 8; ++p) CHECK(row_value(*kv, b.seq, p, 1) == static_cast<float>(prompt[p] * 10 + 1));
   // A prompt that is a whole number of blocks still leaves its last token.
   auto exact = seq_tokens(8);
   auto c = kv->open(exact);
-  CHECK(c.cached_tokens == 4);
+  CHECK(c.cached_tokens == 7);  // one full block, then 3 rows of the second
 }
 
 TEST_CASE("a different prefix does not hit, even where later blocks match", "[kv]") {
@@ -111,7 +111,7 @@ TEST_CASE("released blocks stay cached until space is needed, least recently use
   auto p2 = seq_tokens(13, 500);  // needs 4 blocks: evicts the cached ones
   auto s2 = kv->open(p2);
   write_rows(*kv, s2.seq, p2);
-  CHECK(kv->stats().evictions == 2);
+  CHECK(kv->stats().evictions == 3);  // two full blocks and the kept partial one
   kv->release(s2.seq);
   auto again = kv->open(p1);
   CHECK(again.cached_tokens == 0);  // evicted
@@ -162,4 +162,24 @@ TEST_CASE("random workloads keep reference counts consistent", "[kv][property]")
   }
   for (auto s : live) kv->release(s);
   CHECK(kv->blocks_in_use() == 0);
+}
+
+TEST_CASE("a continuation reuses a released sequence's partial block and copies it on write", "[kv]") {
+  auto kv = make_cache(16);
+  auto first = seq_tokens(6);  // 1 full block + 2 tokens
+  auto a = kv->open(first);
+  write_rows(*kv, a.seq, first);
+  kv->release(a.seq);
+  auto longer = seq_tokens(11);  // the same 6 tokens, then 5 more
+  auto b = kv->open(longer);
+  CHECK(b.cached_tokens == 6);
+  std::vector<int32_t> rest(longer.begin() + 6, longer.end());
+  write_rows(*kv, b.seq, rest);
+  CHECK(kv->stats().copies == 1);  // the kept block is immutable: written through a copy
+  for (int p = 0; p < 11; ++p) CHECK(row_value(*kv, b.seq, p, 0) == static_cast<float>(longer[p] * 10));
+  // The original partial block is still there for another continuation.
+  auto other = seq_tokens(6);
+  other.push_back(7777);
+  auto c = kv->open(other);
+  CHECK(c.cached_tokens == 6);
 }
