@@ -18,6 +18,10 @@ void add_runs_command(CLI::App& app, Action& run);
 void add_show_command(CLI::App& app, Action& run);
 void add_doctor_command(CLI::App& app, Action& run);
 void add_serve_command(CLI::App& app, Action& run);
+void add_generate_command(CLI::App& app, Action& run);
+void add_prove_command(CLI::App& app, Action& run);
+void add_mkmodel_command(CLI::App& app, Action& run);
+void add_convert_command(CLI::App& app, Action& run);
 
 // "troupe: <message>" on stderr.
 void print_error(const std::string& message);

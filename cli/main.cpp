@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   troupe::cli::add_show_command(app, action);
   troupe::cli::add_doctor_command(app, action);
   troupe::cli::add_serve_command(app, action);
+  troupe::cli::add_generate_command(app, action);
+  troupe::cli::add_prove_command(app, action);
+  troupe::cli::add_mkmodel_command(app, action);
+  troupe::cli::add_convert_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,7 +9,18 @@ Result<PipelineFactory> make_pipeline_factory(const Workflow& wf) {
     SpocParams params = *p;
     return PipelineFactory([params] { return make_spoc(params); });
   }
+  if (wf.pipeline == "linc") {
+    auto p = linc_params(wf);
+    if (!p.ok()) return p.error();
+    LincParams params = *p;
+    return PipelineFactory([params] { return make_linc(params); });
+  }
   return Error{ErrorCode::invalid_argument, wf.file + ": pipeline '" + wf.pipeline + "' is not implemented yet"};
+}
+
+actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role) {
+  if (pipeline == "linc") return linc_role_spec(role);
+  return actors::default_role_spec(role);
 }
 
 }  // namespace troupe::workflows

@@ -6,7 +6,9 @@
 #include <memory>
 
 #include "actors/pipeline.hpp"
+#include "actors/roles.hpp"
 #include "common/error.hpp"
+#include "prover_bridge/prover.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
@@ -26,5 +28,22 @@ struct SpocParams {
 };
 Result<SpocParams> spoc_params(const Workflow& wf);
 std::shared_ptr<actors::Pipeline> make_spoc(SpocParams params);
+
+// LINC (pipelines.md §5): K translations, a prover per sample, majority vote.
+struct LincParams {
+  int samples = 10;  // K
+};
+Result<LincParams> linc_params(const Workflow& wf);
+std::shared_ptr<actors::Pipeline> make_linc(LincParams params);
+// The E prover behind a workflow's `prover` role, from its params (prover,
+// cpu_limit_s, prover_timeout_s, prover_jobs). Fails, naming the workflow
+// file, when eprover cannot be run.
+Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf);
+// LINC's role defaults (the translator's few-shot prompt and sampling).
+actors::RoleSpec linc_role_spec(const std::string& role);
+
+// A role's built-in defaults for a pipeline: the pipeline's own where it
+// has them, else actors::default_role_spec().
+actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role);
 
 }  // namespace troupe::workflows

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "actors/engine_gateway.hpp"
+#include "actors/prover_actor.hpp"
 #include "actors/roles.hpp"
 #include "actors/run_director.hpp"
 #include "actors/store_writer.hpp"
@@ -40,7 +41,7 @@ struct Runner::Impl {
 namespace {
 
 actors::RoleSpec role_spec(const Workflow& wf, const std::string& name, const engine::BackendInfo& info) {
-  actors::RoleSpec spec = actors::default_role_spec(name);
+  actors::RoleSpec spec = pipeline_role_spec(wf.pipeline, name);
   auto it = wf.roles.find(name);
   if (it != wf.roles.end()) {
     const RoleConfig& rc = it->second;
@@ -92,8 +93,17 @@ Result<std::unique_ptr<Runner>> Runner::create(Workflow wf, RunnerOptions option
   engine::BackendInfo info = impl->backend->info();
   for (const auto& schema : pipeline_schemas()) {
     if (schema.name != wf.pipeline) continue;
-    for (const auto& role : schema.roles)
+    for (const auto& role : schema.roles) {
+      if (role == "prover") {
+        // Not a model: the E prover, checked here so a missing eprover
+        // fails at start. The actor owns it from now on.
+        auto prover = make_prover(wf);
+        if (!prover.ok()) return prover.error();
+        impl->roles.emplace(role, actors::spawn_prover_role(*impl->sys, *prover));
+        continue;
+      }
       impl->roles.emplace(role, actors::spawn_role(*impl->sys, role_spec(wf, role, info), impl->gateway));
+    }
   }
   impl->wf = std::move(wf);
   impl->options = std::move(options);

@@ -204,7 +204,7 @@ TEST_CASE("a value of the wrong type names the key and what was written", "[work
 
 TEST_CASE("a missing required field points at the enclosing map", "[workflow_file]") {
   CHECK(load_error("missing_pipeline.yaml") ==
-        fixture("missing_pipeline.yaml") + ":1:1: missing required key 'pipeline' (one of: spoc)");
+        fixture("missing_pipeline.yaml") + ":1:1: missing required key 'pipeline' (one of: spoc, linc)");
   CHECK(load_error("missing_url.yaml") ==
         fixture("missing_url.yaml") + ":3:3: backend: missing required key 'url' (kind http needs url and model)");
   CHECK(load_error("missing_fixture.yaml") ==
@@ -219,7 +219,7 @@ TEST_CASE("a missing required field points at the enclosing map", "[workflow_fil
 TEST_CASE("an unknown pipeline lists the known ones", "[workflow_file]") {
   CHECK(load_error("unknown_pipeline.yaml") ==
         fixture("unknown_pipeline.yaml") +
-            ":1:11: unknown pipeline 'spocc' (did you mean 'spoc'?); known pipelines: spoc");
+            ":1:11: unknown pipeline 'spocc' (did you mean 'spoc'?); known pipelines: spoc, linc");
 }
 
 TEST_CASE("a role the pipeline does not have is an error", "[workflow_file]") {
@@ -337,12 +337,16 @@ TEST_CASE("a missing workflow file is an error naming the path", "[workflow_file
   CHECK(dir.error().code == ErrorCode::io);
 }
 
-TEST_CASE("pipeline_schemas lists spoc with its roles and params", "[workflow_file]") {
+TEST_CASE("pipeline_schemas lists spoc and linc with their roles and params", "[workflow_file]") {
   const auto& schemas = pipeline_schemas();
-  REQUIRE(schemas.size() == 1);
+  REQUIRE(schemas.size() == 2);
   CHECK(schemas[0].name == "spoc");
   CHECK(schemas[0].roles == std::vector<std::string>{"solver", "verifier"});
   CHECK(schemas[0].params == std::vector<std::string>{"max_turns", "mode", "feedback_template"});
+  CHECK(schemas[1].name == "linc");
+  CHECK(schemas[1].roles == std::vector<std::string>{"translator", "prover"});
+  CHECK(schemas[1].params ==
+        std::vector<std::string>{"samples", "prover", "cpu_limit_s", "prover_timeout_s", "prover_jobs"});
 }
 
 TEST_CASE("typed param access returns the value, the fallback, or an error at the value", "[workflow_file]") {
