@@ -170,7 +170,7 @@ TEST_CASE("an unknown key is an error that suggests the closest known key", "[wo
   CHECK(parse_error(std::string(kScriptedHead) + "  timeout: 3\n") ==
         "test.yaml:5:3: unknown key 'timeout' in backend (did you mean 'timeout_s'?); allowed keys: kind, url, model, "
         "api, api_key_env, stream, timeout_s, connect_timeout_s, max_in_flight, max_retries, backoff_ms, "
-        "backoff_max_ms, unsupported, on_unsupported, fixture");
+        "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb");
   CHECK(parse_error(std::string(kScriptedHead) + "roles:\n  solver:\n    sampling: {temprature: 1}\n") ==
         "test.yaml:7:16: unknown key 'temprature' in roles.solver.sampling (did you mean 'temperature'?); "
         "allowed keys: n, temperature, top_p, top_k, min_p, max_tokens, seed, stop, logprobs");
@@ -285,7 +285,7 @@ TEST_CASE("an out-of-range value names the key, the range and the value", "[work
 
 TEST_CASE("a value outside an enumeration lists the accepted values", "[workflow_file]") {
   CHECK(load_error("bad_enum.yaml") ==
-        fixture("bad_enum.yaml") + ":3:9: backend.kind: expected one of http, scripted, got 'grpc'");
+        fixture("bad_enum.yaml") + ":3:9: backend.kind: expected one of http, scripted, local, got 'grpc'");
   CHECK(parse_error(std::string(kScriptedHead) + "  api: chatt\n") ==
         "test.yaml:5:8: backend.api: expected one of chat, completions, got 'chatt' (did you mean 'chat'?)");
   CHECK(parse_error(std::string(kScriptedHead) + "  on_unsupported: ignore\n") ==
@@ -410,4 +410,20 @@ TEST_CASE("the loader never throws and every error has a position, whatever the 
     for (int e = 0; e < edits; ++e) t[rng() % t.size()] = alphabet[rng() % alphabet.size()];
     check(t);
   }
+}
+
+TEST_CASE("a local backend needs model_file; its paths are relative to the workflow file", "[workflow_file]") {
+  CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n") ==
+        "test.yaml:3:3: backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
+  auto wf = parse_workflow("pipeline: spoc\nbackend:\n  kind: local\n  model_file: models/m.gguf\n"
+                           "  tokenizer: tok.bin\n  chat_template: chatml\n  threads: 2\n  kv_mb: 32\n",
+                           "/srv/flows/test.yaml");
+  REQUIRE(wf.ok());
+  CHECK(wf->backend.model_file == "/srv/flows/models/m.gguf");
+  CHECK(wf->backend.tokenizer == "/srv/flows/tok.bin");
+  CHECK(wf->backend.chat_template == "chatml");
+  CHECK(wf->backend.threads == 2);
+  CHECK(wf->backend.kv_mb == 32);
+  CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  chat_template: vicuna\n")
+            .find("expected one of chatml, llama3, llama2") != std::string::npos);
 }
