@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     }
     for (int seg = 0; seg < 4; ++seg) {
       int64_t before = e->stats().computed_prompt_tokens;
-      int64_t prompt_tokens = 0, appended_tokens = 0;
+      int64_t prompt_tokens = 0;
       std::vector<std::future<Result<GenerateResult>>> fs;
       for (int p = 0; p < 4; ++p) fs.push_back(submit(*e, request(paths[static_cast<size_t>(p)], 256, 1, p * 100 + seg)));
       for (int p = 0; p < 4; ++p) {
@@ -172,7 +172,6 @@ int main(int argc, char** argv) {
         paths[static_cast<size_t>(p)] += r->choices[0].text + append;
       }
       int64_t recomputed = e->stats().computed_prompt_tokens - before;
-      appended_tokens = static_cast<int64_t>(e->stats().computed_prompt_tokens * 0);
       std::printf("%-8d %-10d %-22.1f %-22.1f %-10s\n", threads, seg + 1, prompt_tokens / 4.0, recomputed / 4.0,
                   seg == 0 ? "(first)" : append_tokens.c_str());
     }
