@@ -471,33 +471,50 @@ void Scheduler::check_token(Request& r, Choice& c) {
   }
 }
 
-void Scheduler::maybe_complete(std::shared_ptr<Request> r) {
-  if (r->finished) return;
-  r->finished = true;
-  for (auto& c : r->choices)
-    if (c.seq) cache_->release(c.seq);
-  if (!r->forked && r->prompt_seq) cache_->release(r->prompt_seq);
-  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+// Releases everything a request holds and removes it from the queues.
+void Scheduler::retire(Request& r) {
+  r.finished = true;
+  for (auto& c : r.choices)
+    if (c.seq) {
+      cache_->release(c.seq);
+      c.seq = 0;
+    }
+  if (!r.forked && r.prompt_seq) cache_->release(r.prompt_seq);
+  r.prompt_seq = 0;
+  auto same = [&r](const std::shared_ptr<Request>& x) { return x.get() == &r; };
+  running_.erase(std::remove_if(running_.begin(), running_.end(), same), running_.end());
+  waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), same), waiting_.end());
+  publish_cache_stats();
+}
+
+// The result of a request's choices so far; unfinished ones are marked
+// cancelled.
+GenerateResult Scheduler::result_of(Request& r) {
   GenerateResult out;
-  out.request_id = r->req.id;
-  out.model = r->req.model.empty() ? opt_.model_name : r->req.model;
-  out.usage.prompt_tokens = static_cast<int64_t>(r->prompt.size());
-  out.usage.cached_prompt_tokens = r->cached;
-  for (auto& c : r->choices) {
+  out.request_id = r.req.id;
+  out.model = r.req.model.empty() ? opt_.model_name : r.req.model;
+  out.usage.prompt_tokens = static_cast<int64_t>(r.prompt.size());
+  out.usage.cached_prompt_tokens = r.cached;
+  for (auto& c : r.choices) {
     engine::Choice ch;
     ch.index = c.index;
     ch.text = c.text;
     ch.token_ids = c.generated;
     ch.logprobs = std::move(c.logprobs);
-    ch.finish = c.finish;
+    ch.finish = c.done ? c.finish : FinishReason::cancelled;
     ch.stop_string = c.stop_string;
     out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
     out.choices.push_back(std::move(ch));
   }
-  out.latency_ms = r->clock.elapsed_ms();
-  publish_cache_stats();
+  out.latency_ms = r.clock.elapsed_ms();
+  return out;
+}
+
+void Scheduler::maybe_complete(std::shared_ptr<Request> r) {
+  if (r->finished) return;
+  retire(*r);
   auto done = std::move(r->done);
-  done(std::move(out));
+  done(result_of(*r));
 }
 
 void Scheduler::publish_cache_stats() {
@@ -508,37 +525,12 @@ void Scheduler::publish_cache_stats() {
 
 void Scheduler::drop_request(const std::shared_ptr<Request>& r, FinishReason why, const std::string& error) {
   if (r->finished) return;
-  r->finished = true;
-  for (auto& c : r->choices)
-    if (c.seq) {
-      cache_->release(c.seq);
-      c.seq = 0;
-    }
-  if (!r->forked && r->prompt_seq) cache_->release(r->prompt_seq);
-  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
-  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
-  publish_cache_stats();
+  retire(*r);
   auto done = std::move(r->done);
   bool any_text = false;
   for (auto& c : r->choices) any_text |= !c.text.empty() || !c.generated.empty();
   if (why == FinishReason::cancelled && any_text) {
-    GenerateResult out;
-    out.request_id = r->req.id;
-    out.model = r->req.model.empty() ? opt_.model_name : r->req.model;
-    out.usage.prompt_tokens = static_cast<int64_t>(r->prompt.size());
-    out.usage.cached_prompt_tokens = r->cached;
-    for (auto& c : r->choices) {
-      engine::Choice ch;
-      ch.index = c.index;
-      ch.text = c.text;
-      ch.token_ids = c.generated;
-      ch.finish = c.done ? c.finish : FinishReason::cancelled;
-      ch.stop_string = c.stop_string;
-      out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
-      out.choices.push_back(std::move(ch));
-    }
-    out.latency_ms = r->clock.elapsed_ms();
-    done(std::move(out));
+    done(result_of(*r));
     return;
   }
   ErrorCode code = why == FinishReason::cancelled ? ErrorCode::cancelled : ErrorCode::internal;

@@ -120,6 +120,8 @@ class Scheduler : public Backend {
   void preempt_one();
   void publish_cache_stats();
   void drop_request(const std::shared_ptr<Request>& r, FinishReason why, const std::string& error);
+  void retire(Request& r);
+  GenerateResult result_of(Request& r);
 
   std::shared_ptr<ModelRunner> model_;
   std::shared_ptr<TextCodec> codec_;
