@@ -322,6 +322,20 @@ simdjson::dom::parser& local_parser() {
   return parser;
 }
 
+// The "token" and "logprob" fields of one chat logprobs entry (the token
+// itself or one of its top alternatives); absent fields keep their values.
+Status read_token_logprob(json::Object o, const std::string& path, std::string& token, double& logprob) {
+  if (auto tok = json::field(o, "token")) {
+    WIRE_TRY(s, json::as_string(*tok, json::join(path, "token")));
+    token = s;
+  }
+  if (auto lp = json::field(o, "logprob")) {
+    WIRE_TRY(d, json::as_double(*lp, json::join(path, "logprob")));
+    logprob = d;
+  }
+  return {};
+}
+
 Status read_logprobs(json::Element value, const std::string& path, std::vector<TokenLogprob>& out) {
   WIRE_TRY(obj, json::as_object(value, path));
   if (auto content = json::field(obj, "content")) {  // chat shape
@@ -332,14 +346,7 @@ Status read_logprobs(json::Element value, const std::string& path, std::vector<T
       std::string tpath = json::join(cpath, i++);
       WIRE_TRY(t, json::as_object(e, tpath));
       TokenLogprob tl;
-      if (auto tok = json::field(t, "token")) {
-        WIRE_TRY(s, json::as_string(*tok, json::join(tpath, "token")));
-        tl.token = s;
-      }
-      if (auto lp = json::field(t, "logprob")) {
-        WIRE_TRY(d, json::as_double(*lp, json::join(tpath, "logprob")));
-        tl.logprob = d;
-      }
+      if (Status st = read_token_logprob(t, tpath, tl.token, tl.logprob); !st.ok()) return st;
       if (auto top = json::field(t, "top_logprobs")) {
         std::string ppath = json::join(tpath, "top_logprobs");
         WIRE_TRY(tarr, json::as_array(*top, ppath));
@@ -348,14 +355,7 @@ Status read_logprobs(json::Element value, const std::string& path, std::vector<T
           std::string apath = json::join(ppath, k++);
           WIRE_TRY(ao, json::as_object(a, apath));
           TopLogprob alt;
-          if (auto tok = json::field(ao, "token")) {
-            WIRE_TRY(s, json::as_string(*tok, json::join(apath, "token")));
-            alt.token = s;
-          }
-          if (auto lp = json::field(ao, "logprob")) {
-            WIRE_TRY(d, json::as_double(*lp, json::join(apath, "logprob")));
-            alt.logprob = d;
-          }
+          if (Status st = read_token_logprob(ao, apath, alt.token, alt.logprob); !st.ok()) return st;
           tl.top.push_back(std::move(alt));
         }
       }
