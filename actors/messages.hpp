@@ -29,6 +29,16 @@ struct RoleTask {
   std::vector<memory::Message> history;     // appended after the rendered prompt
   int n = 1;
   int64_t max_tokens = 0;  // 0 = the role's own limit; the director clips it to the budget
+  // Per-call overrides of the role's settings (pipelines whose steps differ
+  // in sampling, e.g. LeaP's summaries or Archon's per-component models).
+  bool continue_final = false;        // history ends with an unfinished assistant message to continue
+  std::vector<std::string> stop;      // added to the role's stop strings
+  std::optional<double> temperature;  // replaces the role's temperature
+  std::optional<int64_t> seed;        // replaces the role's seed
+  std::string model;                  // replaces the role's backend model ("" = keep)
+  // When non-empty, the prompt is exactly these messages: the role's system
+  // prompt and template are not used (the conversation is the pipeline's).
+  std::vector<memory::Message> messages;
 };
 
 // One sampled output of a role, parsed.
@@ -37,6 +47,7 @@ struct Candidate {
   std::string answer;        // extracted final answer ("" = none)
   int verdict = -1;          // verifier: 1 yes, 0 no, -1 none/unparsable
   std::string finish;        // stop | length | cancelled | error
+  std::string stop_string;   // the stop string that ended it (finish == stop), "" for EOS
 };
 
 // A role's reply: the prompt it sent, the candidates, and what it cost.
@@ -199,11 +210,14 @@ typename Inspector::result_type inspect(Inspector& f, PairRecord& x) {
 namespace troupe::actors {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RoleTask& x) {
-  return f(caf::meta::type_name("role_task"), x.run_id, x.request_id, x.vars, x.history, x.n, x.max_tokens);
+  auto temperature = opt(x.temperature);
+  auto seed = opt(x.seed);
+  return f(caf::meta::type_name("role_task"), x.run_id, x.request_id, x.vars, x.history, x.n, x.max_tokens,
+           x.continue_final, x.stop, temperature, seed, x.model, x.messages);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Candidate& x) {
-  return f(caf::meta::type_name("candidate"), x.text, x.answer, x.verdict, x.finish);
+  return f(caf::meta::type_name("candidate"), x.text, x.answer, x.verdict, x.finish, x.stop_string);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RoleOutput& x) {

@@ -47,6 +47,7 @@ Candidate parse_candidate(RoleKind kind, const engine::Choice& c) {
   Candidate cand;
   cand.text = c.text;
   cand.finish = engine::to_string(c.finish);
+  cand.stop_string = c.stop_string;
   if (kind == RoleKind::solver) {
     if (auto a = tools::extract_final_answer(c.text)) cand.answer = *a;
   } else if (kind == RoleKind::verifier) {
@@ -117,15 +118,24 @@ role_actor::behavior_type role(role_actor::stateful_pointer<RoleState> self, Rol
         call->retries_left = spec.parse_retries;
         engine::GenerateRequest& req = call->request;
         req.id = task.request_id;
-        req.model = spec.model;
+        req.model = task.model.empty() ? spec.model : task.model;
         req.kind = engine::PromptKind::chat;
-        if (!spec.system.empty()) req.messages.push_back({"system", render_template(spec.system, task.vars)});
-        req.messages.push_back({"user", render_template(spec.template_text, task.vars)});
+        if (task.messages.empty()) {
+          if (!spec.system.empty()) req.messages.push_back({"system", render_template(spec.system, task.vars)});
+          req.messages.push_back({"user", render_template(spec.template_text, task.vars)});
+        } else {
+          for (const auto& m : task.messages) req.messages.push_back({m.role, m.content});
+        }
         for (const auto& m : task.history) req.messages.push_back({m.role, m.content});
+        req.continue_final_message = task.continue_final && !req.messages.empty() &&
+                                     req.messages.back().role == "assistant";
         req.sampling = spec.sampling;
         req.sampling.n = task.n > 0 ? task.n : spec.sampling.n;
         if (task.max_tokens > 0 && task.max_tokens < req.sampling.max_tokens)
           req.sampling.max_tokens = static_cast<int>(task.max_tokens);
+        for (const auto& s : task.stop) req.sampling.stop.push_back(s);
+        if (task.temperature) req.sampling.temperature = task.temperature;
+        if (task.seed) req.sampling.seed = task.seed;
         RoleOutput& out = call->out;
         out.role = spec.name;
         for (const auto& m : req.messages) out.prompt.push_back({m.role, m.content});

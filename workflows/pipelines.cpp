@@ -15,11 +15,19 @@ Result<PipelineFactory> make_pipeline_factory(const Workflow& wf) {
     LincParams params = *p;
     return PipelineFactory([params] { return make_linc(params); });
   }
+  if (wf.pipeline == "leap") return leap_factory(wf);
+  if (wf.pipeline == "iad") return iad_factory(wf);
+  if (wf.pipeline == "archon") return archon_factory(wf);
+  if (wf.pipeline == "coc") return coc_factory(wf);
   return Error{ErrorCode::invalid_argument, wf.file + ": pipeline '" + wf.pipeline + "' is not implemented yet"};
 }
 
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role) {
   if (pipeline == "linc") return linc_role_spec(role);
+  if (pipeline == "leap") return leap_role_spec(role);
+  if (pipeline == "iad") return iad_role_spec(role);
+  if (pipeline == "archon") return archon_role_spec(role);
+  if (pipeline == "coc") return coc_role_spec(role);
   return actors::default_role_spec(role);
 }
 

@@ -42,6 +42,18 @@ Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf);
 // LINC's role defaults (the translator's few-shot prompt and sampling).
 actors::RoleSpec linc_role_spec(const std::string& role);
 
+// LeaP (§2), IAD (§3), Archon (§4) and Chain-of-Clarifications (§6): each
+// file validates its own params and returns the factory, and gives its
+// roles' built-in prompts and sampling.
+Result<PipelineFactory> leap_factory(const Workflow& wf);
+actors::RoleSpec leap_role_spec(const std::string& role);
+Result<PipelineFactory> iad_factory(const Workflow& wf);
+actors::RoleSpec iad_role_spec(const std::string& role);
+Result<PipelineFactory> archon_factory(const Workflow& wf);
+actors::RoleSpec archon_role_spec(const std::string& role);
+Result<PipelineFactory> coc_factory(const Workflow& wf);
+actors::RoleSpec coc_role_spec(const std::string& role);
+
 // A role's built-in defaults for a pipeline: the pipeline's own where it
 // has them, else actors::default_role_spec().
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role);

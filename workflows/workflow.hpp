@@ -8,7 +8,7 @@
 // Shape (every key but `pipeline` and `backend` is optional):
 //
 //   name: spoc-demo               # default: the file name without extension
-//   pipeline: spoc                # spoc | linc (later: leap, iad, archon, coc)
+//   pipeline: spoc                # spoc | linc | leap | iad | archon | coc
 //   backend:
 //     kind: http                  # http | scripted
 //     url: http://127.0.0.1:8000  # http: required (scheme http or https)

@@ -66,6 +66,16 @@ const std::vector<PipelineRules>& pipeline_table() {
         {"cpu_limit_s", ParamKind::number, 1, {}},               // E's --cpu-limit per call
         {"prover_timeout_s", ParamKind::number, 0, {}},          // wall-clock kill; 0 = 2 x cpu + 2 s
         {"prover_jobs", ParamKind::integer, 0, {}}}},            // problems at once; 0 = cores / 2
+      // LeaP (pipelines.md §2); read by workflows/leap.cpp.
+      {"leap", {"solver"}, {}},
+      // IAD (pipelines.md §3); read by workflows/iad.cpp.
+      {"iad", {"solver", "verifier", "critic"}, {}},
+      // Archon (pipelines.md §4); read by workflows/archon.cpp.
+      {"archon",
+       {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator"},
+       {}},
+      // Chain-of-Clarifications (pipelines.md §6); read by workflows/coc.cpp.
+      {"coc", {"clarifier", "grounder", "solver", "verifier"}, {}},
   };
   return table;
 }

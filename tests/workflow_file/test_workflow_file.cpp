@@ -204,7 +204,7 @@ TEST_CASE("a value of the wrong type names the key and what was written", "[work
 
 TEST_CASE("a missing required field points at the enclosing map", "[workflow_file]") {
   CHECK(load_error("missing_pipeline.yaml") ==
-        fixture("missing_pipeline.yaml") + ":1:1: missing required key 'pipeline' (one of: spoc, linc)");
+        fixture("missing_pipeline.yaml") + ":1:1: missing required key 'pipeline' (one of: spoc, linc, leap, iad, archon, coc)");
   CHECK(load_error("missing_url.yaml") ==
         fixture("missing_url.yaml") + ":3:3: backend: missing required key 'url' (kind http needs url and model)");
   CHECK(load_error("missing_fixture.yaml") ==
@@ -219,7 +219,7 @@ TEST_CASE("a missing required field points at the enclosing map", "[workflow_fil
 TEST_CASE("an unknown pipeline lists the known ones", "[workflow_file]") {
   CHECK(load_error("unknown_pipeline.yaml") ==
         fixture("unknown_pipeline.yaml") +
-            ":1:11: unknown pipeline 'spocc' (did you mean 'spoc'?); known pipelines: spoc, linc");
+            ":1:11: unknown pipeline 'spocc' (did you mean 'spoc'?); known pipelines: spoc, linc, leap, iad, archon, coc");
 }
 
 TEST_CASE("a role the pipeline does not have is an error", "[workflow_file]") {
@@ -337,9 +337,12 @@ TEST_CASE("a missing workflow file is an error naming the path", "[workflow_file
   CHECK(dir.error().code == ErrorCode::io);
 }
 
-TEST_CASE("pipeline_schemas lists spoc and linc with their roles and params", "[workflow_file]") {
+TEST_CASE("pipeline_schemas lists every pipeline with its roles and params", "[workflow_file]") {
   const auto& schemas = pipeline_schemas();
-  REQUIRE(schemas.size() == 2);
+  REQUIRE(schemas.size() == 6);
+  std::vector<std::string> names;
+  for (const auto& s : schemas) names.push_back(s.name);
+  CHECK(names == std::vector<std::string>{"spoc", "linc", "leap", "iad", "archon", "coc"});
   CHECK(schemas[0].name == "spoc");
   CHECK(schemas[0].roles == std::vector<std::string>{"solver", "verifier"});
   CHECK(schemas[0].params == std::vector<std::string>{"max_turns", "mode", "feedback_template"});

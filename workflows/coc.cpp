@@ -1,0 +1,12 @@
+// Chain-of-Clarifications: placeholder until the pipeline lands.
+#include "workflows/pipelines.hpp"
+
+namespace troupe::workflows {
+
+Result<PipelineFactory> coc_factory(const Workflow& wf) {
+  return Error{ErrorCode::unsupported, wf.file + ": pipeline 'coc' is not implemented yet"};
+}
+
+actors::RoleSpec coc_role_spec(const std::string& role) { return actors::default_role_spec(role); }
+
+}  // namespace troupe::workflows

@@ -1,0 +1,12 @@
+// LeaP: placeholder until the pipeline lands.
+#include "workflows/pipelines.hpp"
+
+namespace troupe::workflows {
+
+Result<PipelineFactory> leap_factory(const Workflow& wf) {
+  return Error{ErrorCode::unsupported, wf.file + ": pipeline 'leap' is not implemented yet"};
+}
+
+actors::RoleSpec leap_role_spec(const std::string& role) { return actors::default_role_spec(role); }
+
+}  // namespace troupe::workflows
