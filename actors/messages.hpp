@@ -103,6 +103,7 @@ struct RunOutcome {
   int64_t steps = 0;
   int64_t pairs = 0;
   double wall_ms = 0;
+  int64_t replayed_calls = 0;  // durable runs: role calls answered from the journal
 };
 
 // inspect() for std::optional fields, CAF 0.17 style: a flag, then the value.
@@ -240,7 +241,7 @@ typename Inspector::result_type inspect(Inspector& f, StoreAck& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RunOutcome& x) {
   return f(caf::meta::type_name("run_outcome"), x.run_id, x.item_id, x.status, x.answer, x.correct, x.error,
-           x.calls, x.prompt_tokens, x.completion_tokens, x.steps, x.pairs, x.wall_ms);
+           x.calls, x.prompt_tokens, x.completion_tokens, x.steps, x.pairs, x.wall_ms, x.replayed_calls);
 }
 }  // namespace troupe::actors
 

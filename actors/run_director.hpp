@@ -8,6 +8,7 @@
 // exception, an error reply) fails this run only, with the reason stored.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,13 @@ struct DirectorConfig {
   engine_gateway gateway;
   store_writer writer;
   std::shared_ptr<Pipeline> pipeline;
+  // Durable runs (the daemon): when set, every role call's result is
+  // journaled in this store together with its steps, and a run restarted
+  // with the same run_id replays committed calls from the journal instead
+  // of asking the backend again (exactly-once; see docs/daemon.md).
+  std::shared_ptr<memory::Store> journal;
+  // Called in the director, after each step is committed (live events).
+  std::function<void(const memory::StepRecord&)> on_step;
 };
 
 using run_director = caf::typed_actor<caf::replies_to<start_atom>::with<RunOutcome>,

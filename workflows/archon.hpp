@@ -1,0 +1,59 @@
+// Archon (pipelines.md §4): a system is an ordered list of layers, each a
+// list of components (generator, critic, ranker, fuser, verifier,
+// unit_test_generator, unit_test_evaluator), in the shape of Archon's JSON
+// configs. Callers may rely on: parse_archon_json() accepting the reference
+// repository's config files as they are (unknown keys ignored, as Archon
+// does) and naming the layer, component and key of any problem;
+// archon_config_json() round-tripping through parse_archon_json(); and
+// make_archon() running one config as a Pipeline on the workflow's roles
+// (component `type` = role name; `model` = the backend model to ask).
+//
+// In a workflow file, `pipeline: archon` takes either
+//   params: { config: path/to/archon.json }   # relative to the workflow file
+// or the layers inline in YAML, in the same shape as the JSON:
+//   params: { layers: [[{type: generator, samples: 2}], [{type: fuser}]] }
+// Inline layers reach the pipeline as JSON text in params["layers"].text.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/pipeline.hpp"
+#include "common/error.hpp"
+
+namespace troupe::workflows {
+
+struct ArchonComponent {
+  std::string type;        // generator | critic | ranker | fuser | verifier | unit_test_generator | unit_test_evaluator
+  std::string model;       // backend model name ("" = the backend's default)
+  std::string model_type;  // Archon's provider name; recorded, not used
+  std::optional<double> temperature;  // unset = the role's
+  int max_tokens = 0;      // 0 = the role's
+  int samples = 1;         // generator, fuser: outputs appended
+  int top_k = 0;           // ranker, unit_test_evaluator: keep this many (0 = all)
+  int first_k = 0;         // verifier, unit_test_evaluator: stop once this many pass (0 = off)
+  bool first_pass = false; // unit_test_evaluator
+  bool use_critiques = true;   // ranker, fuser: show critiques when present and aligned
+  bool length_control = false; // fuser: cap at the longest candidate
+  int unit_test_cap = 5;       // unit_test_generator
+  bool remove_unit_tests_from_prompt = false;  // unit_test_evaluator
+  bool no_system = false;      // generator
+};
+
+struct ArchonConfig {
+  std::string name;
+  std::vector<std::vector<ArchonComponent>> layers;
+};
+
+// Archon's JSON: {"name": ..., "layers": [[{component}, ...], ...]}. A bare
+// layers array is accepted too. `source` names the text in errors.
+Result<ArchonConfig> parse_archon_json(std::string_view text, const std::string& source);
+// The config in Archon's JSON shape.
+std::string archon_config_json(const ArchonConfig& config);
+// The pipeline for one config.
+std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config);
+
+}  // namespace troupe::workflows
