@@ -9,4 +9,6 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
 
 actors::RoleSpec archon_role_spec(const std::string& role) { return actors::default_role_spec(role); }
 
+std::optional<actors::ToolFn> archon_tool_role(const Workflow&, const std::string&) { return std::nullopt; }
+
 }  // namespace troupe::workflows

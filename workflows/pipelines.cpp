@@ -22,6 +22,14 @@ Result<PipelineFactory> make_pipeline_factory(const Workflow& wf) {
   return Error{ErrorCode::invalid_argument, wf.file + ": pipeline '" + wf.pipeline + "' is not implemented yet"};
 }
 
+std::optional<actors::ToolFn> pipeline_tool_role(const Workflow& wf, const std::string& role) {
+  if (wf.pipeline == "leap") return leap_tool_role(wf, role);
+  if (wf.pipeline == "iad") return iad_tool_role(wf, role);
+  if (wf.pipeline == "archon") return archon_tool_role(wf, role);
+  if (wf.pipeline == "coc") return coc_tool_role(wf, role);
+  return std::nullopt;
+}
+
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role) {
   if (pipeline == "linc") return linc_role_spec(role);
   if (pipeline == "leap") return leap_role_spec(role);

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "actors/pipeline.hpp"
 #include "actors/roles.hpp"
+#include "actors/tool_role.hpp"
 #include "common/error.hpp"
 #include "prover_bridge/prover.hpp"
 #include "workflows/workflow.hpp"
@@ -53,6 +55,16 @@ Result<PipelineFactory> archon_factory(const Workflow& wf);
 actors::RoleSpec archon_role_spec(const std::string& role);
 Result<PipelineFactory> coc_factory(const Workflow& wf);
 actors::RoleSpec coc_role_spec(const std::string& role);
+
+// Roles a pipeline implements in C++ instead of a model (LeaP's peer
+// router, IAD's exact-answer verifier, ...), decided from the workflow's
+// params: a function for such a role, nullopt for a model role. The runner
+// spawns a tool role (actors/tool_role.hpp) for each.
+std::optional<actors::ToolFn> pipeline_tool_role(const Workflow& wf, const std::string& role);
+std::optional<actors::ToolFn> leap_tool_role(const Workflow& wf, const std::string& role);
+std::optional<actors::ToolFn> iad_tool_role(const Workflow& wf, const std::string& role);
+std::optional<actors::ToolFn> archon_tool_role(const Workflow& wf, const std::string& role);
+std::optional<actors::ToolFn> coc_tool_role(const Workflow& wf, const std::string& role);
 
 // A role's built-in defaults for a pipeline: the pipeline's own where it
 // has them, else actors::default_role_spec().

@@ -102,6 +102,10 @@ Result<std::unique_ptr<Runner>> Runner::create(Workflow wf, RunnerOptions option
         impl->roles.emplace(role, actors::spawn_prover_role(*impl->sys, *prover));
         continue;
       }
+      if (auto tool = pipeline_tool_role(wf, role)) {
+        impl->roles.emplace(role, actors::spawn_tool_role(*impl->sys, role, std::move(*tool)));
+        continue;
+      }
       impl->roles.emplace(role, actors::spawn_role(*impl->sys, role_spec(wf, role, info), impl->gateway));
     }
   }
