@@ -67,7 +67,22 @@ const std::vector<PipelineRules>& pipeline_table() {
         {"prover_timeout_s", ParamKind::number, 0, {}},          // wall-clock kill; 0 = 2 x cpu + 2 s
         {"prover_jobs", ParamKind::integer, 0, {}}}},            // problems at once; 0 = cores / 2
       // LeaP (pipelines.md §2); read by workflows/leap.cpp.
-      {"leap", {"solver"}, {}},
+      {"leap",
+       {"solver", "peer"},  // peer: the router (C++, a tool role), not a model
+       {{"paths", ParamKind::integer, 1, {}},           // N
+        {"segment_tokens", ParamKind::integer, 1, {}},  // T
+        {"max_turns", ParamKind::integer, 1, {}},       // M segments
+        {"summary_tokens", ParamKind::integer, 1, {}},
+        {"answer_tokens", ParamKind::integer, 1, {}},
+        {"top_k", ParamKind::integer, -1, {}},          // -1 = all peers; 0 is rejected by leap.cpp
+        {"router", ParamKind::string, std::nullopt, {"dispersed", "clustered", "hybrid", "random"}},
+        {"mode", ParamKind::string, std::nullopt, {"leap", "leap_t"}},
+        {"seed", ParamKind::integer, std::nullopt, {}},
+        {"finish_on_eos", ParamKind::boolean, std::nullopt, {}},
+        {"answer_prefix", ParamKind::string, std::nullopt, {}},
+        {"instruction", ParamKind::string, std::nullopt, {}},  // replaces the LeaP block / CoT request
+        {"prefill", ParamKind::string, std::nullopt, {}},      // replaces the prefilled recap
+        {"pairs", ParamKind::boolean, std::nullopt, {}}}},
       // IAD (pipelines.md §3); read by workflows/iad.cpp.
       {"iad", {"solver", "verifier", "critic"}, {}},
       // Archon (pipelines.md §4); read by workflows/archon.cpp.
