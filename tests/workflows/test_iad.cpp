@@ -346,10 +346,10 @@ rules:
 }
 
 TEST_CASE("IAD with a command verifier: PASS lines give the score, a hung command times out", "[iad]") {
-  const char* fixture = R"(
+  const char* fixture = R"yaml(
 rules:
   - {match: "Problem:", reply: "print(4)"}
-)";
+)yaml";
   {
     Harness h;
     REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, "
