@@ -345,40 +345,43 @@ rules:
   CHECK(pairs[0].reason == "iad: best over worst by verifier score (0.4 vs 0)");
 }
 
-TEST_CASE("IAD with a command verifier: PASS lines give the score, a hung command times out", "[iad]") {
-  const char* fixture = R"yaml(
+namespace {
+const char* kCodeFixture = R"yaml(
 rules:
   - {match: "Problem:", reply: "print(4)"}
 )yaml";
-  {
-    Harness h;
-    REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, "
-                           "verifier_command: 'grep -q 4 && printf \"PASS\\nFAIL\\nPASS\\nPASS\\n\"'"),
-                  fixture, {item("q", "Write code")}).ok());
-    auto steps = h.steps("q");
-    auto s = of_kind(steps, "score");
-    REQUIRE(s.size() == 1);
-    CHECK(s[0].answer == "0.75");
-    CHECK(s[0].completion.find("\"passed\":3,\"failed\":1") != std::string::npos);
-    CHECK(h.outcome("q").answer == "print(4)");
-  }
-  {
-    Harness h;
-    REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, verifier_command: 'test \"$1\" = \"$2\"'"),
-                  "rules:\n  - {match: 'Problem:', reply: '\\boxed{4}'}\n", {item("q", "2+2", "4")}).ok());
-    CHECK(of_kind(h.steps("q"), "score").at(0).answer == "1");  // exit status 0, answer matched gold
-  }
-  {
-    Harness h;
-    REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, verifier_command: 'sleep 5', "
-                           "verifier_timeout_s: 0.2"),
-                  fixture, {item("q", "Write code")}).ok());
-    auto s = of_kind(h.steps("q"), "score");
-    REQUIRE(s.size() == 1);
-    CHECK(s[0].answer == "0");
-    CHECK(s[0].completion.find("\"timed_out\":true") != std::string::npos);
-    CHECK(h.outcome("q").status == "succeeded");
-  }
+}  // namespace
+
+TEST_CASE("IAD with a command verifier: the score is the fraction of PASS lines", "[iad]") {
+  Harness h;
+  REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, "
+                         "verifier_command: 'grep -q 4 && printf \"PASS\\nFAIL\\nPASS\\nPASS\\n\"'"),
+                kCodeFixture, {item("q", "Write code")}).ok());
+  auto steps = h.steps("q");
+  auto s = of_kind(steps, "score");
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].answer == "0.75");
+  CHECK(s[0].completion.find("\"passed\":3,\"failed\":1") != std::string::npos);
+  CHECK(h.outcome("q").answer == "print(4)");
+}
+
+TEST_CASE("IAD with a command verifier: exit status 0 scores 1; $1 is the answer, $2 the gold", "[iad]") {
+  Harness h;
+  REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, verifier_command: 'test \"$1\" = \"$2\"'"),
+                "rules:\n  - {match: 'Problem:', reply: '\\boxed{4}'}\n", {item("q", "2+2", "4")}).ok());
+  CHECK(of_kind(h.steps("q"), "score").at(0).answer == "1");
+}
+
+TEST_CASE("IAD with a command verifier: a hung command is killed at its timeout and scores 0", "[iad]") {
+  Harness h;
+  REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, verifier_command: 'sleep 5', "
+                         "verifier_timeout_s: 0.2"),
+                kCodeFixture, {item("q", "Write code")}).ok());
+  auto s = of_kind(h.steps("q"), "score");
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].answer == "0");
+  CHECK(s[0].completion.find("\"timed_out\":true") != std::string::npos);
+  CHECK(h.outcome("q").status == "succeeded");
 }
 
 TEST_CASE("IAD: bad params and a missing gold are clear errors", "[iad][errors]") {
