@@ -84,7 +84,21 @@ const std::vector<PipelineRules>& pipeline_table() {
         {"prefill", ParamKind::string, std::nullopt, {}},      // replaces the prefilled recap
         {"pairs", ParamKind::boolean, std::nullopt, {}}}},
       // IAD (pipelines.md §3); read by workflows/iad.cpp.
-      {"iad", {"solver", "verifier", "critic"}, {}},
+      {"iad",
+       {"solver", "verifier", "critic"},
+       {{"candidates", ParamKind::integer, 1, {}},                                 // N per round
+        {"rounds", ParamKind::integer, 0, {}},                                     // T feedback rounds
+        {"mode", ParamKind::string, std::nullopt, {"iad", "no_feedback", "best_of_n"}},
+        {"verifier", ParamKind::string, std::nullopt, {"judge", "exact", "command"}},
+        {"verifier_command", ParamKind::string, std::nullopt, {}},                 // verifier: command
+        {"verifier_timeout_s", ParamKind::number, 0, {}},
+        {"judge_scale", ParamKind::number, 0, {}},                                 // "Score: X/scale"
+        {"critique", ParamKind::boolean, std::nullopt, {}},                        // v4 critic in the feedback
+        {"max_score", ParamKind::number, 0, {}},                                   // early-stop score in (0, 1]
+        {"early_stop", ParamKind::boolean, std::nullopt, {}},
+        {"seed", ParamKind::integer, std::nullopt, {}},
+        {"feedback_template", ParamKind::string, std::nullopt, {}},
+        {"critique_template", ParamKind::string, std::nullopt, {}}}},
       // Archon (pipelines.md §4); read by workflows/archon.cpp.
       {"archon",
        {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator"},
