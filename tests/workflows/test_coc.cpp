@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "actors/roles.hpp"
 #include "spoc_harness.hpp"
 #include "workflows/coc_text.hpp"
 
@@ -68,6 +69,17 @@ std::vector<Message> msgs(std::initializer_list<std::pair<const char*, std::stri
   std::vector<Message> out;
   for (const auto& [role, content] : list) out.push_back({role, content});
   return out;
+}
+
+// "" when the message lists are equal, else the first difference.
+std::string diff(const std::vector<Message>& got, const std::vector<Message>& want) {
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i)
+    if (got[i].role != want[i].role || got[i].content != want[i].content)
+      return "message " + std::to_string(i) + ": got " + got[i].role + ": [" + got[i].content + "], want " +
+             want[i].role + ": [" + want[i].content + "]";
+  if (got.size() != want.size())
+    return "got " + std::to_string(got.size()) + " messages, want " + std::to_string(want.size());
+  return "";
 }
 
 void check_step(const StepRecord& s, const std::string& role, const std::string& kind, std::vector<uint64_t> parents) {
@@ -161,17 +173,17 @@ TEST_CASE("CoC inference: clarify, ground per chunk, point back, answer, and loo
   const std::string clarify = "CLARIFY: what would help answer Where does Bob live??";
   const std::string pointback =
       "The following pieces of context were found to be helpful for the question:\n<para 1> <para 2>";
-  CHECK(steps[0].prompt == msgs({{"system", kSystem}, {"user", opening}, {"user", clarify}}));
+  CHECK(diff(steps[0].prompt, msgs({{"system", kSystem}, {"user", opening}, {"user", clarify}})) == "");
   CHECK(steps[0].completion == "Which city is Bob in?");
   CHECK(steps[0].sampling_json.find("\"n\":1") != std::string::npos);
   // One grounder call per chunk, each with the question and that chunk only.
   const char* chunk_text[] = {"Alice lives in Paris.", "Bob lives in Oslo.", "Carol likes green tea."};
   for (int c = 0; c < 3; ++c)
-    CHECK(steps[1 + c].prompt ==
+    CHECK(diff(steps[1 + c].prompt,
           msgs({{"system", kSystem},
                 {"user", std::string("Question: Which city is Bob in?\n\nContext: ") + chunk_text[c] +
                              "\n\nDoes the given piece of context help answer the question in any way? Follow the "
-                             "format: [reasoning] + Answer: (yes/maybe/no). Be concise."}}));
+                             "format: [reasoning] + Answer: (yes/maybe/no). Be concise."}})) == "");
   // The clarification is answered from the retrieved text; the chat holds
   // the pointers.
   auto chat = msgs({{"system", kSystem},
@@ -184,24 +196,24 @@ TEST_CASE("CoC inference: clarify, ground per chunk, point back, answer, and loo
   answer_prompt.push_back({"user",
                            "Based on the relevant context, answer the previous clarifying question.\n\nRelevant "
                            "context:\nBob lives in Oslo....\n\n...Carol likes green tea."});
-  CHECK(steps[4].prompt == answer_prompt);
+  CHECK(diff(steps[4].prompt, answer_prompt) == "");
   CHECK(steps[4].sampling_json.find("\"temperature\":0.6") != std::string::npos);  // §6(a2)
   chat.push_back({"user", "Based on the relevant context, answer the previous clarifying question."});
   chat.push_back({"assistant", "Bob lives in Oslo."});
   chat.push_back({"user", "Now, let's answer the final question, be concise in your answer. Where does Bob live?"});
-  CHECK(steps[5].prompt == chat);
+  CHECK(diff(steps[5].prompt, chat) == "");
   CHECK(steps[5].completion == "Rome");
   chat.push_back({"assistant", "Rome"});
   chat.push_back({"user", "SELF-CHECK: is your answer right? Reply in JSON."});
-  CHECK(steps[6].prompt == chat);
-  CHECK(steps[7].prompt == chat);
+  CHECK(diff(steps[6].prompt, chat) == "");
+  CHECK(diff(steps[7].prompt, chat) == "");
   CHECK(steps[7].completion.find("\"No\"") != std::string::npos);
   // Round 2 continues the same chat.
   auto round2 = chat;
   round2.pop_back();
   round2.push_back({"user", clarify});
   REQUIRE(steps[8].prompt.size() == round2.size());
-  CHECK(steps[8].prompt == round2);
+  CHECK(diff(steps[8].prompt, round2) == "");
   CHECK(steps[13].completion == "Oslo");
   CHECK(steps[14].completion.find("\"Yes\"") != std::string::npos);
   CHECK(o.calls == 15);
@@ -232,7 +244,7 @@ TEST_CASE("CoC inference: n questions come from ONE clarifier call; grounding is
     INFO("round " << round + 1);
     check_step(steps[b], "clarifier", "clarify", round ? std::vector<uint64_t>{b - 1} : std::vector<uint64_t>{});
     check_step(steps[b + 1], "clarifier", "clarify", round ? std::vector<uint64_t>{b - 1} : std::vector<uint64_t>{});
-    CHECK(steps[b].prompt == steps[b + 1].prompt);  // one call, shared prefix
+    CHECK(diff(steps[b].prompt, steps[b + 1].prompt) == "");  // one call, shared prefix
     CHECK(steps[b].sampling_json.find("\"n\":2") != std::string::npos);
     CHECK(steps[b].completion == "Which city is Bob in?");
     CHECK(steps[b + 1].completion == "Who is Bob?");
@@ -245,7 +257,7 @@ TEST_CASE("CoC inference: n questions come from ONE clarifier call; grounding is
     // Both questions are asked in the chat; the pointback is the union.
     const auto& p = steps[b + 8].prompt;
     REQUIRE(p.size() >= 3);
-    CHECK(p[p.size() - 3].content == "1. Which city is Bob in?\n2. Who is Bob?");
+    CHECK(p[p.size() - 4].content == "1. Which city is Bob in?\n2. Who is Bob?");
     CHECK(p[p.size() - 2].content ==
           "The following pieces of context were found to be helpful for the question:\n<para 1> <para 2>");
     check_step(steps[b + 9], "solver", "final_answer", {b + 8});
@@ -273,7 +285,9 @@ TEST_CASE("CoC inference: a call budget finishes with the best answer so far, or
     const auto& o = h.outcome("bob");
     CHECK(o.status == "failed");
     CHECK(o.error.find("call budget") != std::string::npos);
-    CHECK(h.steps("bob").size() == 3);
+    // The three grounder calls went out together after one call had been
+    // made, so all were allowed; the clarification answer was refused.
+    CHECK(h.steps("bob").size() == 4);
   }
 }
 
@@ -329,7 +343,7 @@ default: "{\"explanations\": \"-\", \"answer\": \"Yes\"}"
     auto sa = a.steps(it.item_id), sb = b.steps(it.item_id);
     REQUIRE(sa.size() == sb.size());
     REQUIRE(sa.size() == 7);  // clarify, 3 relevance, answer, final, self-check
-    for (size_t i = 0; i < sa.size(); ++i) CHECK(sa[i].prompt == sb[i].prompt);
+    for (size_t i = 0; i < sa.size(); ++i) CHECK(diff(sa[i].prompt, sb[i].prompt) == "");
     systems.insert(sa[0].prompt.front().content);
     clarifies.insert(sa[0].prompt.back().content);
     // Drawn from the pools, with the question filled in.
@@ -364,6 +378,7 @@ params: {mode: tree, width: 2, depth: 2, chunk_tokens: 5, system_prompt: "You re
 // "Tea" (0); the root's base answer "Somewhere in Europe" (0).
 const char* kTreeFixture = R"(
 rules:
+  - {match: 'Carol drink\?\n\nContext: Bob', regex: true, where: last, reply: "Not about Carol. Answer: no"}
   - {match: "Context: Bob lives in Oslo.", where: last, reply: "Answer: yes"}
   - {match: "Context: Carol likes green tea.", where: last, reply: "Unrelated. Answer: no"}
   - {match: "CLARIFY", where: last, replies: ["Where is Bob?", "What does Carol drink?"]}
@@ -415,7 +430,7 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
   check_step(s[0], "grounder", "relevance", {});
   check_step(s[1], "grounder", "relevance", {});
   check_step(s[2], "solver", "answer", {0, 1});
-  CHECK(s[2].prompt == msgs({{"user", "Bob lives in Oslo.\nWhere does Bob live?"}}));  // retrieved chunk + q
+  CHECK(diff(s[2].prompt, msgs({{"user", "Bob lives in Oslo.\nWhere does Bob live?"}})) == "");  // retrieved chunk + q
   check_step(s[3], "verifier", "self_check", {2});
   check_step(s[4], "judge", "node", {2, 3});
   CHECK(s[4].completion == "Somewhere in Europe");
@@ -427,8 +442,8 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
   CHECK(s[5].completion == "Where is Bob?");
   CHECK(s[6].completion == "What does Carol drink?");
   // The clarifier sees the node's local context (the chunks its question found).
-  CHECK(s[5].prompt == msgs({{"system", kSystem},
-                              {"user", "Bob lives in Oslo.\nCLARIFY: what would help answer Where does Bob live??"}}));
+  CHECK(diff(s[5].prompt, msgs({{"system", kSystem},
+                              {"user", "Bob lives in Oslo.\nCLARIFY: what would help answer Where does Bob live??"}})) == "");
   // Scores: ROUGE-L F1 of each final answer against "Oslo".
   CHECK(std::stod(s[17].answer) == Approx(0.4));  // "He lives in Oslo": P 1/4, R 1
   CHECK(std::stod(s[18].answer) == 0.0);           // "Tea"
@@ -452,7 +467,7 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
                        {"user", "Based on the relevant context, answer the previous clarifying question."},
                        {"assistant", "Bob lives in Oslo."},
                        {"user", final_q}});
-  CHECK(s[17].prompt == child_a);
+  CHECK(diff(s[17].prompt, child_a) == "");
   CHECK(s[17].completion == "He lives in Oslo");
   auto grandchild = child_a;
   grandchild.push_back({"assistant", "He lives in Oslo"});
@@ -463,13 +478,13 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
   grandchild.push_back({"user", "Based on the relevant context, answer the previous clarifying question."});
   grandchild.push_back({"assistant", "Bob lives in Oslo."});
   grandchild.push_back({"user", final_q});
-  CHECK(s[31].prompt == grandchild);
+  CHECK(diff(s[31].prompt, grandchild) == "");
   CHECK(s[31].completion == "Oslo");
   // Carol's question found no chunk.
   CHECK(s[18].prompt[6].content == "No context was found to be helpful for the question.");
   // At generation time the clarification is answered from the retrieved
   // text, the full context left out (the reference's data generator).
-  CHECK(s[25].prompt == msgs({{"system", kSystem},
+  CHECK(diff(s[25].prompt, msgs({{"system", kSystem},
                                {"user", clarify},
                                {"assistant", "Where is Bob?"},
                                {"user", "Help me find relevant context to answer the previous clarifying question."},
@@ -481,7 +496,7 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
                                {"user", "[Omitted context that you have seen]\n" + clarify},
                                {"assistant", "Where is Bob?"},
                                {"user", "Answer the question you asked with the given context, and summarize your "
-                                        "findings as well.\n\nContext:\nBob lives in Oslo."}}));
+                                        "findings as well.\n\nContext:\nBob lives in Oslo."}})) == "");
 
   // §6(e): the best and the worst node (first in BFS order on ties) ...
   auto pairs = h.pairs_of("bob");
@@ -493,7 +508,7 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
   CHECK(path->chosen == "Oslo");
   CHECK(path->rejected == "Tea");
   CHECK(path->margin == Approx(1.0));
-  CHECK(path->prompt == std::vector<Message>(child_a.begin(), child_a.begin() + 2));
+  CHECK(diff(path->prompt, std::vector<Message>(child_a.begin(), child_a.begin() + 2)) == "");
   CHECK(s[31].label == std::optional<bool>(true));
   CHECK(s[18].label == std::optional<bool>(false));
   // ... and per node, the best child's question over the worst child's,
@@ -504,14 +519,14 @@ TEST_CASE("CoC tree: BFS expansion, width^d nodes per level, scores against gold
   REQUIRE(by_source.count({19, 20}));
   REQUIRE(by_source.count({33, 34}));
   const auto& root_pair = *by_source[{5, 6}];
-  CHECK(root_pair.prompt == msgs({child_a[0], child_a[1], child_a[2], child_a[3]}));
+  CHECK(diff(root_pair.prompt, std::vector<Message>(child_a.begin(), child_a.begin() + 4)) == "");
   CHECK(root_pair.chosen == "Where is Bob?");
   CHECK(root_pair.rejected == "What does Carol drink?");
   CHECK(root_pair.margin == Approx(0.4));
   auto a_prompt = child_a;
   a_prompt.push_back({"assistant", "He lives in Oslo"});
   a_prompt.push_back({"user", clarify});
-  CHECK(by_source[{19, 20}]->prompt == a_prompt);
+  CHECK(diff(by_source[{19, 20}]->prompt, a_prompt) == "");
   CHECK(by_source[{19, 20}]->margin == Approx(1.0));
 }
 
