@@ -103,8 +103,22 @@ const std::vector<PipelineRules>& pipeline_table() {
       {"archon",
        {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator"},
        {}},
-      // Chain-of-Clarifications (pipelines.md §6); read by workflows/coc.cpp.
-      {"coc", {"clarifier", "grounder", "solver", "verifier"}, {}},
+      // Chain-of-Clarifications (pipelines.md §6); read by workflows/coc.cpp
+      // (docs/coc.md). The judge role is C++ (ROUGE-L against the gold answer).
+      {"coc",
+       {"clarifier", "grounder", "solver", "verifier", "judge"},
+       {{"mode", ParamKind::string, std::nullopt, {"inference", "tree"}},
+        {"chunk_tokens", ParamKind::integer, 1, {}},           // approximate tokens per <para i>
+        {"questions", ParamKind::integer, 1, {}},              // inference: questions per round
+        {"max_rounds", ParamKind::integer, 1, {}},             // inference: rounds at most
+        {"width", ParamKind::integer, 1, {}},                  // tree: children per node
+        {"depth", ParamKind::integer, 1, {}},                  // tree: expanded levels
+        {"seed", ParamKind::integer, std::nullopt, {}},        // paraphrase draws (with the item id)
+        {"context_field", ParamKind::string, std::nullopt, {}},
+        {"system_prompt", ParamKind::string, std::nullopt, {}},
+        {"inference_temperature", ParamKind::number, 0, {}},   // solver, inference mode
+        {"judge_bonus", ParamKind::boolean, std::nullopt, {}}, // tree: +1 from an LLM judge
+        {"node_pairs", ParamKind::boolean, std::nullopt, {}}}},
   };
   return table;
 }
