@@ -142,14 +142,17 @@ int run_search_command(const SearchArgs& args) {
   spent += result->spent;
 
   std::printf("%-5s %-7s %-6s %-7s %s\n", "rank", "score", "items", "calls", "layout");
-  const auto ranked = result->ranked();
+  // One row per distinct layout (points that give the same layers show once).
+  std::vector<ws::Trial> ranked;
+  for (const auto& t : result->ranked())
+    if (t.over_cap || !evaluator.repeats_earlier_point(t.point)) ranked.push_back(t);
   int rank = 0;
   for (const auto& t : ranked) {
     ++rank;
     const std::string layout = ws::layout_summary(evaluator.config_of(t.point));
     std::string score;
     char buf[32];
-    if (t.over_cap) {
+    if (t.over_cap || !t.error.empty()) {
       score = "-1";
     } else {
       std::snprintf(buf, sizeof buf, "%.3f", t.score);
@@ -162,12 +165,13 @@ int run_search_command(const SearchArgs& args) {
     std::printf("%-5d %-7s %-6d %-7lld %s%s\n", rank, score.c_str(), t.items, static_cast<long long>(t.calls),
                 layout.c_str(), note.c_str());
   }
-  std::printf("\nalgorithm %s, %zu evaluations, spent %lld of %lld calls; %s\n", options.algorithm.c_str(),
-              result->trials.size(), static_cast<long long>(spent), static_cast<long long>(args.budget),
+  std::printf("\nalgorithm %s, %zu points, %lld layouts run, spent %lld of %lld calls; %s\n",
+              options.algorithm.c_str(), result->trials.size(), static_cast<long long>(evaluator.layouts_run()),
+              static_cast<long long>(spent), static_cast<long long>(args.budget),
               result->stop_reason.empty() ? "budget spent on the power ranking" : result->stop_reason.c_str());
 
   if (ranked.empty() || ranked.front().items == 0 || !ranked.front().error.empty()) {
-    print_error("no configuration was evaluated within the budget; nothing written");
+    print_error("no layout was scored within the budget; nothing written");
     return 1;
   }
   const ws::Trial& best = ranked.front();

@@ -115,6 +115,12 @@ class Search {
       return nullptr;
     }
     Evaluation e = ev_.evaluate(p, items);
+    if (e.fatal) {
+      result_.spent += e.calls;
+      fatal_ = e.error;
+      stop("evaluation failed: " + e.error);
+      return nullptr;
+    }
     Trial t;
     t.point = p;
     t.items = items;
@@ -134,6 +140,7 @@ class Search {
     result_.stop_reason = std::move(why);
   }
   bool stopped() const { return stopped_; }
+  const std::optional<std::string>& fatal() const { return fatal_; }
 
   // Up to `count` distinct points in a seeded random order.
   std::vector<Point> random_points(int64_t count) {
@@ -175,6 +182,7 @@ class Search {
   std::map<std::pair<Point, int>, size_t> cache_;
   std::map<Point, size_t> over_cap_;
   bool stopped_ = false;
+  std::optional<std::string> fatal_;
 };
 
 // Random search (ITAS random_search): distinct points in seeded random order.
@@ -272,6 +280,7 @@ Result<SearchResult> run_search(const Space& space, Evaluator& evaluator, const 
   else if (options.algorithm == "greedy") greedy_search(s);
   else if (options.algorithm == "halving") halving_search(s);
   else return bad("unknown algorithm '" + options.algorithm + "' (random, grid, greedy, halving)");
+  if (s.fatal()) return Error{ErrorCode::invalid_argument, *s.fatal()};
   return s.finish();
 }
 

@@ -16,6 +16,8 @@
 // - Determinism: the same Space, options and evaluator scores give the same
 //   trials in the same order (random draws come from `seed` only).
 // - A point is evaluated at most once per item count (results are reused).
+// - An evaluation that fails fatally (Evaluation::fatal) ends the search:
+//   run_search() returns that error.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +49,7 @@ struct Evaluation {
   double score = -1;   // in [0, 1]; -1 = not scored
   int64_t calls = 0;   // model calls actually made
   std::string error;   // non-empty: the evaluation failed (score -1)
+  bool fatal = false;  // the failure is not the point's (no backend, no pipeline): stop the search
 };
 
 class Evaluator {

@@ -74,11 +74,35 @@ ArchonConfig RunnerEvaluator::config_of(const Point& p) const {
 int64_t RunnerEvaluator::calls_per_item(const Point& p) const { return search::calls_per_item(config_of(p)); }
 
 int64_t RunnerEvaluator::predicted_calls(const Point& p, int items) const {
+  if (scored_.count({layers_json(config_of(p)), items})) return 0;  // the same layers, already scored
   const int64_t judge = spec_.scoring.method == "judge" ? 1 : 0;
   return (calls_per_item(p) + judge) * items;
 }
 
-Evaluation RunnerEvaluator::evaluate(const Point& p, int items) { return evaluate_config(config_of(p), items); }
+Evaluation RunnerEvaluator::evaluate(const Point& p, int items) {
+  // Points that differ only in unused choices (an aggregator with no
+  // aggregating layer) give the same layers: run those once.
+  const ArchonConfig config = config_of(p);
+  const std::string layers = layers_json(config);
+  first_point_.emplace(layers, p);
+  auto key = std::make_pair(layers, items);
+  if (auto it = scored_.find(key); it != scored_.end()) {
+    Evaluation again = it->second;
+    again.calls = 0;
+    return again;
+  }
+  Evaluation e = evaluate_config(config, items);
+  if (!e.fatal) {
+    scored_.emplace(key, e);
+    ++layouts_run_;
+  }
+  return e;
+}
+
+bool RunnerEvaluator::repeats_earlier_point(const Point& p) const {
+  auto it = first_point_.find(layers_json(config_of(p)));
+  return it != first_point_.end() && it->second != p;
+}
 
 Evaluation RunnerEvaluator::evaluate_config(const ArchonConfig& config, int items) {
   Evaluation ev;
@@ -99,6 +123,7 @@ Evaluation RunnerEvaluator::evaluate_config(const ArchonConfig& config, int item
   std::map<std::string, std::string> answers;
   auto runner = Runner::create(wf, ro);
   if (!runner.ok()) {
+    ev.fatal = true;
     ev.error = runner.error().message;
     return ev;
   }
@@ -107,13 +132,15 @@ Evaluation RunnerEvaluator::evaluate_config(const ArchonConfig& config, int item
                               if (o.status == "succeeded") answers[o.item_id] = o.answer;
                             });
   if (!sum.ok()) {
+    ev.fatal = true;
     ev.error = sum.error().message;
     return ev;
   }
   ev.calls = sum->calls;
   if (spec_.scoring.method == "exact") {
     if (sum->with_gold < static_cast<int64_t>(subset.size())) {
-      ev.error = "exact scoring needs an `answer` on every dev item";
+      ev.fatal = true;
+    ev.error = "exact scoring needs an `answer` on every dev item";
       return ev;
     }
     ev.score = sum->with_gold > 0 ? static_cast<double>(sum->correct) / static_cast<double>(sum->with_gold) : 0;
@@ -154,6 +181,7 @@ Evaluation RunnerEvaluator::evaluate_config(const ArchonConfig& config, int item
   jw.text_hash = sha256_hex("judge\n" + sc.model + "\n" + sc.system + "\n" + sc.template_text);
   auto jr = Runner::create(jw, ro);
   if (!jr.ok()) {
+    ev.fatal = true;
     ev.error = "judge: " + jr.error().message;
     return ev;
   }
@@ -163,6 +191,7 @@ Evaluation RunnerEvaluator::evaluate_config(const ArchonConfig& config, int item
     if (o.status == "succeeded") total += judge_score(o.answer, sc.scale);
   });
   if (!js.ok()) {
+    ev.fatal = true;
     ev.error = "judge: " + js.error().message;
     return ev;
   }

@@ -15,6 +15,7 @@
 // Calls are the runs' real calls (judge calls included).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,7 +40,13 @@ class RunnerEvaluator : public Evaluator {
   int dev_items() const override { return static_cast<int>(dev_.size()); }
   int64_t calls_per_item(const Point& p) const override;
   int64_t predicted_calls(const Point& p, int items) const override;
+  // Layers already scored on as many items are not run again: the earlier
+  // score comes back with 0 calls (and predicted_calls() is 0).
   Evaluation evaluate(const Point& p, int items) override;
+  // True when an earlier evaluated point gave the same layers.
+  bool repeats_earlier_point(const Point& p) const;
+  // Layouts actually run (repeats and over-cap points not counted).
+  int64_t layouts_run() const { return layouts_run_; }
 
   // Runs one layout (also used for the power ranking); config.name names
   // the workflow its runs are recorded under.
@@ -55,6 +62,9 @@ class RunnerEvaluator : public Evaluator {
   std::vector<actors::RunInput> dev_;
   std::shared_ptr<engine::Backend> backend_;
   std::shared_ptr<memory::Store> store_;
+  std::map<std::pair<std::string, int>, Evaluation> scored_;  // (layers JSON, items)
+  std::map<std::string, Point> first_point_;                  // layers JSON -> first point giving them
+  int64_t layouts_run_ = 0;
 };
 
 // ITAS step 1, simplified: each model alone (one generator, one sample, no

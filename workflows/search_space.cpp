@@ -399,7 +399,7 @@ std::string layout_summary(const ArchonConfig& config) {
       for (size_t i = 0; i < layer.size(); ++i) part += (i ? "," : "") + layer[i].model;
       if (layer.front().samples > 1) part += " x" + std::to_string(layer.front().samples);
     } else if (type == "ranker") {
-      part = "rank top" + std::to_string(layer.front().top_k);
+      part = "rank " + layer.front().model + " top" + std::to_string(layer.front().top_k);
     } else if (type == "fuser" && layer.size() > 1) {
       part = std::to_string(layer.size()) + " fusers";
     } else {

@@ -69,10 +69,12 @@ TEST_CASE("troupe search finds the planted layout and writes a workflow troupe r
   REQUIRE(r.exit_code == 0);
 
   // The ranked table: 16 points (2 generators x 2 samples x 2 endings x 2
-  // aggregators); the planted layout alone scores 1; the four with two
-  // generators of two samples each make 5 calls per item, over the cap of 4.
+  // aggregators), 15 layouts (one generator of one sample without a fuser
+  // needs no aggregator, so two points give "gen bad", run once); the
+  // planted layout alone scores 1; the four with two generators of two
+  // samples each make 5 calls per item, over the cap of 4.
   auto rows = table_rows(r.output);
-  REQUIRE(rows.size() == 16);
+  REQUIRE(rows.size() == 15);
   CHECK(std::regex_search(rows[1], std::regex(R"(^1\s+1\.000\s+3\s+\d+\s+gen bad,good > fuser good$)")));
   int over_cap = 0;
   int64_t calls = 0;
@@ -88,7 +90,7 @@ TEST_CASE("troupe search finds the planted layout and writes a workflow troupe r
     }
   }
   CHECK(over_cap == 4);
-  CHECK(r.output.find("algorithm grid, 16 evaluations, spent " + std::to_string(calls) +
+  CHECK(r.output.find("algorithm grid, 16 points, 11 layouts run, spent " + std::to_string(calls) +
                       " of 200 calls; search complete") != std::string::npos);
   CHECK(r.output.find("best: gen bad,good > fuser good (score 1.000) -> best.yaml") != std::string::npos);
 
@@ -111,7 +113,7 @@ TEST_CASE("troupe search finds the planted layout and writes a workflow troupe r
       }
       return true;
     }).ok());
-    CHECK(runs == 12 * 3);  // 12 points under the cap, 3 dev items each
+    CHECK(runs == 11 * 3);  // 11 layouts under the cap, 3 dev items each
     CHECK(best_runs == 3);
   }
 
@@ -154,7 +156,7 @@ TEST_CASE("troupe search stops before the evaluation that would exceed the budge
   auto rows = table_rows(r.output);
   REQUIRE(rows.size() == 1);
   CHECK(std::regex_search(rows[1], std::regex(R"(^1\s+0\.000\s+3\s+6\s+gen bad > fuser bad$)")));
-  CHECK(r.output.find("1 evaluations, spent 6 of 10 calls; budget: the next evaluation") != std::string::npos);
+  CHECK(r.output.find("1 points, 1 layouts run, spent 6 of 10 calls; budget: the next evaluation") != std::string::npos);
   CHECK(r.output.find("would exceed 10 calls") != std::string::npos);
 }
 

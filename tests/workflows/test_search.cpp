@@ -214,6 +214,21 @@ TEST_CASE("a point over the per-item call cap scores -1 and is never run (ITAS)"
   CHECK(r->ranked().back().over_cap);
 }
 
+TEST_CASE("a fatal evaluation failure ends the search with its error", "[search]") {
+  Space space = make_space({5});
+  struct Failing : FakeEvaluator {
+    Evaluation evaluate(const Point& p, int n) override {
+      log.emplace_back(p, n);
+      if (p[0] == 1) return {-1, 0, "no backend", true};
+      return {0.5, n, ""};
+    }
+  } ev;
+  auto r = run_search(space, ev, opts("grid", 100));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "no backend");
+  CHECK(ev.log.size() == 2);  // nothing after the failure
+}
+
 TEST_CASE("bad search options are errors and nothing is evaluated", "[search]") {
   Space space = make_space({2});
   FakeEvaluator ev;
@@ -274,7 +289,7 @@ TEST_CASE("a point becomes ITAS's layout: top-k generators, critic and ranker be
   CHECK(types(c.layers[6]) == std::vector<std::string>{"fuser:a"});
   CHECK(calls_per_item(c) == 6 + 1 + 1 + 2 + 1 + 1 + 1);
   CHECK(layout_summary(c) ==
-        "gen a,b,c x2 > critic a > rank top4 > 2 fusers > critic a > rank top4 > fuser a");
+        "gen a,b,c x2 > critic a > rank a top4 > 2 fusers > critic a > rank a top4 > fuser a");
 
   // No final fuser: a ranker keeps one candidate (aggregator c); one
   // generator with one sample needs nothing after it.
