@@ -56,4 +56,27 @@ std::string archon_config_json(const ArchonConfig& config);
 // The pipeline for one config.
 std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config);
 
+// Equality of every field (round-trip checks).
+bool operator==(const ArchonComponent& a, const ArchonComponent& b);
+bool operator==(const ArchonConfig& a, const ArchonConfig& b);
+
+// The seven component types, in the order docs list them.
+const std::vector<std::string>& archon_component_types();
+
+// Run settings besides the config (workflow params; see docs/archon.md).
+struct ArchonOptions {
+  int64_t seed = 0;        // the final choice among several candidates: seed + item id
+  int parse_retries = 10;  // critic, verifier verdict, unit-test roles: re-asks on unparsable output (§4(d))
+  int warn_candidates = 32;  // a layer's output above this many candidates is noted (context-window risk)
+  // The verifier's first ("reasoning") prompt; "" = the built-in one.
+  // {question} and {candidate} are filled in; it is sent with the verifier
+  // role's system prompt (`verifier_system`, "" = built-in).
+  std::string verifier_reasoning_template;
+  std::string verifier_system;
+  // The generator role's template, used to build the prompt itself for
+  // components with no_system ("" = built-in).
+  std::string generator_template;
+};
+std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config, ArchonOptions options);
+
 }  // namespace troupe::workflows

@@ -119,7 +119,9 @@ struct BudgetConfig {
   double wall_time_s = 0;  // 0 = unlimited
 };
 
-// A scalar parameter value as written (numbers, booleans and strings).
+// A parameter value as written (numbers, booleans and strings). Params a
+// pipeline declares structured (a YAML list or map) hold JSON text; path
+// params hold the absolute path, resolved against the workflow file's folder.
 struct ParamValue {
   std::string text;  // as written
   int line = 0, col = 0;

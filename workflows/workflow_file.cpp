@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "common/ids.hpp"
+#include "common/json_writer.hpp"
 
 namespace troupe::workflows {
 namespace {
@@ -29,7 +30,10 @@ namespace fs = std::filesystem;
 // its params with their type and the values they accept. Values are checked at
 // load time; pipelines read them with param_int() & co.
 
-enum class ParamKind { integer, number, boolean, string };
+// structured: a YAML list or map, stored as JSON text (Archon's inline
+// layers). path: a file name, stored absolute, resolved against the
+// workflow file's folder like backend.fixture.
+enum class ParamKind { integer, number, boolean, string, structured, path };
 
 struct ParamRule {
   std::string name;
@@ -71,9 +75,18 @@ const std::vector<PipelineRules>& pipeline_table() {
       // IAD (pipelines.md §3); read by workflows/iad.cpp.
       {"iad", {"solver", "verifier", "critic"}, {}},
       // Archon (pipelines.md §4); read by workflows/archon.cpp.
+      // The orchestrator role is not a model: it records each layer's state
+      // and the final choice as steps. Either `config` (an Archon JSON file)
+      // or `layers` (the same shape inline) gives the system.
       {"archon",
-       {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator"},
-       {}},
+       {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator",
+        "orchestrator"},
+       {{"config", ParamKind::path, std::nullopt, {}},
+        {"layers", ParamKind::structured, std::nullopt, {}},
+        {"seed", ParamKind::integer, std::nullopt, {}},             // the final choice: seed + item id
+        {"parse_retries", ParamKind::integer, 0, {}},               // critic/verifier/unit tests (§4(d): 10)
+        {"warn_candidates", ParamKind::integer, 1, {}},             // note a layer above this many (32)
+        {"verifier_reasoning_template", ParamKind::string, std::nullopt, {}}}},
       // Chain-of-Clarifications (pipelines.md §6); read by workflows/coc.cpp.
       {"coc", {"clarifier", "grounder", "solver", "verifier"}, {}},
   };
@@ -345,6 +358,61 @@ class Loader {
     if (!(v > 0)) fail(e.mark(), e.path + ": must be greater than 0, got " + e.value.Scalar());
   }
 
+  // A file named in the workflow, relative to the workflow file's folder,
+  // made absolute.
+  std::string file_path(const Entry& f) const {
+    fs::path path(get_nonempty_string(f));
+    if (path.is_relative()) path = fs::path(file_).parent_path() / path;
+    std::error_code ec;
+    fs::path absolute = fs::absolute(path, ec);
+    return (ec ? path : absolute).lexically_normal().string();
+  }
+
+  // A YAML tree as JSON text: quoted scalars are strings; plain ones are
+  // null, true/false, numbers, or else strings.
+  static void yaml_json(const YAML::Node& n, std::string& out) {
+    if (n.IsSequence()) {
+      out += '[';
+      bool first = true;
+      for (const auto& item : n) {
+        if (!first) out += ',';
+        first = false;
+        yaml_json(item, out);
+      }
+      out += ']';
+    } else if (n.IsMap()) {
+      out += '{';
+      bool first = true;
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        out += json_quote(it->first.IsScalar() ? it->first.Scalar() : std::string());
+        out += ':';
+        yaml_json(it->second, out);
+      }
+      out += '}';
+    } else if (!n.IsDefined() || n.IsNull()) {
+      out += "null";
+    } else {
+      const std::string& s = n.Scalar();
+      bool quoted = n.Tag() == "!";
+      if (!quoted && (s == "true" || s == "false")) out += s;
+      else if (!quoted && parse_int(s)) out += std::to_string(*parse_int(s));
+      else if (!quoted && parse_double(s)) {
+        char buf[64];
+        auto r = std::to_chars(buf, buf + sizeof buf, *parse_double(s));  // shortest round-trip form
+        out.append(buf, r.ptr);
+      } else {
+        out += json_quote(s);
+      }
+    }
+  }
+  static std::string yaml_to_json(const YAML::Node& n) {
+    std::string out;
+    yaml_json(n, out);
+    return out;
+  }
+
   Workflow load(const std::string& text) const;
 
  private:
@@ -470,14 +538,6 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     }
   }
   if (auto* f = s.find("on_unsupported")) b.on_unsupported = get_choice(*f, {"emulate", "refuse"});
-  // Files named in the backend are relative to the workflow file's folder.
-  auto file_path = [&](const Entry& f) {
-    fs::path path(get_nonempty_string(f));
-    if (path.is_relative()) path = fs::path(file_).parent_path() / path;
-    std::error_code ec;
-    fs::path absolute = fs::absolute(path, ec);
-    return (ec ? path : absolute).lexically_normal().string();
-  };
   if (auto* f = s.find("fixture")) b.fixture = file_path(*f);
   if (auto* f = s.find("model_file")) b.model_file = file_path(*f);
   if (auto* f = s.find("tokenizer")) b.tokenizer = file_path(*f);
@@ -586,6 +646,14 @@ void Loader::load_params(const Entry& e, const PipelineRules& pipeline, Workflow
         else
           get_choice(p, rule.choices);
         break;
+      case ParamKind::structured:
+        if (!p.value.IsSequence() && !p.value.IsMap())
+          fail(p.mark(), p.path + ": expected a list or a map, got " + describe(p.value));
+        wf.params[p.key] = ParamValue{yaml_to_json(p.value), p.mark().line + 1, p.mark().column + 1};
+        continue;
+      case ParamKind::path:
+        wf.params[p.key] = ParamValue{file_path(p), p.mark().line + 1, p.mark().column + 1};
+        continue;
     }
     wf.params[p.key] = ParamValue{p.value.Scalar(), p.mark().line + 1, p.mark().column + 1};
   }
