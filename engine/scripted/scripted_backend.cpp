@@ -98,12 +98,14 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
             if (f == "stop") rule.finish = FinishReason::stop;
             else if (f == "length") rule.finish = FinishReason::length;
             else return Error{ErrorCode::parse, where(name, v) + ": finish must be stop or length"};
+          } else if (key == "model") {
+            rule.model = v.as<std::string>();
           } else if (key == "error") {
             rule.error_status = v["status"] ? v["status"].as<int>() : 500;
             rule.error_message = v["message"] ? v["message"].as<std::string>() : "scripted error";
           } else {
             return Error{ErrorCode::parse, where(name, it->first) + ": unknown rule key '" + key +
-                                               "' (expected match, regex, where, reply, replies, finish, error)"};
+                                               "' (expected match, regex, where, model, reply, replies, finish, error)"};
           }
         }
         if (rule.replies.empty() && rule.error_status == 0)
@@ -189,6 +191,7 @@ void ScriptedBackend::cancel(const std::string& request_id) {
 Result<GenerateResult> ScriptedBackend::answer(const GenerateRequest& request) {
   for (size_t ri = 0; ri < fixture_.rules.size(); ++ri) {
     const ScriptedRule& rule = fixture_.rules[ri];
+    if (!rule.model.empty() && rule.model != (request.model.empty() ? model_ : request.model)) continue;
     std::string text = prompt_text(request, rule.last_message_only);
     bool hit = compiled_[ri] ? std::regex_search(text, *compiled_[ri]) : text.find(rule.match) != std::string::npos;
     if (!hit) continue;

@@ -11,6 +11,7 @@
 //       replies: ["a", "b"]     # the k-th call with the same prompt gets replies[k % size]
 //       reply: "text"           # shorthand for one reply
 //       finish: stop            # stop | length (default stop)
+//       model: "name"           # only requests for this model (the backend's when unset in the request)
 //       error: {status: 500, message: "boom"}   # answer with an error instead
 //   default: "text"             # when no rule matches; without it, no match is an error
 //
@@ -44,6 +45,7 @@ struct ScriptedRule {
   std::string match;
   bool regex = false;
   bool last_message_only = false;
+  std::string model;  // "" = any model
   std::vector<std::string> replies;
   FinishReason finish = FinishReason::stop;
   int error_status = 0;  // != 0: answer with an error
