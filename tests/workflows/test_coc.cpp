@@ -102,6 +102,10 @@ TEST_CASE("CoC chunks the context by approximate token count and marks it <para 
   CHECK(coc::split_chunks(kContext, 8) ==
         std::vector<std::string>{"Alice lives in Paris.  Bob lives in", "Oslo.\nCarol likes green tea."});
   CHECK(coc::split_chunks(kContext, 1000) == std::vector<std::string>{kContext});
+  // A long word is not cut in two when a chunk can end before it ...
+  CHECK(coc::split_chunks("a international b", 3) == std::vector<std::string>{"a", "international", "b"});
+  // ... and is when it alone is longer than a chunk.
+  CHECK(coc::split_chunks("international", 2) == std::vector<std::string>{"internationa", "l"});
   CHECK(coc::split_chunks(" \n", 5).empty());
   CHECK(coc::mark_context(coc::split_chunks(kContext, 5)) == kMarked);
 }
@@ -624,5 +628,7 @@ TEST_CASE("examples/coc-tree.yaml: a depth-2 tree of width 3 with pairs", "[coc]
   for (const auto& s : steps) nodes += s.kind == "node";
   CHECK(nodes == 1 + 3 + 9);
   CHECK(h.outcome("gull-1").answer == "She left to find her brother and bring him home.");
-  CHECK_FALSE(h.pairs_of("gull-1").empty());
+  // The path pair, and one per expanded node (the brother question's child
+  // beats the others everywhere): 1 + 1 + 3.
+  CHECK(h.pairs_of("gull-1").size() == 5);
 }
