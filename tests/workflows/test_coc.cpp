@@ -632,3 +632,31 @@ TEST_CASE("examples/coc-tree.yaml: a depth-2 tree of width 3 with pairs", "[coc]
   // beats the others everywhere): 1 + 1 + 3.
   CHECK(h.pairs_of("gull-1").size() == 5);
 }
+
+TEST_CASE("CoC tree with judge_bonus: the verifier's judgement against gold adds 1 to ROUGE-L", "[coc][tree]") {
+  Harness h;
+  std::string wf = kTree;
+  wf.replace(wf.find("depth: 2"), 8, "depth: 1, judge_bonus: true");
+  std::string fixture = kTreeFixture;
+  fixture.replace(fixture.find("  - {match: \"SELF-CHECK\""), 0,
+                  "  - {match: \"Prediction: 'He lives in Oslo'\", where: last, reply: \"Same meaning.\\nVerdict: Yes\"}\n"
+                  "  - {match: \"Ground truth\", where: last, reply: \"Verdict: No\"}\n");
+  REQUIRE(h.run(wf, fixture, {bob(std::string("Oslo"), kTwoChunks)}).ok());
+  const auto& o = h.outcome("bob");
+  INFO(o.error);
+  REQUIRE(o.status == "succeeded");
+  auto s = h.steps("bob");
+  // Root: 2 relevance, answer, self-check, judge, node; the expansion adds
+  // 2 judge calls before its 2 node records.
+  REQUIRE(s.size() == 6 + 16);
+  check_step(s[4], "verifier", "judge", {2, 3});
+  CHECK(s[4].prompt.back().content.find("Ground truth: 'Oslo'. Prediction: 'Somewhere in Europe'") != std::string::npos);
+  check_step(s[5], "judge", "node", {2, 3});
+  CHECK(std::stod(s[5].answer) == 0.0);
+  check_step(s[18], "verifier", "judge", {14, 16});
+  check_step(s[19], "verifier", "judge", {15, 17});
+  check_step(s[20], "judge", "node", {14, 16});
+  CHECK(std::stod(s[20].answer) == Approx(1.4));  // 0.4 + 1
+  CHECK(std::stod(s[21].answer) == 0.0);
+  CHECK(o.answer == "He lives in Oslo");
+}
