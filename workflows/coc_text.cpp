@@ -51,10 +51,23 @@ std::vector<std::pair<size_t, size_t>> word_pieces(std::string_view text) {
 std::vector<std::string> split_chunks(std::string_view text, int chunk_tokens) {
   size_t per = chunk_tokens < 1 ? 1 : static_cast<size_t>(chunk_tokens);
   auto pieces = word_pieces(text);
+  // A piece continues a word when it starts where a word piece ended.
+  auto continues = [&](size_t i) {
+    return i > 0 && pieces[i].first == pieces[i - 1].second &&
+           word_byte(static_cast<unsigned char>(text[pieces[i].first])) &&
+           word_byte(static_cast<unsigned char>(text[pieces[i - 1].first]));
+  };
   std::vector<std::string> out;
-  for (size_t k = 0; k < pieces.size(); k += per) {
-    size_t last = std::min(pieces.size(), k + per) - 1;
-    out.emplace_back(text.substr(pieces[k].first, pieces[last].second - pieces[k].first));
+  size_t k = 0;
+  while (k < pieces.size()) {
+    size_t end = std::min(pieces.size(), k + per);  // one past the chunk's last piece
+    // Do not cut a long word in two: end the chunk before the word, unless
+    // the word alone is longer than a chunk.
+    size_t cut = end;
+    while (cut < pieces.size() && cut > k && continues(cut)) --cut;
+    if (cut > k) end = cut;
+    out.emplace_back(text.substr(pieces[k].first, pieces[end - 1].second - pieces[k].first));
+    k = end;
   }
   return out;
 }

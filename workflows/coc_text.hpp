@@ -25,10 +25,12 @@ inline constexpr size_t kPieceBytes = 6;
 std::vector<std::pair<size_t, size_t>> word_pieces(std::string_view text);
 inline size_t approx_tokens(std::string_view text) { return word_pieces(text).size(); }
 
-// Consecutive runs of `chunk_tokens` pieces (the last may be shorter); each
-// chunk is the original text from its first piece to its last, so the
-// chunks joined with single spaces lose only whitespace. Empty or all-space
-// text has no chunks. chunk_tokens < 1 is treated as 1.
+// Consecutive runs of at most `chunk_tokens` pieces. A chunk ends before a
+// word that would not fit whole (a long word's pieces stay together) unless
+// that word alone is longer than a chunk. Each chunk is the original text
+// from its first piece to its last, so the chunks joined with single spaces
+// lose only whitespace. Empty or all-space text has no chunks.
+// chunk_tokens < 1 is treated as 1.
 std::vector<std::string> split_chunks(std::string_view text, int chunk_tokens);
 
 // "<para 0> c0 </para 0>\n<para 1> c1 </para 1>..." (§6(c)).

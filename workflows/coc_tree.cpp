@@ -6,6 +6,8 @@
 // answer by the judge tool). §6(e): the best and worst nodes give one pair
 // per question, and every expanded node pairs its best child's question
 // over its worst child's (same parent prefix).
+#include <cstdio>
+
 #include "actors/roles.hpp"
 #include "tools/verdict.hpp"
 #include "workflows/coc_internal.hpp"
@@ -247,13 +249,13 @@ class CocTree : public CocBase {
   // right); without gold, the self-check verdict (1 Yes, else 0).
   void score(Messages prompt, const std::string& prediction, int verdict, std::vector<uint64_t> parents,
              std::function<void(double, uint64_t)> done) {
-    const auto& gold = ctx_->input().gold;
+    const std::optional<std::string>& gold = ctx_->input().gold;
     auto record = [this, prompt, prediction, verdict, parents, done](std::optional<int> bonus) {
       RoleTask task;
       task.messages = prompt;
       task.vars["prediction"] = prediction;
-      if (const auto& gold = ctx_->input().gold) {
-        task.vars["gold"] = *gold;
+      if (const auto& g = ctx_->input().gold) {
+        task.vars["gold"] = *g;
         if (bonus) task.vars["bonus"] = std::to_string(*bonus);
       } else {
         task.vars["fallback"] = verdict == 1 ? "1" : "0";

@@ -102,6 +102,10 @@ TEST_CASE("CoC chunks the context by approximate token count and marks it <para 
   CHECK(coc::split_chunks(kContext, 8) ==
         std::vector<std::string>{"Alice lives in Paris.  Bob lives in", "Oslo.\nCarol likes green tea."});
   CHECK(coc::split_chunks(kContext, 1000) == std::vector<std::string>{kContext});
+  // A long word is not cut in two when a chunk can end before it ...
+  CHECK(coc::split_chunks("a international b", 3) == std::vector<std::string>{"a", "international", "b"});
+  // ... and is when it alone is longer than a chunk.
+  CHECK(coc::split_chunks("international", 2) == std::vector<std::string>{"internationa", "l"});
   CHECK(coc::split_chunks(" \n", 5).empty());
   CHECK(coc::mark_context(coc::split_chunks(kContext, 5)) == kMarked);
 }
@@ -624,5 +628,35 @@ TEST_CASE("examples/coc-tree.yaml: a depth-2 tree of width 3 with pairs", "[coc]
   for (const auto& s : steps) nodes += s.kind == "node";
   CHECK(nodes == 1 + 3 + 9);
   CHECK(h.outcome("gull-1").answer == "She left to find her brother and bring him home.");
-  CHECK_FALSE(h.pairs_of("gull-1").empty());
+  // The path pair, and one per expanded node (the brother question's child
+  // beats the others everywhere): 1 + 1 + 3.
+  CHECK(h.pairs_of("gull-1").size() == 5);
+}
+
+TEST_CASE("CoC tree with judge_bonus: the verifier's judgement against gold adds 1 to ROUGE-L", "[coc][tree]") {
+  Harness h;
+  std::string wf = kTree;
+  wf.replace(wf.find("depth: 2"), 8, "depth: 1, judge_bonus: true");
+  std::string fixture = kTreeFixture;
+  fixture.replace(fixture.find("  - {match: \"SELF-CHECK\""), 0,
+                  "  - {match: \"Prediction: 'He lives in Oslo'\", where: last, reply: \"Same meaning.\\nVerdict: Yes\"}\n"
+                  "  - {match: \"Ground truth\", where: last, reply: \"Verdict: No\"}\n");
+  REQUIRE(h.run(wf, fixture, {bob(std::string("Oslo"), kTwoChunks)}).ok());
+  const auto& o = h.outcome("bob");
+  INFO(o.error);
+  REQUIRE(o.status == "succeeded");
+  auto s = h.steps("bob");
+  // Root: 2 relevance, answer, self-check, judge, node; the expansion adds
+  // 2 judge calls before its 2 node records.
+  REQUIRE(s.size() == 6 + 16);
+  check_step(s[4], "verifier", "judge", {2, 3});
+  CHECK(s[4].prompt.back().content.find("Ground truth: 'Oslo'. Prediction: 'Somewhere in Europe'") != std::string::npos);
+  check_step(s[5], "judge", "node", {2, 3});
+  CHECK(std::stod(s[5].answer) == 0.0);
+  check_step(s[18], "verifier", "judge", {14, 16});
+  check_step(s[19], "verifier", "judge", {15, 17});
+  check_step(s[20], "judge", "node", {14, 16});
+  CHECK(std::stod(s[20].answer) == Approx(1.4));  // 0.4 + 1
+  CHECK(std::stod(s[21].answer) == 0.0);
+  CHECK(o.answer == "He lives in Oslo");
 }
