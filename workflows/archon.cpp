@@ -747,6 +747,10 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
   if (!has_config && !has_layers)
     return Error{ErrorCode::invalid_argument,
                  wf.file + ": pipeline 'archon' needs params.config (an Archon JSON file) or params.layers (inline)"};
+  if (wf.roles.count("orchestrator"))
+    return Error{ErrorCode::invalid_argument,
+                 wf.file + ": roles.orchestrator: the orchestrator is not a model (it records layers and the final "
+                           "choice) and takes no settings"};
   Result<ArchonConfig> config = Error{};
   if (has_config) {
     std::string path = wf.params.at("config").text;
