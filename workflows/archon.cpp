@@ -779,6 +779,15 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
   if (const auto* v = role("verifier"); v && !v->system.empty()) o.verifier_system = v->system;
   if (const auto* g = role("generator"); g && !g->template_text.empty()) o.generator_template = g->template_text;
   ArchonConfig c = std::move(config.value());
+  // Unit tests reach generators only through {unit_tests}: a generator
+  // template without it would silently drop them.
+  bool has_tests = false;
+  for (const auto& layer : c.layers)
+    for (const auto& comp : layer) has_tests = has_tests || comp.type == "unit_test_generator";
+  if (has_tests && !o.generator_template.empty() && o.generator_template.find("{unit_tests}") == std::string::npos)
+    return Error{ErrorCode::invalid_argument,
+                 wf.file + ": roles.generator.template has no {unit_tests}, but the config has a unit_test_generator: "
+                           "its tests would never reach the generators"};
   return PipelineFactory([c, o] { return make_archon(c, o); });
 }
 

@@ -577,6 +577,9 @@ TEST_CASE("Archon workflow params: config or layers, with errors naming the file
                  "params.config: cannot open "));
   CHECK(contains(err(workflow("[[{type: generator}]]") + "roles: {orchestrator: {system: hi}}\n"),
                  "roles.orchestrator: the orchestrator is not a model"));
+  CHECK(contains(err(workflow("[[{type: unit_test_generator}], [{type: generator}]]") +
+                     "roles: {generator: {template: \"{question}\"}}\n"),
+                 "roles.generator.template has no {unit_tests}, but the config has a unit_test_generator"));
   troupe::testing::write_file(h.dir.file("bad.json"), "{\"layers\": [[{\"type\": \"generator\", \"samples\": 1.5}]]}");
   CHECK(contains(err("pipeline: archon\nbackend: {kind: scripted, fixture: FIXTURE}\nparams: {config: bad.json}\n"),
                  "bad.json: layer 1, component 1 (generator), key 'samples': expected an integer, got 1.5"));
