@@ -303,6 +303,20 @@ TEST_CASE("a point becomes ITAS's layout: top-k generators, critic and ranker be
   CHECK(layers_json(single) == R"([[{"type": "generator", "model": "a", "samples": 1}]])");
 }
 
+TEST_CASE("every layout's JSON reads back through Archon's parser as the same config", "[search]") {
+  LayoutSpace s = demo_layout();
+  Space space = layout_space(s);
+  for (int64_t i = 0; i < space.size(); ++i) {
+    ArchonConfig c = layout_config(s, point_at(space, i), "layout-" + std::to_string(i));
+    auto parsed = parse_archon_json(layout_json(c), "layout");
+    REQUIRE(parsed.ok());
+    CHECK(*parsed == c);
+    auto bare = parse_archon_json(layers_json(c), "layers");
+    REQUIRE(bare.ok());
+    CHECK(bare->layers == c.layers);
+  }
+}
+
 TEST_CASE("judge replies score by their last Yes/No, else by a number over the scale", "[search]") {
   CHECK(judge_score("Yes", 10) == 1);
   CHECK(judge_score("No.", 10) == 0);
