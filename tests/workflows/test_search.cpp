@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <future>
 #include <map>
 #include <set>
 
+#include "engine/scripted/scripted_backend.hpp"
 #include "workflows/search.hpp"
 #include "workflows/search_eval.hpp"
 #include "workflows/search_space.hpp"
@@ -381,4 +383,28 @@ TEST_CASE("invalid search space files name FILE:LINE:COL", "[search]") {
   std::string loader = err("space:\n  models: [a]\nbackend: {kind: scripted, fixture: f.yaml}\nconcurrency: 0\n");
   CHECK(loader.rfind(file + ":4:", 0) == 0);
   CHECK(loader.find("concurrency") != std::string::npos);
+}
+
+TEST_CASE("scripted rules keyed on a model answer only that model's requests (the search fixtures)", "[search]") {
+  auto fx = troupe::engine::ScriptedBackend::parse_fixture(
+      "rules:\n  - {model: good, match: q, reply: right}\n  - {match: q, reply: wrong}\n", "fx");
+  REQUIRE(fx.ok());
+  troupe::engine::ScriptedBackend backend(*fx, "base");
+  auto ask = [&](const std::string& model) {
+    troupe::engine::GenerateRequest req;
+    req.model = model;
+    req.prompt = "q";
+    req.kind = troupe::engine::PromptKind::text;
+    std::promise<std::string> got;
+    backend.submit(req, [&](troupe::Result<troupe::engine::GenerateResult> r) {
+      got.set_value(r.ok() ? r->choices.at(0).text : "error");
+    });
+    return got.get_future().get();
+  };
+  CHECK(ask("good") == "right");
+  CHECK(ask("other") == "wrong");
+  CHECK(ask("") == "wrong");  // the backend's own model, "base"
+  auto bad = troupe::engine::ScriptedBackend::parse_fixture("rules:\n  - {model: good, mdl: x, reply: r}\n", "fx");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("fx:2:19: unknown rule key 'mdl'") == 0);
 }
