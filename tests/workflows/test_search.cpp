@@ -10,6 +10,9 @@
 #include <set>
 
 #include "engine/scripted/scripted_backend.hpp"
+#include "memory/store.hpp"
+#include "support/temp_dir.hpp"
+#include "workflows/inputs.hpp"
 #include "workflows/search.hpp"
 #include "workflows/search_eval.hpp"
 #include "workflows/search_space.hpp"
@@ -407,4 +410,48 @@ TEST_CASE("scripted rules keyed on a model answer only that model's requests (th
   auto bad = troupe::engine::ScriptedBackend::parse_fixture("rules:\n  - {model: good, mdl: x, reply: r}\n", "fx");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message.find("fx:2:19: unknown rule key 'mdl'") == 0);
+}
+
+TEST_CASE("the power ranking runs each model alone and orders them best first, ties in the given order",
+          "[search]") {
+  auto spec = load_search_spec(kDir + "space.yaml");
+  REQUIRE(spec.ok());
+  spec->layout.models = {"bad", "good", "solo"};
+  std::vector<troupe::actors::RunInput> dev;
+  {
+    auto in = JsonlInputs::open(kDir + "dev.jsonl");
+    REQUIRE(in.ok());
+    for (;;) {
+      auto next = (*in)->next();
+      REQUIRE(next.ok());
+      if (!*next) break;
+      dev.push_back(**next);
+    }
+  }
+  REQUIRE(dev.size() == 3);
+  auto fx = troupe::engine::ScriptedBackend::load_fixture(kDir + "fixture.yaml");
+  REQUIRE(fx.ok());
+  auto backend = std::make_shared<troupe::engine::ScriptedBackend>(*fx);
+  troupe::testing::TempDir dir;
+  auto store = troupe::memory::Store::open(dir.file("db"));
+  REQUIRE(store.ok());
+  RunnerEvaluator ev(*spec, dev, backend, std::shared_ptr<troupe::memory::Store>(std::move(store.value())));
+  int64_t spent = 0;
+  std::vector<std::pair<std::string, Evaluation>> table;
+  auto ranking = power_rank(ev, 3, 100, spent, &table);
+  REQUIRE(ranking.ok());
+  // solo is right on 2 of 3; bad and good alone on none (good only drafts).
+  CHECK(*ranking == std::vector<std::string>{"solo", "bad", "good"});
+  REQUIRE(table.size() == 3);
+  CHECK(table[2].first == "solo");
+  CHECK(table[2].second.score == Approx(2.0 / 3.0));
+  CHECK(table[0].second.score == 0);
+  CHECK(spent == 9);  // one call per item per model
+  CHECK(backend->calls() == 9);
+  // A budget that cannot pay for the next model keeps the given order.
+  int64_t spent2 = 0;
+  auto kept = power_rank(ev, 3, 5, spent2);
+  REQUIRE(kept.ok());
+  CHECK(*kept == std::vector<std::string>{"bad", "good", "solo"});
+  CHECK(spent2 == 3);
 }
