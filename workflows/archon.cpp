@@ -21,6 +21,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "actors/roles.hpp"
 #include "common/json_writer.hpp"
@@ -70,6 +71,10 @@ struct Out {
   std::optional<std::vector<Crit>> carried;
   std::optional<std::vector<std::string>> unit_tests;
   std::optional<uint64_t> unit_test_step;
+  // A generator's prompt (the pairs' prompt), and preference pairs
+  // (chosen step, rejected step, reason), added when the layer merges.
+  std::vector<memory::Message> prompt;
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> pairs;
 };
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
@@ -146,8 +151,13 @@ class Archon : public actors::Pipeline {
     std::vector<std::string> rewriters;
     for (size_t j = 0; j < outs_.size(); ++j) {
       Out& o = outs_[j];
+      if (pair_prompt_.empty() && !o.prompt.empty()) pair_prompt_ = o.prompt;
+      for (const auto& [chosen, rejected, reason] : o.pairs) ctx_->add_pair(pair_prompt(), chosen, rejected, reason);
       if (o.candidates) {
         cands_written = true;
+        const std::string& type = comp(j).type;
+        if (type == "generator" || type == "fuser")
+          all_candidates_.insert(all_candidates_.end(), o.candidates->begin(), o.candidates->end());
         if (std::find(rewriters.begin(), rewriters.end(), comp(j).type) == rewriters.end())
           rewriters.push_back(comp(j).type);
         cands.insert(cands.end(), o.candidates->begin(), o.candidates->end());
@@ -246,8 +256,7 @@ class Archon : public actors::Pipeline {
       std::vector<Cand> cs;
       for (size_t i = 0; i < out.candidates.size() && i < steps.size(); ++i)
         cs.push_back({out.candidates[i].text, out.candidates[i].answer, steps[i]});
-      if (pair_prompt_.empty()) pair_prompt_ = out.prompt;
-      all_candidates_.insert(all_candidates_.end(), cs.begin(), cs.end());
+      outs_[j].prompt = out.prompt;
       outs_[j].candidates = std::move(cs);
       component_done();
     });
@@ -303,9 +312,9 @@ class Archon : public actors::Pipeline {
           // when top_k cuts; otherwise the top one over the bottom one.
           if (r.parsed && n >= 2) {
             auto pair = [&](size_t a, size_t b) {
-              ctx_->add_pair(pair_prompt(), state_.candidates[r.order[a]].step, state_.candidates[r.order[b]].step,
-                             "ranker: ranked [" + std::to_string(r.order[a] + 1) + "] above [" +
-                                 std::to_string(r.order[b] + 1) + "] of " + std::to_string(n));
+              outs_[j].pairs.emplace_back(state_.candidates[r.order[a]].step, state_.candidates[r.order[b]].step,
+                                          "ranker: ranked [" + std::to_string(r.order[a] + 1) + "] above [" +
+                                              std::to_string(r.order[b] + 1) + "] of " + std::to_string(n));
             };
             if (keep < n) {
               for (size_t a = 0; a < keep; ++a)
@@ -342,7 +351,6 @@ class Archon : public actors::Pipeline {
           std::vector<Cand> cs;
           for (size_t i = 0; i < out.candidates.size() && i < steps.size(); ++i)
             cs.push_back({out.candidates[i].text, out.candidates[i].answer, steps[i]});
-          all_candidates_.insert(all_candidates_.end(), cs.begin(), cs.end());
           outs_[j].candidates = std::move(cs);
           component_done();
         });
@@ -430,8 +438,8 @@ class Archon : public actors::Pipeline {
     // §4(e) (inferred): [Correct] over [Incorrect].
     for (size_t g : good)
       for (size_t b : bad)
-        ctx_->add_pair(pair_prompt(), state_.candidates[g].step, state_.candidates[b].step,
-                       "verifier: [Correct] over [Incorrect]");
+        outs_[j].pairs.emplace_back(state_.candidates[g].step, state_.candidates[b].step,
+                                    "verifier: [Correct] over [Incorrect]");
     outs_[j].candidates = std::move(cs);
     outs_[j].carried = std::move(cr);
     component_done();
@@ -739,6 +747,10 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
   if (!has_config && !has_layers)
     return Error{ErrorCode::invalid_argument,
                  wf.file + ": pipeline 'archon' needs params.config (an Archon JSON file) or params.layers (inline)"};
+  if (wf.roles.count("orchestrator"))
+    return Error{ErrorCode::invalid_argument,
+                 wf.file + ": roles.orchestrator: the orchestrator is not a model (it records layers and the final "
+                           "choice) and takes no settings"};
   Result<ArchonConfig> config = Error{};
   if (has_config) {
     std::string path = wf.params.at("config").text;
@@ -767,6 +779,15 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
   if (const auto* v = role("verifier"); v && !v->system.empty()) o.verifier_system = v->system;
   if (const auto* g = role("generator"); g && !g->template_text.empty()) o.generator_template = g->template_text;
   ArchonConfig c = std::move(config.value());
+  // Unit tests reach generators only through {unit_tests}: a generator
+  // template without it would silently drop them.
+  bool has_tests = false;
+  for (const auto& layer : c.layers)
+    for (const auto& comp : layer) has_tests = has_tests || comp.type == "unit_test_generator";
+  if (has_tests && !o.generator_template.empty() && o.generator_template.find("{unit_tests}") == std::string::npos)
+    return Error{ErrorCode::invalid_argument,
+                 wf.file + ": roles.generator.template has no {unit_tests}, but the config has a unit_test_generator: "
+                           "its tests would never reach the generators"};
   return PipelineFactory([c, o] { return make_archon(c, o); });
 }
 

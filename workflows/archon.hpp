@@ -13,6 +13,11 @@
 // or the layers inline in YAML, in the same shape as the JSON:
 //   params: { layers: [[{type: generator, samples: 2}], [{type: fuser}]] }
 // Inline layers reach the pipeline as JSON text in params["layers"].text.
+//
+// A run also asks the `orchestrator` role, when the workflow has it (a tool
+// role, archon_tool_role(), not a model), to record each layer's state and
+// the final choice as steps of kind "layer" and "final"; without it the
+// run is the same minus those steps. docs/archon.md has the semantics.
 #pragma once
 
 #include <memory>

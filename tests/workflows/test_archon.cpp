@@ -6,6 +6,8 @@
 #include <simdjson.h>
 
 #include <filesystem>
+#include <algorithm>
+#include <random>
 #include <set>
 
 #include "archon_gate.hpp"
@@ -573,6 +575,11 @@ TEST_CASE("Archon workflow params: config or layers, with errors naming the file
   CHECK(contains(bad, "wf.yaml:5:11: params.layers: layer 2, component 1 (ranker), key 'top_k': must be at least 0"));
   CHECK(contains(err("pipeline: archon\nbackend: {kind: scripted, fixture: FIXTURE}\nparams: {config: nope.json}\n"),
                  "params.config: cannot open "));
+  CHECK(contains(err(workflow("[[{type: generator}]]") + "roles: {orchestrator: {system: hi}}\n"),
+                 "roles.orchestrator: the orchestrator is not a model"));
+  CHECK(contains(err(workflow("[[{type: unit_test_generator}], [{type: generator}]]") +
+                     "roles: {generator: {template: \"{question}\"}}\n"),
+                 "roles.generator.template has no {unit_tests}, but the config has a unit_test_generator"));
   troupe::testing::write_file(h.dir.file("bad.json"), "{\"layers\": [[{\"type\": \"generator\", \"samples\": 1.5}]]}");
   CHECK(contains(err("pipeline: archon\nbackend: {kind: scripted, fixture: FIXTURE}\nparams: {config: bad.json}\n"),
                  "bad.json: layer 1, component 1 (generator), key 'samples': expected an integer, got 1.5"));
@@ -656,4 +663,57 @@ TEST_CASE("examples/archon.yaml loads and runs on its scripted fixture", "[archo
   CHECK(outs[0].status == "succeeded");
   CHECK(outs[0].answer == "42");
   CHECK(outs[0].correct == 1);
+}
+
+// ---------------------------------------------------------------------------
+// Properties of the readers over arbitrary text (a fixed-seed generator of
+// the characters they care about).
+
+TEST_CASE("Archon readers: any text gives a full ranking, critiques with strengths, one result per test",
+          "[archon]") {
+  using namespace troupe::workflows::archon;
+  const std::vector<std::string> atoms = {"[", "]", "-", " > ", "1", "2", "3", "9", "10", "\n", "Answer: ",
+                                          "Strengths:", "Weaknesses:", "Unit Test #", ": ", "[Passed]", "[Failed]",
+                                          "[Correct]", "[Incorrect]", "'", "\"", "\\", "x"};
+  std::mt19937 rng(1234);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    int len = static_cast<int>(rng() % 40);
+    for (int k = 0; k < len; ++k) text += atoms[rng() % atoms.size()];
+    INFO(text);
+    size_t n = rng() % 12;
+    auto r = parse_ranking(text, n);
+    std::vector<size_t> sorted = r.order;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<size_t> all(n);
+    for (size_t k = 0; k < n; ++k) all[k] = k;
+    REQUIRE(sorted == all);
+    for (const auto& c : split_critiques(text)) {
+      std::string lower = c;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      REQUIRE(lower.find("strengths:") != std::string::npos);
+    }
+    REQUIRE(parse_unit_test_results(text, n).size() == n);
+    int v = parse_verdict_tag(text);
+    REQUIRE((v >= -1 && v <= 1));
+    for (const auto& t : parse_unit_tests(text)) REQUIRE_FALSE(t.empty());
+  }
+}
+
+TEST_CASE("Archon JSON: damaged configs are errors naming the source, never crashes", "[archon]") {
+  std::string good = read_file(std::string(TROUPE_SOURCE_DIR) + "/examples/archon/quickstart-advanced.json");
+  std::mt19937 rng(99);
+  const std::string noise = "[]{}\":,0-1.5etrufalsn x";
+  for (int round = 0; round < 500; ++round) {
+    std::string text = good;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits; ++k) {
+      size_t at = rng() % text.size();
+      if (rng() % 2) text[at] = noise[rng() % noise.size()];
+      else text.erase(at, 1 + rng() % 8);
+    }
+    auto c = parse_archon_json(text, "cfg.json");
+    if (!c.ok()) REQUIRE(c.error().message.rfind("cfg.json: ", 0) == 0);
+    else REQUIRE(parse_archon_json(archon_config_json(*c), "again").ok());
+  }
 }
