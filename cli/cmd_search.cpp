@@ -36,7 +36,10 @@ class ReportingEvaluator : public ws::Evaluator {
   ws::Evaluation evaluate(const ws::Point& p, int items) override {
     ws::Evaluation e = inner_.evaluate(p, items);
     ++count_;
-    if (e.error.empty())
+    if (e.error.empty() && e.calls == 0 && inner_.repeats_earlier_point(p))
+      std::fprintf(stderr, "troupe: eval %d: same layers as an earlier point, score %.3f (not run again): %s\n",
+                   count_, e.score, ws::layout_summary(inner_.config_of(p)).c_str());
+    else if (e.error.empty())
       std::fprintf(stderr, "troupe: eval %d: score %.3f on %d items, %lld calls: %s\n", count_, e.score, items,
                    static_cast<long long>(e.calls), ws::layout_summary(inner_.config_of(p)).c_str());
     else

@@ -146,6 +146,40 @@ TEST_CASE("troupe search with successive halving also ends on the planted layout
   CHECK(r.output.find("algorithm halving") != std::string::npos);
 }
 
+TEST_CASE("troupe search scored by a judge model finds the planted layout and counts the judge's calls",
+          "[cli][search]") {
+  TempDir dir;
+  std::string space = read_file(kExample + "space.yaml");
+  auto at = space.find("fixture: fixture.yaml");
+  REQUIRE(at != std::string::npos);
+  space.replace(at, std::string("fixture: fixture.yaml").size(), "fixture: " + kExample + "fixture.yaml");
+  at = space.find("scoring:\n  method: exact\n");
+  REQUIRE(at != std::string::npos);
+  space.replace(at, std::string::npos, "scoring:\n  method: judge\n  model: judge\n");
+  testing::write_file(dir.file("space.yaml"), space);
+  auto r = run_troupe("search space.yaml --dev " + shell_quote(kExample + "dev.jsonl") + " --budget 300 --db s.db",
+                      dir.path().string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto rows = table_rows(r.output);
+  REQUIRE(rows.size() == 15);
+  CHECK(std::regex_search(rows[1], std::regex(R"(^1\s+1\.000\s+3\s+\d+\s+gen bad,good > fuser good$)")));
+  for (const auto& [rank, line] : rows)
+    if (rank > 1) CHECK(line.find(" 1.000 ") == std::string::npos);
+  // One judge run per item of each of the 11 layouts run, all recorded;
+  // the judge said Yes only to the planted layout's 3 answers.
+  auto store = open_store(dir.file("s.db"));
+  int judge_runs = 0, yes = 0;
+  REQUIRE(store->for_each_run(std::nullopt, [&](const memory::RunRecord& run) {
+    if (run.workflow != "search-demo@judge") return true;
+    ++judge_runs;
+    if (run.answer == "Yes") ++yes;
+    return true;
+  }).ok());
+  CHECK(judge_runs == 11 * 3);
+  CHECK(yes == 3);
+}
+
 TEST_CASE("troupe search stops before the evaluation that would exceed the budget", "[cli][search]") {
   TempDir dir;
   // Grid order: bad alone then fuser bad (2 calls per item, 6 calls), then

@@ -5,9 +5,14 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <future>
 #include <map>
 #include <set>
 
+#include "engine/scripted/scripted_backend.hpp"
+#include "memory/store.hpp"
+#include "support/temp_dir.hpp"
+#include "workflows/inputs.hpp"
 #include "workflows/search.hpp"
 #include "workflows/search_eval.hpp"
 #include "workflows/search_space.hpp"
@@ -303,6 +308,20 @@ TEST_CASE("a point becomes ITAS's layout: top-k generators, critic and ranker be
   CHECK(layers_json(single) == R"([[{"type": "generator", "model": "a", "samples": 1}]])");
 }
 
+TEST_CASE("every layout's JSON reads back through Archon's parser as the same config", "[search]") {
+  LayoutSpace s = demo_layout();
+  Space space = layout_space(s);
+  for (int64_t i = 0; i < space.size(); ++i) {
+    ArchonConfig c = layout_config(s, point_at(space, i), "layout-" + std::to_string(i));
+    auto parsed = parse_archon_json(layout_json(c), "layout");
+    REQUIRE(parsed.ok());
+    CHECK(*parsed == c);
+    auto bare = parse_archon_json(layers_json(c), "layers");
+    REQUIRE(bare.ok());
+    CHECK(bare->layers == c.layers);
+  }
+}
+
 TEST_CASE("judge replies score by their last Yes/No, else by a number over the scale", "[search]") {
   CHECK(judge_score("Yes", 10) == 1);
   CHECK(judge_score("No.", 10) == 0);
@@ -367,4 +386,72 @@ TEST_CASE("invalid search space files name FILE:LINE:COL", "[search]") {
   std::string loader = err("space:\n  models: [a]\nbackend: {kind: scripted, fixture: f.yaml}\nconcurrency: 0\n");
   CHECK(loader.rfind(file + ":4:", 0) == 0);
   CHECK(loader.find("concurrency") != std::string::npos);
+}
+
+TEST_CASE("scripted rules keyed on a model answer only that model's requests (the search fixtures)", "[search]") {
+  auto fx = troupe::engine::ScriptedBackend::parse_fixture(
+      "rules:\n  - {model: good, match: q, reply: right}\n  - {match: q, reply: wrong}\n", "fx");
+  REQUIRE(fx.ok());
+  troupe::engine::ScriptedBackend backend(*fx, "base");
+  auto ask = [&](const std::string& model) {
+    troupe::engine::GenerateRequest req;
+    req.model = model;
+    req.prompt = "q";
+    req.kind = troupe::engine::PromptKind::text;
+    std::promise<std::string> got;
+    backend.submit(req, [&](troupe::Result<troupe::engine::GenerateResult> r) {
+      got.set_value(r.ok() ? r->choices.at(0).text : "error");
+    });
+    return got.get_future().get();
+  };
+  CHECK(ask("good") == "right");
+  CHECK(ask("other") == "wrong");
+  CHECK(ask("") == "wrong");  // the backend's own model, "base"
+  auto bad = troupe::engine::ScriptedBackend::parse_fixture("rules:\n  - {model: good, mdl: x, reply: r}\n", "fx");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("fx:2:19: unknown rule key 'mdl'") == 0);
+}
+
+TEST_CASE("the power ranking runs each model alone and orders them best first, ties in the given order",
+          "[search]") {
+  auto spec = load_search_spec(kDir + "space.yaml");
+  REQUIRE(spec.ok());
+  spec->layout.models = {"bad", "good", "solo"};
+  std::vector<troupe::actors::RunInput> dev;
+  {
+    auto in = JsonlInputs::open(kDir + "dev.jsonl");
+    REQUIRE(in.ok());
+    for (;;) {
+      auto next = (*in)->next();
+      REQUIRE(next.ok());
+      if (!*next) break;
+      dev.push_back(**next);
+    }
+  }
+  REQUIRE(dev.size() == 3);
+  auto fx = troupe::engine::ScriptedBackend::load_fixture(kDir + "fixture.yaml");
+  REQUIRE(fx.ok());
+  auto backend = std::make_shared<troupe::engine::ScriptedBackend>(*fx);
+  troupe::testing::TempDir dir;
+  auto store = troupe::memory::Store::open(dir.file("db"));
+  REQUIRE(store.ok());
+  RunnerEvaluator ev(*spec, dev, backend, std::shared_ptr<troupe::memory::Store>(std::move(store.value())));
+  int64_t spent = 0;
+  std::vector<std::pair<std::string, Evaluation>> table;
+  auto ranking = power_rank(ev, 3, 100, spent, &table);
+  REQUIRE(ranking.ok());
+  // solo is right on 2 of 3; bad and good alone on none (good only drafts).
+  CHECK(*ranking == std::vector<std::string>{"solo", "bad", "good"});
+  REQUIRE(table.size() == 3);
+  CHECK(table[2].first == "solo");
+  CHECK(table[2].second.score == Approx(2.0 / 3.0));
+  CHECK(table[0].second.score == 0);
+  CHECK(spent == 9);  // one call per item per model
+  CHECK(backend->calls() == 9);
+  // A budget that cannot pay for the next model keeps the given order.
+  int64_t spent2 = 0;
+  auto kept = power_rank(ev, 3, 5, spent2);
+  REQUIRE(kept.ok());
+  CHECK(*kept == std::vector<std::string>{"bad", "good", "solo"});
+  CHECK(spent2 == 3);
 }
