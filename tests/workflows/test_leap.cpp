@@ -564,3 +564,19 @@ TEST_CASE("LeaP router unit: hand-computed choices for every mode", "[leap]") {
   CHECK(sorted == ids({1, 3, 4}));
   CHECK(leap_route(2, s, "random", 2, 42).peers == leap_route(2, s, "random", 2, 42).peers);
 }
+
+TEST_CASE("LeaP: a failed model call fails the run, naming the stage and the path", "[leap]") {
+  Harness h;
+  const char* fixture = R"(
+rules:
+  - {match: "original problem.\n\n$", regex: true, replies: ["Path one: \\boxed{4}.\n\ncut", "Path two: x.\n\ncut"]}
+  - {match: 'Path two[\s\S]*<summarize>[^<]*$', regex: true, error: {status: 400, message: "context too long"}}
+  - {match: '<summarize>[^<]*$', regex: true, reply: " s</summarize>"}
+)";
+  std::string wf = "name: err\npipeline: leap\nbackend: {kind: scripted, fixture: FIXTURE}\n"
+                   "params: {paths: 2, max_turns: 3, segment_tokens: 64}\n";
+  REQUIRE(h.run(wf, fixture, {item("q", "err", "4")}).ok());
+  CHECK(h.outcome("q").status == "failed");
+  CHECK(h.outcome("q").error.find("summary of path 2") != std::string::npos);
+  CHECK(h.outcome("q").error.find("context too long") != std::string::npos);
+}
