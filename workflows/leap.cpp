@@ -3,7 +3,8 @@
 // from one prompt; every T tokens each active path summarizes itself, a
 // router hands each path the summaries of k peers, and the paths continue;
 // after M segments the unfinished paths are made to answer, and the answers
-// are majority-voted.
+// are majority-voted. The router and the peer tool role are in
+// leap_router.cpp, the prompt texts in leap_prompts.cpp.
 //
 // Roles: "solver" (the model; every path is one growing assistant message it
 // continues) and "peer" (the router, C++ code run as a tool role so that
@@ -17,18 +18,11 @@
 //   path     peer, the whole transcript of one path (prompt = the user
 //            messages, completion = the assistant message), parents [the
 //            path's last step]; what SFT/DPO exports are built from.
-#include <simdjson.h>
-
 #include <algorithm>
-#include <map>
 #include <optional>
-#include <random>
-#include <set>
-#include <stdexcept>
 
 #include "common/json_writer.hpp"
 #include "tools/answer.hpp"
-#include "tools/levenshtein.hpp"
 #include "workflows/leap.hpp"
 #include "workflows/pipelines.hpp"
 
@@ -182,7 +176,7 @@ class Leap : public actors::Pipeline {
       Path* pp = path;
       ctx_->call("solver", task, StepInfo{"summary", {*path->last_step}},
                  [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                 if (done_) return;
+                   if (done_) return;
                    if (!out.ok || out.candidates.empty()) {
                      on_error(out, "summary of path " + std::to_string(pp->id));
                    } else {
@@ -250,7 +244,7 @@ class Leap : public actors::Pipeline {
       Path* pp = path;
       ctx_->call("solver", task, StepInfo{"segment", {*path->summary_step, *path->route_step}},
                  [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                 if (done_) return;
+                   if (done_) return;
                    if (!out.ok || out.candidates.empty()) on_error(out, "segment of path " + std::to_string(pp->id));
                    else absorb_segment(*pp, out.candidates[0], steps.at(0));
                    if (--outstanding_ == 0) after_segment();
@@ -270,7 +264,7 @@ class Leap : public actors::Pipeline {
       Path* pp = path;
       ctx_->call("solver", task, StepInfo{"answer", {*path->last_step}},
                  [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                 if (done_) return;
+                   if (done_) return;
                    if (!out.ok || out.candidates.empty()) {
                      on_error(out, "forced answer of path " + std::to_string(pp->id));
                    } else {
@@ -342,7 +336,7 @@ class Leap : public actors::Pipeline {
       Path* pp = path;
       ctx_->call("peer", task, StepInfo{"path", {*path->last_step}},
                  [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                 if (done_) return;
+                   if (done_) return;
                    // A transcript the budget refused is simply not recorded.
                    if (out.ok && !steps.empty()) pp->transcript_step = steps.at(0);
                    if (--outstanding_ == 0) finish();
@@ -407,141 +401,7 @@ Error param_problem(const Workflow& wf, const std::string& key, const std::strin
   return Error{ErrorCode::invalid_argument, where + ": " + what};
 }
 
-// The peer tool role: "route" decides one receiver's peers; "transcript"
-// echoes a path's whole text as a step of its own.
-RoleOutput peer_tool(const LeapParams& p, const RoleTask& task) {
-  RoleOutput out;
-  auto var = [&](const char* k) {
-    auto it = task.vars.find(k);
-    if (it == task.vars.end()) throw std::runtime_error(std::string("missing var '") + k + "'");
-    return it->second;
-  };
-  Candidate c;
-  c.finish = "stop";
-  if (var("op") == "transcript") {
-    out.prompt = task.messages;
-    c.text = var("text");
-    c.answer = var("answer");
-    out.candidates.push_back(std::move(c));
-    return out;
-  }
-  int receiver = std::stoi(var("receiver"));
-  std::string summaries_json = var("summaries");
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(summaries_json).get(doc) || !doc.is_array())
-    throw std::runtime_error("summaries: not a JSON array");
-  std::vector<std::pair<int, std::string>> summaries;
-  for (auto e : doc.get_array()) {
-    int64_t id = 0;
-    std::string_view s;
-    if (e["path"].get(id) || e["summary"].get(s)) throw std::runtime_error("summaries: entries need path and summary");
-    summaries.emplace_back(static_cast<int>(id), std::string(s));
-  }
-  LeapRoute r = leap_route(receiver, summaries, p.router, p.top_k, std::stoull(var("seed")));
-  out.prompt = {{"user", "receiver: " + std::to_string(receiver) + "\nsummaries: " + summaries_json}};
-  c.text = leap_route_json(r);
-  out.candidates.push_back(std::move(c));
-  return out;
-}
-
 }  // namespace
-
-LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>>& summaries,
-                     const std::string& router, int top_k, uint64_t seed) {
-  LeapRoute r;
-  r.receiver = receiver;
-  const std::string* mine = nullptr;
-  for (const auto& [id, s] : summaries)
-    if (id == receiver) mine = &s;
-  struct Other {
-    int id;
-    double ratio;
-  };
-  std::vector<Other> others;
-  for (const auto& [id, s] : summaries)
-    if (id != receiver) others.push_back({id, tools::levenshtein_ratio(mine ? *mine : std::string(), s)});
-  std::sort(others.begin(), others.end(), [](const Other& a, const Other& b) { return a.id < b.id; });
-  auto take = [&](const Other& o) {
-    r.peers.push_back(o.id);
-    r.similarities.push_back(o.ratio);
-  };
-  if (others.empty()) {
-    r.mode = "none";
-    return r;
-  }
-  if (top_k < 0) {
-    r.mode = "all";
-    for (const auto& o : others) take(o);
-    return r;
-  }
-  size_t k = std::min(static_cast<size_t>(top_k), others.size());
-  r.mode = router;
-  auto ascending = others, descending = others;
-  std::stable_sort(ascending.begin(), ascending.end(), [](const Other& a, const Other& b) { return a.ratio < b.ratio; });
-  std::stable_sort(descending.begin(), descending.end(), [](const Other& a, const Other& b) { return a.ratio > b.ratio; });
-  if (router == "clustered") {
-    for (size_t i = 0; i < k; ++i) take(descending[i]);
-  } else if (router == "hybrid") {
-    size_t low = k / 2;
-    std::set<int> chosen;
-    for (size_t i = 0; i < low; ++i) {
-      take(ascending[i]);
-      chosen.insert(ascending[i].id);
-    }
-    for (size_t i = 0; i < descending.size() && r.peers.size() < k; ++i)
-      if (!chosen.count(descending[i].id)) take(descending[i]);
-  } else if (router == "random") {
-    // A partial Fisher–Yates shuffle over the ids in order; mt19937_64's
-    // output is fixed by the standard, so the draw is the same everywhere.
-    std::mt19937_64 rng(seed);
-    auto pool = others;
-    for (size_t i = 0; i < k; ++i) {
-      size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
-      std::swap(pool[i], pool[j]);
-      take(pool[i]);
-    }
-  } else {  // dispersed
-    for (size_t i = 0; i < k; ++i) take(ascending[i]);
-  }
-  return r;
-}
-
-std::string leap_route_json(const LeapRoute& route) {
-  std::string out;
-  JsonWriter w(out);
-  w.begin_object().field("receiver", route.receiver).key("peers").begin_array();
-  for (int id : route.peers) w.value(id);
-  w.end_array().key("similarities").begin_array();
-  for (double s : route.similarities) w.value(s);
-  w.end_array().field("mode", route.mode).end_object();
-  return out;
-}
-
-Result<LeapRoute> leap_parse_route(std::string_view json) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  LeapRoute r;
-  int64_t receiver = 0;
-  std::string_view mode;
-  simdjson::dom::array peers, sims;
-  if (parser.parse(json.data(), json.size()).get(doc) || doc["receiver"].get(receiver) || doc["peers"].get(peers) ||
-      doc["similarities"].get(sims) || doc["mode"].get(mode))
-    return Error{ErrorCode::parse, "routing decision is not {receiver, peers, similarities, mode}: " + std::string(json)};
-  r.receiver = static_cast<int>(receiver);
-  r.mode = std::string(mode);
-  for (auto e : peers) {
-    int64_t id = 0;
-    if (e.get(id)) return Error{ErrorCode::parse, "routing decision: a peer id is not an integer"};
-    r.peers.push_back(static_cast<int>(id));
-  }
-  for (auto e : sims) {
-    double s = 0;
-    if (e.get(s)) return Error{ErrorCode::parse, "routing decision: a similarity is not a number"};
-    r.similarities.push_back(s);
-  }
-  return r;
-}
 
 Result<LeapParams> leap_params(const Workflow& wf) {
   LeapParams p;
@@ -632,7 +492,7 @@ std::optional<actors::ToolFn> leap_tool_role(const Workflow& wf, const std::stri
   if (role != "peer") return std::nullopt;
   auto p = leap_params(wf);
   LeapParams params = p.ok() ? *p : LeapParams{};  // bad params already fail leap_factory
-  return actors::ToolFn([params](const RoleTask& task) { return peer_tool(params, task); });
+  return actors::ToolFn([params](const RoleTask& task) { return leap_peer_tool(params, task); });
 }
 
 }  // namespace troupe::workflows

@@ -65,6 +65,14 @@ LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>
 std::string leap_route_json(const LeapRoute& route);
 Result<LeapRoute> leap_parse_route(std::string_view json);
 
+// The "peer" tool role (leap_router.cpp). task.vars["op"] is "route"
+// (vars receiver, summaries = JSON [{path, summary}] of the active paths,
+// seed) -> one candidate whose text is leap_route_json(); or "transcript"
+// (vars text, answer; task.messages = the user prompt) -> one candidate
+// echoing the path. Throws std::runtime_error on malformed vars (the tool
+// role turns that into an error output).
+actors::RoleOutput leap_peer_tool(const LeapParams& params, const actors::RoleTask& task);
+
 // Prompt texts (leap_prompts.cpp).
 const std::string& leap_instruction();      // the LeaP block after the question (§2(a) step 1)
 const std::string& leap_cot_instruction();  // LeaP-T: a plain chain-of-thought request

@@ -315,6 +315,7 @@ TEST_CASE("LeaP: prompt, prefill, summaries, comment blocks, finished paths leav
   CHECK(partial(seg2).substr(partial(seg2).size() - reflection().size()) == reflection());
   const auto& seg2b = find_step(steps, "segment", "Path three", 0);
   CHECK(partial(seg2b).find("Z... </summarize> <comment> Peer 1: \"") != std::string::npos);
+  CHECK(std::regex_search(partial(seg2b), std::regex(" <comment> Peer 1: \"[^\"<]*X{59}\" </comment>\\n\\n")));
 
   // Block 2: path 3 finished in segment 2, so path 1 is alone: the stub.
   Route alone = parse_route(routes[2].completion);
@@ -331,6 +332,18 @@ TEST_CASE("LeaP: forced answer after M segments, majority vote, steps and parent
   Harness h;
   REQUIRE(h.run(kLeapWorkflow, kLeapFixture, {item("q", "What is 3 + 4?", "7")}).ok());
   auto steps = h.steps("q");
+  // The stages in order: segment 1 (one call, 3 paths); block 1 over paths
+  // 1 and 3 (path 2 finished); segment 2; block 2 for path 1 alone (path 3
+  // finished); segment 3; the forced answer; the three transcripts.
+  std::vector<std::string> kinds;
+  for (const auto& s : steps) kinds.push_back(s.role + "/" + s.kind);
+  CHECK(kinds == std::vector<std::string>{
+                     "solver/segment", "solver/segment", "solver/segment",   // segment 1
+                     "solver/summary", "solver/summary", "peer/route", "peer/route",
+                     "solver/segment", "solver/segment",                     // segment 2
+                     "solver/summary", "peer/route", "solver/segment",       // block 2, segment 3
+                     "solver/answer", "peer/path", "peer/path", "peer/path"});
+  CHECK(h.outcome("q").calls == 1 + 2 + 2 + 1 + 1 + 1);  // routing and transcripts are not model calls
   // §2(a) step 7: path 1, unfinished after 3 segments, gets the answer prefix.
   auto answers = of_kind(steps, "answer");
   REQUIRE(answers.size() == 1);
@@ -563,4 +576,20 @@ TEST_CASE("LeaP router unit: hand-computed choices for every mode", "[leap]") {
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == ids({1, 3, 4}));
   CHECK(leap_route(2, s, "random", 2, 42).peers == leap_route(2, s, "random", 2, 42).peers);
+}
+
+TEST_CASE("LeaP: a failed model call fails the run, naming the stage and the path", "[leap]") {
+  Harness h;
+  const char* fixture = R"(
+rules:
+  - {match: "original problem.\n\n$", regex: true, replies: ["Path one: \\boxed{4}.\n\ncut", "Path two: x.\n\ncut"]}
+  - {match: 'Path two[\s\S]*<summarize>[^<]*$', regex: true, error: {status: 400, message: "context too long"}}
+  - {match: '<summarize>[^<]*$', regex: true, reply: " s</summarize>"}
+)";
+  std::string wf = "name: err\npipeline: leap\nbackend: {kind: scripted, fixture: FIXTURE}\n"
+                   "params: {paths: 2, max_turns: 3, segment_tokens: 64}\n";
+  REQUIRE(h.run(wf, fixture, {item("q", "err", "4")}).ok());
+  CHECK(h.outcome("q").status == "failed");
+  CHECK(h.outcome("q").error.find("summary of path 2") != std::string::npos);
+  CHECK(h.outcome("q").error.find("context too long") != std::string::npos);
 }
