@@ -108,7 +108,8 @@ class Iad : public actors::Pipeline {
                                     : Error{static_cast<ErrorCode>(out.error_code), "solver: " + out.error});
                    return round_done();
                  }
-                 if (r == 0) task_prompt_ = out.prompt;
+                 // The task prompt: round 0's (in best_of_n every batch's is the same).
+                 if (r == 0 || task_prompt_.empty()) task_prompt_ = out.prompt;
                  prompts_[r] = out.prompt;
                  auto round = std::make_shared<Round>();
                  round->round = r;

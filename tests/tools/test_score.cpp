@@ -1,6 +1,10 @@
 // Reading a judge's numeric score (tools/score.hpp).
 #include <catch2/catch.hpp>
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include "tools/score.hpp"
 
 using troupe::tools::parse_score;
@@ -31,4 +35,23 @@ TEST_CASE("parse_score rejects text without a usable score", "[score]") {
   CHECK_FALSE(parse_score("Score: -1", 10).has_value());
   CHECK_FALSE(parse_score("Score: 3/0", 10).has_value());
   CHECK_FALSE(parse_score("scores: 7th place", 10).has_value());  // "scores" is not the word, 7th not a number
+}
+
+TEST_CASE("parse_score on random text never reads outside [0, 1]", "[score]") {
+  // Text made of the pieces a score is built from, in random order.
+  const std::vector<std::string> pieces = {"Score", "score", "rating", ":", " ", "\n", "/", "out of ", "of ", "is ",
+                                           "-", ".", "*", "7", "10", "0", "3.5", "x", "\xff", "1e9", "99999999999999999999"};
+  std::mt19937 rng(12345);
+  for (int i = 0; i < 2000; ++i) {
+    std::string text;
+    int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) text += pieces[rng() % pieces.size()];
+    double scale = (rng() % 3 == 0) ? 1.0 : 10.0;
+    auto s = parse_score(text, scale);
+    if (s) {
+      INFO(text);
+      CHECK(*s >= 0.0);
+      CHECK(*s <= 1.0);
+    }
+  }
 }

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <mutex>
+
+#include "engine/scripted/scripted_backend.hpp"
 
 #include "spoc_harness.hpp"
 
@@ -319,6 +322,69 @@ TEST_CASE("IAD: a budget that allows no score answers with the first candidate",
   // candidate is the best answer there is.
   CHECK(h.outcome("q").status == "succeeded");
   CHECK(h.outcome("q").answer == "3");
+}
+
+namespace {
+
+// The scripted backend, except that requests carrying IAD's feedback block
+// never finish until the runtime cancels them.
+class StallOnFeedback : public troupe::engine::Backend {
+ public:
+  explicit StallOnFeedback(const std::string& fixture)
+      : inner_(troupe::engine::ScriptedBackend::parse_fixture(fixture, "fixture").value()) {}
+  void submit(troupe::engine::GenerateRequest r, troupe::engine::GenerateCallback done) override {
+    if (troupe::engine::ScriptedBackend::prompt_text(r, false).find("Best response so far") == std::string::npos)
+      return inner_.submit(std::move(r), std::move(done));
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.emplace_back(r.id, std::move(done));
+  }
+  void cancel(const std::string& id) override {
+    troupe::engine::GenerateCallback cb;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->first == id) {
+          cb = std::move(it->second);
+          pending_.erase(it);
+          ++cancelled_;
+          break;
+        }
+    }
+    if (cb) return cb(troupe::Error{troupe::ErrorCode::cancelled, "cancelled"});
+    inner_.cancel(id);
+  }
+  troupe::engine::BackendInfo info() const override { return inner_.info(); }
+  int cancelled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
+  }
+
+ private:
+  troupe::engine::ScriptedBackend inner_;
+  std::mutex mu_;
+  std::vector<std::pair<std::string, troupe::engine::GenerateCallback>> pending_;
+  int cancelled_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("IAD: the wall-time budget cancels the round in flight; the answer is the best so far", "[iad][budget]") {
+  Harness h;
+  auto backend = std::make_shared<StallOnFeedback>(kJudgeFixture);
+  auto sum = h.run(workflow("candidates: 2, rounds: 2", "budget: {wall_time_s: 0.5}\n"), kJudgeFixture,
+                   {item("q", "What is 2 + 2?")}, backend);
+  REQUIRE(sum.ok());
+  CHECK(backend->cancelled() == 1);  // round 1's solver call
+  const auto& o = h.outcome("q");
+  CHECK(o.status == "succeeded");
+  CHECK(o.answer == "5");  // B (0.6) from round 0
+  auto steps = h.steps("q");
+  CHECK(of_kind(steps, "candidate").size() == 2);
+  CHECK(of_kind(steps, "score").size() == 2);
+  auto run = h.store->get_run(o.run_id);
+  REQUIRE(run.ok());
+  REQUIRE(run->has_value());
+  CHECK((*run)->metrics_json.find("\"stop\":\"wall_time\"") != std::string::npos);
 }
 
 TEST_CASE("IAD: a judge reply without a score is asked again, then scores 0", "[iad]") {
