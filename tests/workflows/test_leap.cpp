@@ -376,7 +376,7 @@ TEST_CASE("LeaP: forced answer after M segments, majority vote, steps and parent
       for (auto p : s.parents) CHECK(by_seq[p].kind == "summary");
     }
   }
-  const auto& block1_route1 = of_kind(steps, "route")[0];
+  const StepRecord block1_route1 = of_kind(steps, "route")[0];
   CHECK(block1_route1.parents.size() == 2);  // receiver's summary + the other active path's
   CHECK(answers[0].parents.size() == 1);
   CHECK(by_seq[answers[0].parents[0]].kind == "segment");
