@@ -10,8 +10,11 @@
 //     time so every gap between engine requests is the runtime's.
 //   build/release/bench/bench_orchestration [--hops 20000] [--items 4]
 //       [--model stories260K.bin --tokenizer tok512.bin] [--only NAME]
-// Without --model, ../shared/models/stories260K is used when present; the
-// pipeline part is skipped with a message when no model is found.
+// Without --model, a random-weight llama (dim 256, 4 layers, 4096-token
+// context) is written to a temporary folder: its text is meaningless, but
+// every call generates its full max_tokens, so the work per run is fixed.
+// --model stories260K.bin --tokenizer tok512.bin uses the real 260K model
+// (512-token context: some cases then overflow and are reported as failed).
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +31,7 @@
 #include "actors/messages.hpp"
 #include "actors/roles.hpp"
 #include "common/clock.hpp"
+#include "engine/local/model_random.hpp"
 #include "workflows/inputs.hpp"
 #include "workflows/runner.hpp"
 #include "workflows/workflow.hpp"
@@ -189,31 +193,62 @@ class BusyTimer : public engine::Backend {
 
 struct PipelineCase {
   std::string name;
+  std::string chat_template;
   std::string body;  // workflow YAML after the backend and store sections
 };
 
-// Small but real settings: a few hundred generated tokens per run.
+// Small but real settings: a few hundred to a few thousand generated tokens
+// per run, inside stories260K's 512-token context.
 std::vector<PipelineCase> cases() {
   return {
-      {"spoc",
+      {"spoc", "chatml",
        "pipeline: spoc\n"
        "roles:\n  solver: {sampling: {temperature: 0.7, max_tokens: 96, seed: 1}}\n"
        "  verifier: {sampling: {temperature: 0.0, max_tokens: 48}, parse_retries: 0}\n"
        "params: {max_turns: 3}\n"},
+      {"leap", "chatml",
+       "pipeline: leap\n"
+       "roles:\n  solver: {sampling: {temperature: 0.6, top_p: 0.95, min_p: 0.05, top_k: 40, max_tokens: 128, seed: 1}}\n"
+       "params: {paths: 4, segment_tokens: 48, max_turns: 3, summary_tokens: 16, answer_tokens: 8, top_k: 2,\n"
+       "  instruction: \" Summarize in <summarize> </summarize>.\", prefill: \"I will summarize when asked.\\n\\n\",\n"
+       "  answer_prefix: \"\\n\\nAnswer: \\\\boxed{\"}\n"},
+      {"iad", "chatml",
+       "pipeline: iad\n"
+       "roles:\n  solver: {sampling: {temperature: 0.8, max_tokens: 64}}\n"
+       "  verifier: {sampling: {temperature: 0.0, max_tokens: 16}, parse_retries: 0}\n"
+       "params: {candidates: 4, rounds: 2, verifier: judge, early_stop: false}\n"},
+      {"archon", "chatml",
+       "pipeline: archon\n"
+       "roles:\n  generator: {sampling: {temperature: 0.7, max_tokens: 24, seed: 1}}\n"
+       "  critic: {sampling: {temperature: 0.7, max_tokens: 32, seed: 1}}\n"
+       "  ranker: {sampling: {temperature: 0.7, max_tokens: 16, seed: 1}}\n"
+       "  fuser: {sampling: {temperature: 0.7, max_tokens: 32, seed: 1}}\n"
+       "params:\n  parse_retries: 1\n  layers:\n    - [{type: generator, samples: 3}]\n"
+       "    - [{type: critic}]\n    - [{type: ranker, top_k: 2}]\n    - [{type: fuser}]\n"},
+      {"coc", "llama2",
+       "pipeline: coc\n"
+       "roles:\n  clarifier: {template: \"Ask about: {question}\", sampling: {temperature: 1.0, top_p: 0.95, max_tokens: 12, seed: 1}}\n"
+       "  grounder: {template: \"Q: {question} C: {chunk} yes or no?\", sampling: {temperature: 0.2, max_tokens: 8, seed: 1}}\n"
+       "  solver: {template: \"Now answer: {question}\", sampling: {temperature: 0.2, max_tokens: 12, seed: 1}}\n"
+       "  verifier: {template: \"Right? JSON.\", sampling: {temperature: 0.2, max_tokens: 8, seed: 1}, parse_retries: 0}\n"
+       "params: {questions: 2, max_rounds: 2, chunk_tokens: 8, system_prompt: \"Be brief.\"}\n"},
   };
 }
 
 struct Row {
   std::string name;
-  int64_t runs = 0, calls = 0, requests = 0, tokens = 0;
+  int64_t runs = 0, failed = 0, calls = 0, requests = 0, tokens = 0;
   double wall_s = 0, busy_s = 0;
+  std::string first_error;
 };
 
 Result<Row> run_case(const PipelineCase& c, const std::string& model, const std::string& tokenizer, int items,
                      const fs::path& dir) {
-  std::string yaml = "name: bench-" + c.name + "\n" + c.body +
-                     "backend:\n  kind: local\n  model_file: " + model + "\n  tokenizer: " + tokenizer +
-                     "\n  chat_template: chatml\n  threads: 1\n  kv_mb: 64\n"
+  // A llama2.c checkpoint brings its tokenizer and needs the case's chat
+  // template (stories260K's 512-token context); the random GGUF has ChatML.
+  std::string backend_yaml = "backend:\n  kind: local\n  model_file: " + model + "\n  threads: 1\n  kv_mb: 128\n";
+  if (!tokenizer.empty()) backend_yaml += "  tokenizer: " + tokenizer + "\n  chat_template: " + c.chat_template + "\n";
+  std::string yaml = "name: bench-" + c.name + "\n" + c.body + backend_yaml +
                      "store:\n  path: " + (dir / (c.name + ".db")).string() + "\nconcurrency: 1\n";
   auto wf = workflows::parse_workflow(yaml, (dir / (c.name + ".yaml")).string());
   if (!wf.ok()) return wf.error();
@@ -229,22 +264,28 @@ Result<Row> run_case(const PipelineCase& c, const std::string& model, const std:
     actors::RunInput in;
     in.item_id = "item-" + std::to_string(i);
     in.question = "Once upon a time there was a little girl named Lily. What did she find? " + std::to_string(i);
-    in.raw_json = "{\"question\":\"q\",\"context\":\"Lily found a ball in the park. It was red.\"}";
+    in.raw_json = "{\"question\":\"What did Lily find?\",\"context\":\"Lily went to the park. She found a red ball. "
+                  "Tom was sad because he lost his ball. Lily gave the ball to Tom.\"}";
     inputs.push_back(in);
   }
   workflows::VectorInputs src(inputs);
   Stopwatch sw;
-  auto sum = (*runner)->run(src);
+  std::string first_error;
+  auto sum = (*runner)->run(src, [&](const actors::RunOutcome& o, const workflows::RunSummary&) {
+    if (first_error.empty() && !o.error.empty()) first_error = o.error;
+  });
   double wall = sw.elapsed_ms() / 1000.0;
   if (!sum.ok()) return sum.error();
   Row r;
   r.name = c.name;
   r.runs = sum->items;
+  r.failed = sum->failed + sum->cancelled;
   r.calls = sum->calls;
   r.requests = timer->requests();
   r.tokens = sum->prompt_tokens + sum->completion_tokens;
   r.wall_s = wall;
   r.busy_s = timer->busy_s();
+  r.first_error = first_error;
   return r;
 }
 
@@ -275,23 +316,32 @@ int main(int argc, char** argv) {
   std::printf("| thread -> thread (mutex + condition variable), baseline | %.2f | %.2f |\n", thread.median, thread.p99);
   std::printf("actor/baseline median ratio: %.2f\n\n", thread.median > 0 ? actor.median / thread.median : 0.0);
 
-  if (model.empty()) {
-    fs::path m = fs::path(TROUPE_SHARED_DIR) / "models/stories260K/stories260K.bin";
-    if (fs::exists(m)) {
-      model = m.string();
-      tokenizer = (m.parent_path() / "tok512.bin").string();
-    }
-  }
-  if (model.empty()) {
-    std::printf("pipelines: skipped (no ../shared/models/stories260K; pass --model and --tokenizer)\n");
-    return 0;
-  }
   testing::TempDir dir;
-  std::printf("orchestration overhead on the local engine (%s, %d items one at a time)\n",
-              fs::path(model).filename().c_str(), items);
-  std::printf("| pipeline | runs | role calls | engine requests | tokens | wall s | engine busy s | overhead |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::string model_desc;
+  if (model.empty()) {
+    engine::local::RandomModelOptions m;
+    m.dim = 256;
+    m.n_layers = 4;
+    m.n_heads = 8;
+    m.n_kv_heads = 8;
+    m.ffn_dim = 768;
+    m.vocab_size = 2048;
+    m.context_length = 4096;
+    model = dir.file("random.gguf");
+    if (Status s = engine::local::write_random_model(m, model); !s.ok()) {
+      std::fprintf(stderr, "writing the random model: %s\n", s.error().describe().c_str());
+      return 1;
+    }
+    model_desc = "random llama, dim 256, 4 layers, vocab 2048, f32";
+  } else {
+    model_desc = fs::path(model).filename().string();
+  }
+  std::printf("orchestration overhead on the local engine (%s, 1 thread, %d items one at a time)\n",
+              model_desc.c_str(), items);
+  std::printf("| pipeline | runs | failed | role calls | engine requests | tokens | wall s | engine busy s | overhead |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   int rc = 0;
+  std::string errors;
   for (const auto& c : cases()) {
     if (!only.empty() && c.name != only) continue;
     auto r = run_case(c, model, tokenizer, items, dir.path());
@@ -300,10 +350,12 @@ int main(int argc, char** argv) {
       rc = 1;
       continue;
     }
-    std::printf("| %s | %lld | %lld | %lld | %lld | %.3f | %.3f | %.2f%% |\n", r->name.c_str(),
-                static_cast<long long>(r->runs), static_cast<long long>(r->calls),
+    std::printf("| %s | %lld | %lld | %lld | %lld | %lld | %.3f | %.3f | %.2f%% |\n", r->name.c_str(),
+                static_cast<long long>(r->runs), static_cast<long long>(r->failed), static_cast<long long>(r->calls),
                 static_cast<long long>(r->requests), static_cast<long long>(r->tokens), r->wall_s, r->busy_s,
                 100.0 * (r->wall_s - r->busy_s) / r->wall_s);
+    if (!r->first_error.empty()) errors += c.name + ": " + r->first_error + "\n";
   }
+  if (!errors.empty()) std::printf("\nfailed runs (first error per pipeline):\n%s", errors.c_str());
   return rc;
 }
