@@ -59,8 +59,10 @@
 //             params are scalars checked by the pipeline's table in
 //             workflow_file.cpp (spoc: max_turns >= 1, mode explicit |
 //             single_pass, feedback_template; linc: samples >= 1, prover,
-//             cpu_limit_s >= 1, prover_timeout_s >= 0, prover_jobs >= 0);
-//             unsupported: sampling
+//             cpu_limit_s >= 1, prover_timeout_s >= 0, prover_jobs >= 0;
+//             leap, iad, archon, coc: see docs/<pipeline>.md); archon's
+//             `layers` is structured (YAML kept as JSON text) and its
+//             `config` a path resolved like `fixture`; unsupported: sampling
 //             parameter names and continue_final_message; url: http:// or
 //             https://
 //   structure duplicate keys, an empty file, a top level that is not a map,
