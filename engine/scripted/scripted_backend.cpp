@@ -2,6 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -63,9 +67,14 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
       std::string key = it->first.as<std::string>();
       if (key == "default") {
         fx.default_reply = it->second.as<std::string>();
+      } else if (key == "request_log") {
+        fx.request_log = it->second.as<std::string>();
+      } else if (key == "delay_ms") {
+        fx.delay_ms = it->second.as<int>();
+        if (fx.delay_ms < 0) return Error{ErrorCode::parse, where(name, it->second) + ": delay_ms must be >= 0"};
       } else if (key != "rules") {
         return Error{ErrorCode::parse, where(name, it->first) + ": unknown key '" + key +
-                                           "' (expected rules, default)"};
+                                           "' (expected rules, default, request_log, delay_ms)"};
       }
     }
     const YAML::Node rules = root["rules"];
@@ -170,6 +179,7 @@ void ScriptedBackend::submit(GenerateRequest request, GenerateCallback done) {
     return;
   }
   calls_.fetch_add(1);
+  if (!fixture_.request_log.empty()) log_request(request);
   auto p = std::make_shared<Pending>();
   p->request = std::move(request);
   p->done = std::move(done);
@@ -178,6 +188,23 @@ void ScriptedBackend::submit(GenerateRequest request, GenerateCallback done) {
     queue_.push_back(std::move(p));
   }
   cv_.notify_one();
+}
+
+void ScriptedBackend::log_request(const GenerateRequest& request) {
+  std::string line = request.id + "\t" + sha256_hex(prompt_text(request, false)) + "\n";
+  std::lock_guard<std::mutex> lock(log_mu_);
+  int fd = ::open(fixture_.request_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // a test fixture's log; the request is still answered
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
 }
 
 void ScriptedBackend::cancel(const std::string& request_id) {
@@ -254,7 +281,10 @@ void ScriptedBackend::loop() {
     }
     bool cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
+      // A slow backend: wait, but wake for shutdown.
+      if (fixture_.delay_ms > 0)
+        cv_.wait_for(lock, std::chrono::milliseconds(fixture_.delay_ms), [&] { return stopping_; });
       cancelled = p->cancelled;
     }
     if (cancelled) {

@@ -13,6 +13,15 @@
 //       finish: stop            # stop | length (default stop)
 //       error: {status: 500, message: "boom"}   # answer with an error instead
 //   default: "text"             # when no rule matches; without it, no match is an error
+//   request_log: "/path/log"    # optional: one line per request received,
+//                               # "<request id>\t<sha256 of the prompt text>\n",
+//                               # appended (O_APPEND) and fsynced before the
+//                               # request is answered; survives a crash of the
+//                               # process, so a harness can count what the
+//                               # backend really received across restarts
+//   delay_ms: 20                # optional: each request is answered this long
+//                               # after the previous one (a slow backend, so a
+//                               # crash harness can kill a process mid-run)
 //
 // Determinism: the reply depends only on the rule, the prompt text and how
 // many times that same prompt was asked before, never on how concurrent
@@ -53,6 +62,8 @@ struct ScriptedRule {
 struct ScriptedFixture {
   std::vector<ScriptedRule> rules;
   std::optional<std::string> default_reply;
+  std::string request_log;  // "" = none
+  int delay_ms = 0;
 };
 
 class ScriptedBackend : public Backend {
@@ -78,6 +89,7 @@ class ScriptedBackend : public Backend {
     bool cancelled = false;
   };
   void loop();
+  void log_request(const GenerateRequest& request);
   Result<GenerateResult> answer(const GenerateRequest& request);
 
   ScriptedFixture fixture_;
@@ -85,6 +97,7 @@ class ScriptedBackend : public Backend {
   std::string model_;
   std::atomic<int64_t> calls_{0};
 
+  std::mutex log_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Pending>> queue_;
