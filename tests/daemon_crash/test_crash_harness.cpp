@@ -237,6 +237,7 @@ void check_store(const std::string& db, const std::vector<std::string>& ids, con
 
   // request log: (run, key) -> attempt ids ("try-..."), in any order.
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> attempts;
+  std::map<std::string, int64_t> requests_of_run;
   if (!request_log.empty()) {
     std::ifstream in(request_log);
     std::string line;
@@ -249,7 +250,7 @@ void check_store(const std::string& db, const std::vector<std::string>& ids, con
         ++f.unmatched_requests;
         continue;
       }
-      ++f.requests;
+      ++requests_of_run[id.substr(0, a)];
       std::string attempt = id.substr(b + 1);
       if (attempt.find("-retry") != std::string::npos) continue;  // same role call, same attempt
       attempts[{id.substr(0, a), id.substr(a + 1, b - a - 1)}].push_back(attempt);
@@ -304,6 +305,7 @@ void check_store(const std::string& db, const std::vector<std::string>& ids, con
     if (ref != reference_steps.end() && trajectory(*steps) != ref->second) ++f.trajectory_mismatches;
 
     if (request_log.empty()) continue;
+    f.requests += requests_of_run[id];
     for (const auto& c : *calls) {
       committed_keys.insert({id, c.key});
       auto a = attempts.find({id, c.key});
@@ -373,7 +375,7 @@ struct Setup {
 // every run has ended. Returns the run ids; fills f.kills.
 std::vector<std::string> run_with_kills(Setup& s, const std::vector<std::string>& questions,
                                         std::map<std::string, std::string>& reference, uint32_t seed, int min_ms,
-                                        int max_ms, Figures& f) {
+                                        int max_ms, int max_kills, Figures& f) {
   Daemon d(s.config, s.log, s.port);
   d.start();
   std::vector<std::string> distinct;
@@ -386,7 +388,6 @@ std::vector<std::string> run_with_kills(Setup& s, const std::vector<std::string>
   auto ids = submit(d, "spoc", questions, "item-");
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> wait_ms(min_ms, max_ms);
-  const int max_kills = 60;
   while (f.kills < max_kills) {
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms(rng)));  // the random kill point
     if (ended(d, ids) == static_cast<int>(ids.size())) break;
@@ -451,7 +452,7 @@ TEST_CASE("crash harness: SIGKILLed daemon, scripted backend: runs complete, ste
 
   Figures f;
   std::map<std::string, std::string> reference;
-  auto ids = run_with_kills(s, questions, reference, seed, 20, 120, f);
+  auto ids = run_with_kills(s, questions, reference, seed, 20, 120, 60, f);
   check_store(s.db, ids, questions, reference, "42", request_log, f);
   print("scripted", f, seed);
   INFO("daemon log tail:\n" << tail_of(s.log));
@@ -510,14 +511,16 @@ TEST_CASE("crash harness: SIGKILLed daemon, local engine (stories260K): runs com
 
   Figures f;
   std::map<std::string, std::string> reference;
-  auto ids = run_with_kills(s, questions, reference, seed, 10, 60, f);
+  auto ids = run_with_kills(s, questions, reference, seed, 100, 500, 12, f);
   // The local engine is seeded, so a resumed run matches the reference too;
-  // there is no request log (the scripted set counts requests).
+  // there is no request log (the scripted case counts requests).
   check_store(s.db, ids, questions, reference, "", "", f);
   print("local", f, seed);
   INFO("daemon log tail:\n" << tail_of(s.log));
   CHECK(f.runs == runs);
+  CHECK(f.kills >= 1);
   CHECK(f.not_succeeded == 0);
+  CHECK(f.trajectory_mismatches == 0);  // the seeded local engine gives a resumed run the same trajectory
   CHECK(f.lost_steps == 0);
   CHECK(f.orphan_steps == 0);
   CHECK(f.duplicated_steps == 0);
