@@ -107,16 +107,18 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
             if (f == "stop") rule.finish = FinishReason::stop;
             else if (f == "length") rule.finish = FinishReason::length;
             else return Error{ErrorCode::parse, where(name, v) + ": finish must be stop or length"};
+          } else if (key == "hold") {
+            rule.hold = v.as<bool>();
           } else if (key == "error") {
             rule.error_status = v["status"] ? v["status"].as<int>() : 500;
             rule.error_message = v["message"] ? v["message"].as<std::string>() : "scripted error";
           } else {
             return Error{ErrorCode::parse, where(name, it->first) + ": unknown rule key '" + key +
-                                               "' (expected match, regex, where, reply, replies, finish, error)"};
+                                               "' (expected match, regex, where, reply, replies, finish, error, hold)"};
           }
         }
-        if (rule.replies.empty() && rule.error_status == 0)
-          return Error{ErrorCode::parse, where(name, r) + ": a rule needs reply, replies or error"};
+        if (rule.replies.empty() && rule.error_status == 0 && !rule.hold)
+          return Error{ErrorCode::parse, where(name, r) + ": a rule needs reply, replies, error or hold"};
         if (rule.regex) {
           try {
             std::regex test(rule.match);
@@ -154,9 +156,25 @@ ScriptedBackend::~ScriptedBackend() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& p : queue_) p->cancelled = true;
+    // Held requests get their one callback (cancelled) from the worker.
+    for (auto& p : held_) {
+      p->cancelled = true;
+      queue_.push_back(p);
+    }
+    held_.clear();
   }
   cv_.notify_all();
   worker_.join();
+}
+
+int64_t ScriptedBackend::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(held_.size());
+}
+
+void ScriptedBackend::wait_held(int64_t n) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return static_cast<int64_t>(held_.size()) >= n; });
 }
 
 BackendInfo ScriptedBackend::info() const { return {"scripted", model_, "fixture"}; }
@@ -208,9 +226,30 @@ void ScriptedBackend::log_request(const GenerateRequest& request) {
 }
 
 void ScriptedBackend::cancel(const std::string& request_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& p : queue_)
-    if (p->request.id == request_id) p->cancelled = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& p : queue_)
+      if (p->request.id == request_id) p->cancelled = true;
+    for (auto it = held_.begin(); it != held_.end(); ++it) {
+      if ((*it)->request.id != request_id) continue;
+      (*it)->cancelled = true;
+      queue_.push_back(*it);  // the worker delivers the cancelled callback
+      held_.erase(it);
+      released_.fetch_add(1);
+      break;
+    }
+  }
+  cv_.notify_all();
+}
+
+bool ScriptedBackend::holds(const GenerateRequest& request) const {
+  for (size_t ri = 0; ri < fixture_.rules.size(); ++ri) {
+    const ScriptedRule& rule = fixture_.rules[ri];
+    std::string text = prompt_text(request, rule.last_message_only);
+    bool hit = compiled_[ri] ? std::regex_search(text, *compiled_[ri]) : text.find(rule.match) != std::string::npos;
+    if (hit) return rule.hold;
+  }
+  return false;
 }
 
 Result<GenerateResult> ScriptedBackend::answer(const GenerateRequest& request) {
@@ -289,6 +328,14 @@ void ScriptedBackend::loop() {
     }
     if (cancelled) {
       p->done(Error{ErrorCode::cancelled, "request " + p->request.id + " cancelled"});
+      continue;
+    }
+    if (holds(p->request)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        held_.push_back(std::move(p));
+      }
+      cv_.notify_all();
       continue;
     }
     p->done(answer(p->request));
