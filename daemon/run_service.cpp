@@ -470,7 +470,9 @@ void RunService::shutdown(double grace_s) {
     r.error = "the daemon is stopping; the run resumes when it starts again";
     return r;
   };
+  std::vector<std::string> abandoned;
   for (auto& [id, a] : im.active) {
+    abandoned.push_back(id);
     directors.push_back(a.director);
     if (a.on_end) waiting.emplace_back(stopped_record(id, memory::RunStatus::running), std::move(a.on_end));
   }
@@ -483,6 +485,11 @@ void RunService::shutdown(double grace_s) {
     spdlog::info("shutdown: {} run(s) still executing are left as 'running'; the next start resumes them", left);
   im.hub.close_all();
   for (auto& d : directors) caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  // Their in-flight generation is abandoned in the engine: a request left
+  // pending would keep the actors that wait on it (and the store writer they
+  // refer to) alive, and the actor system could not end.
+  for (const auto& id : abandoned)
+    for (auto& [name, g] : im.gateways) caf::anon_send(g, actors::cancel_run_atom_v, id);
   for (auto& [name, g] : im.gateways) caf::anon_send_exit(g, caf::exit_reason::user_shutdown);
   // Everything the directors sent before this point is durable after it.
   (void)im.write(actors::StoreWrite{});
@@ -496,8 +503,8 @@ void RunService::shutdown(double grace_s) {
   directors.clear();
   im.gateways.clear();
   im.writer = nullptr;
-  im.sys.reset();  // waits for every actor
-  im.backends.clear();
+  im.backends.clear();  // a backend we own delivers what it still holds, cancelled
+  im.sys.reset();       // waits for every actor
 }
 
 EventHub& RunService::hub() { return impl_->hub; }

@@ -31,9 +31,9 @@ params:
 )";
 
 // TWICE: wrong (5) then, after the verifier's No, right (4); HANG: the
-// solver's call is held until cancelled; HOLDVERIFY: the verifier's call is.
+// solver's call is held until cancelled; PAUSE: the verifier's call is.
 inline const char* kFixture = R"(rules:
-  - match: 'VERIFY HOLDVERIFY'
+  - match: 'VERIFY PAUSE'
     hold: true
   - match: 'VERIFY[\s\S]*boxed\{5\}'
     regex: true
@@ -153,7 +153,10 @@ class TestDaemon {
     httplib::Headers h = auth();
     if (!last_id.empty()) h.emplace("Last-Event-ID", last_id);
     std::string body;
-    auto r = client->Get(("/v1/runs/" + run_id + "/events").c_str(), h, [&](const char* data, size_t n) {
+    // A client of its own: streams are read on other threads than `client`'s.
+    httplib::Client c("127.0.0.1", api->port());
+    c.set_read_timeout(30, 0);
+    auto r = c.Get(("/v1/runs/" + run_id + "/events").c_str(), h, [&](const char* data, size_t n) {
       body.append(data, n);
       return true;
     });

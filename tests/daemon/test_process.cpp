@@ -70,7 +70,7 @@ TEST_CASE("SIGTERM: the daemon exits 0, finished runs are final, the in-flight r
     httplib::Client c("127.0.0.1", d.port());
     done_id = submit(c, "2+2");
     CHECK(read_events(c, done_id, 100).back().event == "end");
-    held_id = submit(c, "HOLDVERIFY");
+    held_id = submit(c, "PAUSE");
     // The solver's step is committed; the verifier's call is in flight.
     auto first = read_events(c, held_id, 1);
     REQUIRE(first.size() == 1);
@@ -111,7 +111,7 @@ TEST_CASE("troupe export and troupe runs read the store while the daemon runs", 
   httplib::Client c("127.0.0.1", d.port());
   std::string done_id = submit(c, "2+2");
   read_events(c, done_id, 100);
-  std::string held_id = submit(c, "HOLDVERIFY");
+  std::string held_id = submit(c, "PAUSE");
   // In progress: its solver step is committed, its verifier call in flight.
   REQUIRE(read_events(c, held_id, 1).size() == 1);
 
