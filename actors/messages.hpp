@@ -82,6 +82,7 @@ struct StoreWrite {
   std::vector<memory::StepRecord> steps;
   std::vector<memory::PairRecord> pairs;
   std::vector<memory::RunRecord> runs;
+  std::vector<memory::CallRecord> calls;  // durable runs' call journal
 };
 
 struct StoreAck {
@@ -202,6 +203,16 @@ typename Inspector::result_type inspect(Inspector& f, StepRecord& x) {
            x.created_ms);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, CallCandidate& x) {
+  return f(caf::meta::type_name("call_candidate"), x.text, x.answer, x.verdict, x.finish, x.stop_string);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, CallRecord& x) {
+  return f(caf::meta::type_name("call_record"), x.run_id, x.key, x.request_id, x.role, x.ok, x.error_code,
+           x.error, x.prompt, x.candidates, x.calls, x.prompt_tokens, x.cached_prompt_tokens,
+           x.completion_tokens, x.latency_ms, x.backend, x.sampling_json, x.step_seqs, x.created_ms);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PairRecord& x) {
   return f(caf::meta::type_name("pair_record"), x.id, x.run_id, x.workflow, x.prompt, x.chosen, x.rejected,
            x.source_steps, x.reason, x.margin, x.created_ms);
@@ -232,7 +243,7 @@ typename Inspector::result_type inspect(Inspector& f, GenerateOutcome& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, StoreWrite& x) {
-  return f(caf::meta::type_name("store_write"), x.steps, x.pairs, x.runs);
+  return f(caf::meta::type_name("store_write"), x.steps, x.pairs, x.runs, x.calls);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, StoreAck& x) {
@@ -262,6 +273,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(troupe, caf::first_custom_type_id)
   CAF_ADD_ATOM(troupe, troupe::actors, cancel_atom, "cancel")
   CAF_ADD_ATOM(troupe, troupe::actors, wall_timeout_atom, "walltime")
   CAF_ADD_ATOM(troupe, troupe::actors, stored_atom, "stored")
+  CAF_ADD_ATOM(troupe, troupe::actors, replay_atom, "replay")
 CAF_END_TYPE_ID_BLOCK(troupe)
 
 namespace troupe::actors {

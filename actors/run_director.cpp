@@ -5,6 +5,7 @@
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "actors/journal.hpp"
 #include "common/json_writer.hpp"
 #include "tools/answer.hpp"
 
@@ -30,6 +31,58 @@ class DirectorState : public RunContext {
   int64_t calls = 0, prompt_tokens = 0, cached_prompt_tokens = 0, completion_tokens = 0;
   int in_flight = 0;
   bool started = false, ended = false, cancel_requested = false, wall_expired = false;
+
+  // Durable runs: the committed journal (key -> call), how many calls with
+  // each content hash were made so far, and replies waiting to be replayed.
+  std::map<std::string, memory::CallRecord> journal;
+  std::map<std::string, int64_t> occurrences;
+  struct Replay {
+    RoleOutput out;
+    std::vector<uint64_t> seqs;
+    RoleThen then;
+    std::string key, request_id, model;
+  };
+  std::map<uint64_t, Replay> replays;
+  uint64_t next_replay = 0;
+  int64_t replayed_calls = 0;
+
+  // One entry per role reply the pipeline saw, in that order.
+  struct ReceiptEntry {
+    std::string key, request_id, role, backend, model;
+    std::optional<int64_t> seed;
+    bool replayed = false;
+    int64_t calls = 0, prompt_tokens = 0, cached_prompt_tokens = 0, completion_tokens = 0;
+  };
+  std::vector<ReceiptEntry> receipt;
+
+  void note_receipt(const std::string& key, const std::string& request_id, const RoleOutput& out,
+                    const std::string& model_override, bool replayed) {
+    ReceiptEntry e;
+    e.key = key;
+    e.request_id = request_id;
+    e.role = out.role;
+    e.backend = out.backend;
+    if (!model_override.empty()) {
+      e.model = model_override;
+    } else {
+      auto colon = out.backend.find(':');
+      e.model = colon == std::string::npos ? "" : out.backend.substr(colon + 1);
+    }
+    e.seed = sampling_seed(out.sampling_json);
+    e.replayed = replayed;
+    e.calls = out.calls;
+    e.prompt_tokens = out.prompt_tokens;
+    e.cached_prompt_tokens = out.cached_prompt_tokens;
+    e.completion_tokens = out.completion_tokens;
+    receipt.push_back(std::move(e));
+  }
+
+  void account(const RoleOutput& out) {
+    calls += out.calls;
+    prompt_tokens += out.prompt_tokens;
+    cached_prompt_tokens += out.cached_prompt_tokens;
+    completion_tokens += out.completion_tokens;
+  }
 
   const std::string& run_id() const override { return cfg.run_id; }
   const RunInput& input() const override { return cfg.input; }
@@ -92,17 +145,39 @@ class DirectorState : public RunContext {
     }
   }
 
+  void refuse(const std::string& role, const Error& why, const RoleThen& then) {
+    RoleOutput out;
+    out.ok = false;
+    out.role = role;
+    out.error_code = static_cast<int>(why.code);
+    out.error = why.message;
+    guarded("budget continuation", [&] { then(out, {}); });
+  }
+
   void call(const std::string& role, RoleTask task, StepInfo info, RoleThen then) override {
     if (ended) return;
-    if (auto why = refusal()) {
-      RoleOutput out;
-      out.ok = false;
-      out.role = role;
-      out.error_code = static_cast<int>(why->code);
-      out.error = why->message;
-      guarded("budget continuation", [&] { then(out, {}); });
-      return;
+    // Durable runs: the call's key. Every call gets its occurrence index,
+    // refused or not, so the k-th identical call is the k-th on every replay.
+    std::string key;
+    if (cfg.journal) {
+      auto id = cfg.role_identity.find(role);
+      std::string hash = call_content_hash(role, id == cfg.role_identity.end() ? "" : id->second, task, info);
+      key = journal_key(hash, occurrences[hash]++);
     }
+    if (!cancel_requested && !wall_expired && !key.empty()) {
+      auto j = journal.find(key);
+      if (j != journal.end()) {
+        // Committed before: answer from the journal, asynchronously like a
+        // real reply, with the steps it was recorded as.
+        uint64_t token = next_replay++;
+        replays[token] = Replay{from_call_record(j->second), j->second.step_seqs, std::move(then), key,
+                                j->second.request_id, task.model};
+        ++in_flight;
+        self->send(self, replay_atom_v, token);
+        return;
+      }
+    }
+    if (auto why = refusal()) return refuse(role, *why, then);
     auto it = cfg.roles.find(role);
     if (it == cfg.roles.end()) {
       fail(Error{ErrorCode::invalid_argument, "pipeline " + cfg.pipeline_name + " asked for role '" + role +
@@ -110,28 +185,31 @@ class DirectorState : public RunContext {
       return;
     }
     task.run_id = cfg.run_id;
-    task.request_id = new_id("req");
+    // A durable call's request id names its journal key (plus a fresh,
+    // time-ordered attempt id), so backend-side logs can be matched to the
+    // journal: "<run>/<key>/try-<id>".
+    task.request_id = key.empty() ? new_id("req") : cfg.run_id + "/" + key + "/" + new_id("try");
     if (cfg.budget.max_tokens > 0) {
       int64_t left = cfg.budget.max_tokens - prompt_tokens - completion_tokens;
       if (task.max_tokens == 0 || task.max_tokens > left) task.max_tokens = std::max<int64_t>(1, left);
     }
     ++in_flight;
     auto* st = this;
+    std::string request_id = task.request_id;
+    std::string model = task.model;
     self->request(it->second, caf::infinite, std::move(task))
         .then(
-            [st, role, info, then](RoleOutput& out) {
+            [st, role, info, then, key, request_id, model](RoleOutput& out) {
               --st->in_flight;
-              st->calls += out.calls;
-              st->prompt_tokens += out.prompt_tokens;
-              st->cached_prompt_tokens += out.cached_prompt_tokens;
-              st->completion_tokens += out.completion_tokens;
+              st->account(out);
               if (st->ended) return;
               if (!out.ok && out.error_code == static_cast<int>(ErrorCode::cancelled) && st->wall_expired &&
                   !st->cancel_requested) {
                 out.error_code = static_cast<int>(ErrorCode::budget_exhausted);
                 out.error = "wall-time budget of " + std::to_string(st->cfg.budget.wall_time_s) + " s exhausted";
               }
-              st->record_then(std::move(out), info, then);
+              st->note_receipt(key, request_id, out, model, false);
+              st->record_then(std::move(out), info, then, key, request_id);
             },
             [st, role](caf::error& err) {
               --st->in_flight;
@@ -139,8 +217,22 @@ class DirectorState : public RunContext {
             });
   }
 
+  void deliver_replay(uint64_t token) {
+    auto it = replays.find(token);
+    if (it == replays.end()) return;
+    Replay r = std::move(it->second);
+    replays.erase(it);
+    --in_flight;
+    account(r.out);
+    ++replayed_calls;
+    if (ended) return;
+    note_receipt(r.key, r.request_id, r.out, r.model, true);
+    guarded("continuation", [&] { r.then(r.out, r.seqs); });
+  }
+
   // Records one step per candidate, then continues the pipeline.
-  void record_then(RoleOutput out, const StepInfo& info, const RoleThen& then) {
+  void record_then(RoleOutput out, const StepInfo& info, const RoleThen& then, const std::string& key,
+                   const std::string& request_id) {
     StoreWrite w;
     std::vector<uint64_t> seqs;
     size_t n = out.candidates.size();
@@ -171,7 +263,13 @@ class DirectorState : public RunContext {
       steps[s.seq] = s;
       w.steps.push_back(std::move(s));
     }
-    if (w.steps.empty()) {
+    // Durable runs journal the reply with its steps, in the same batch. A
+    // reply cut short by cancellation is not a result: a resumed run asks
+    // again.
+    if (cfg.journal && !key.empty() && !(!out.ok && (out.error_code == static_cast<int>(ErrorCode::cancelled) ||
+                                                      out.error_code == static_cast<int>(ErrorCode::budget_exhausted))))
+      w.calls.push_back(to_call_record(cfg.run_id, key, request_id, out, seqs));
+    if (w.steps.empty() && w.calls.empty()) {
       guarded("continuation", [&] { then(out, seqs); });
       return;
     }
@@ -183,6 +281,12 @@ class DirectorState : public RunContext {
               if (!ack.ok) {
                 st->fail(Error{ErrorCode::io, "recording steps: " + ack.error});
                 return;
+              }
+              if (st->cfg.on_step) {
+                for (uint64_t seq : seqs) {
+                  auto it = st->steps.find(seq);
+                  if (it != st->steps.end()) st->guarded("on_step", [&] { st->cfg.on_step(it->second); });
+                }
               }
               st->guarded("continuation", [&] { then(out, seqs); });
             },
@@ -201,8 +305,25 @@ class DirectorState : public RunContext {
         .field("completion_tokens", completion_tokens)
         .field("steps", static_cast<int64_t>(steps.size()))
         .field("pairs", static_cast<int64_t>(pairs.size()))
-        .field("wall_ms", clock.elapsed_ms());
+        .field("wall_ms", clock.elapsed_ms())
+        .field("replayed_calls", replayed_calls);
     if (!stop.empty()) w.field("stop", stop);
+    w.key("receipt").begin_array();
+    for (const auto& e : receipt) {
+      w.begin_object();
+      if (!e.key.empty()) w.field("key", e.key);
+      if (!e.request_id.empty()) w.field("request_id", e.request_id);
+      w.field("role", e.role).field("backend", e.backend).field("model", e.model);
+      if (e.seed) w.field("seed", static_cast<long long>(*e.seed));
+      else w.key("seed").null();
+      w.field("replayed", e.replayed)
+          .field("calls", e.calls)
+          .field("prompt_tokens", e.prompt_tokens)
+          .field("cached_prompt_tokens", e.cached_prompt_tokens)
+          .field("completion_tokens", e.completion_tokens)
+          .end_object();
+    }
+    w.end_array();
     w.end_object();
     return out;
   }
@@ -250,6 +371,7 @@ class DirectorState : public RunContext {
     o.steps = static_cast<int64_t>(steps.size());
     o.pairs = static_cast<int64_t>(pairs.size());
     o.wall_ms = clock.elapsed_ms();
+    o.replayed_calls = replayed_calls;
     auto* st = this;
     self->request(cfg.writer, caf::infinite, std::move(w))
         .then(
@@ -267,6 +389,44 @@ class DirectorState : public RunContext {
               st->promise.deliver(std::move(o));
               st->self->quit();
             });
+  }
+
+  // Durable runs: picks up what a previous execution of this run committed
+  // (record, steps, journal). Sets `done` when the run already ended.
+  Status load_journal(std::optional<RunOutcome>& done) {
+    auto where = [&](const Error& e) { return e.with_context("resuming run " + cfg.run_id); };
+    auto rec = cfg.journal->get_run(cfg.run_id);
+    if (!rec) return where(rec.error());
+    if (*rec) {
+      const memory::RunRecord& r = **rec;
+      if (r.created_ms > 0) created_ms = r.created_ms;
+      if (r.status == memory::RunStatus::succeeded || r.status == memory::RunStatus::failed ||
+          r.status == memory::RunStatus::cancelled) {
+        RunOutcome o;
+        o.run_id = r.id;
+        o.item_id = r.item_id;
+        o.status = memory::to_string(r.status);
+        o.answer = r.answer;
+        o.correct = r.correct ? (*r.correct ? 1 : 0) : -1;
+        o.error = r.error;
+        done = std::move(o);
+        return {};
+      }
+    }
+    auto loaded_steps = cfg.journal->read_steps(cfg.run_id);
+    if (!loaded_steps) return where(loaded_steps.error());
+    for (auto& s : *loaded_steps) {
+      next_seq = std::max(next_seq, s.seq + 1);
+      uint64_t seq = s.seq;
+      steps[seq] = std::move(s);
+    }
+    auto loaded_calls = cfg.journal->read_calls(cfg.run_id);
+    if (!loaded_calls) return where(loaded_calls.error());
+    for (auto& c : *loaded_calls) {
+      std::string key = c.key;
+      journal[key] = std::move(c);
+    }
+    return {};
   }
 
   void finish(std::string answer) override {
@@ -296,6 +456,20 @@ run_director::behavior_type director(director_pointer self, DirectorConfig cfg) 
         st.started = true;
         st.created_ms = now_unix_ms();
         st.clock.reset();
+        if (st.cfg.journal) {
+          std::optional<RunOutcome> done;
+          if (auto loaded = st.load_journal(done); !loaded) {
+            st.fail(loaded.error());
+            return st.promise;
+          }
+          if (done) {
+            // Already over: report what is stored, run nothing.
+            st.ended = true;
+            st.promise.deliver(std::move(*done));
+            self->quit();
+            return st.promise;
+          }
+        }
         StoreWrite w;
         memory::RunRecord r = st.base_record();
         r.status = memory::RunStatus::running;
@@ -324,6 +498,7 @@ run_director::behavior_type director(director_pointer self, DirectorConfig cfg) 
         st.cancel_requested = true;
         self->send(st.cfg.gateway, cancel_run_atom_v, st.cfg.run_id);
       },
+      [self](replay_atom, uint64_t token) { self->state.deliver_replay(token); },
       [self](wall_timeout_atom) {
         auto& st = self->state;
         if (st.ended) return;

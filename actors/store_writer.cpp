@@ -25,6 +25,7 @@ store_writer::behavior_type writer(store_writer::stateful_pointer<WriterState> s
         append(st.batch.steps, w.steps);
         append(st.batch.pairs, w.pairs);
         append(st.batch.runs, w.runs);
+        append(st.batch.calls, w.calls);
         st.waiting.push_back(self->make_response_promise<StoreAck>());
         // The flush message queues behind everything already in the
         // mailbox, so all writes sent before it share one batch.
@@ -41,7 +42,9 @@ store_writer::behavior_type writer(store_writer::stateful_pointer<WriterState> s
         st.batch = {};
         auto waiting = std::move(st.waiting);
         st.waiting.clear();
-        Status s = st.store->write(batch.steps, batch.pairs, batch.runs);
+        memory::WriteSet set{std::move(batch.steps), std::move(batch.pairs), std::move(batch.runs),
+                             std::move(batch.calls)};
+        Status s = st.store->commit(set);
         StoreAck ack;
         if (!s.ok()) {
           ack.ok = false;

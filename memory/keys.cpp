@@ -24,6 +24,12 @@ std::string step_key(std::string_view run_id, uint64_t seq) {
   return key;
 }
 
+std::string call_key(std::string_view run_id, std::string_view key) {
+  std::string out = step_prefix(run_id);
+  out.append(key);
+  return out;
+}
+
 std::optional<StepKey> parse_step_key(std::string_view key) {
   if (key.size() < 10 || key[key.size() - 9] != '\0') return std::nullopt;
   StepKey out;

@@ -24,6 +24,9 @@ std::string step_prefix(std::string_view run_id);
 std::string step_prefix_end(std::string_view run_id);
 std::string step_key(std::string_view run_id, uint64_t seq);
 
+// A journaled call: run id + '\0' + call key (shares step_prefix()).
+std::string call_key(std::string_view run_id, std::string_view key);
+
 struct StepKey {
   std::string run_id;
   uint64_t seq = 0;

@@ -100,6 +100,11 @@ class Fields {
     dbl(k, v);
     out = v;
   }
+  void boolean(const char* k, bool& out) {
+    element e;
+    if (!find(k, e)) return;
+    if (e.get(out)) fail(k, "a boolean");
+  }
   void opt_bool(const char* k, std::optional<bool>& out) {
     element e;
     if (!find(k, e)) return;
@@ -281,6 +286,90 @@ Result<DecodedStep> decode_step(std::string_view json) {
   f.str("meta_json", s.meta_json);
   f.i64("created_ms", s.created_ms);
   if (auto st = f.status(); !st) return st.error().with_context("step record");
+  return d;
+}
+
+std::string encode_call(const CallRecord& c, std::string_view prompt_blob_key) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("run_id", c.run_id)
+      .field("key", c.key)
+      .field("request_id", c.request_id)
+      .field("role", c.role)
+      .field("ok", c.ok)
+      .field("error_code", c.error_code)
+      .field("error", c.error);
+  if (!prompt_blob_key.empty()) w.field("prompt_blob", prompt_blob_key);
+  w.key("candidates").begin_array();
+  for (const auto& cand : c.candidates)
+    w.begin_object()
+        .field("text", cand.text)
+        .field("answer", cand.answer)
+        .field("verdict", cand.verdict)
+        .field("finish", cand.finish)
+        .field("stop_string", cand.stop_string)
+        .end_object();
+  w.end_array();
+  w.field("calls", static_cast<long long>(c.calls))
+      .field("prompt_tokens", static_cast<long long>(c.prompt_tokens))
+      .field("cached_prompt_tokens", static_cast<long long>(c.cached_prompt_tokens))
+      .field("completion_tokens", static_cast<long long>(c.completion_tokens))
+      .field("latency_ms", c.latency_ms)
+      .field("backend", c.backend)
+      .field("sampling_json", c.sampling_json);
+  w.key("step_seqs");
+  write_u64_array(w, c.step_seqs);
+  w.field("created_ms", static_cast<long long>(c.created_ms)).end_object();
+  return out;
+}
+
+Result<DecodedCall> decode_call(std::string_view json) {
+  auto obj = parse_object(json, "call record");
+  if (!obj) return obj.error();
+  DecodedCall d;
+  CallRecord& c = d.call;
+  Fields f(*obj);
+  f.str("run_id", c.run_id);
+  f.str("key", c.key);
+  f.str("request_id", c.request_id);
+  f.str("role", c.role);
+  f.boolean("ok", c.ok);
+  int64_t code = 0;
+  f.i64("error_code", code);
+  c.error_code = static_cast<int>(code);
+  f.str("error", c.error);
+  f.str("prompt_blob", d.prompt_blob);
+  f.i64("calls", c.calls);
+  f.i64("prompt_tokens", c.prompt_tokens);
+  f.i64("cached_prompt_tokens", c.cached_prompt_tokens);
+  f.i64("completion_tokens", c.completion_tokens);
+  f.dbl("latency_ms", c.latency_ms);
+  f.str("backend", c.backend);
+  f.str("sampling_json", c.sampling_json);
+  f.u64_array("step_seqs", c.step_seqs);
+  f.i64("created_ms", c.created_ms);
+  if (auto st = f.status(); !st) return st.error().with_context("call record");
+  simdjson::dom::array cands;
+  if ((*obj)["candidates"].get(cands) == simdjson::SUCCESS) {
+    for (element item : cands) {
+      object co;
+      if (item.get(co)) return Error(ErrorCode::parse, "call record: a candidate is not an object");
+      CallCandidate cand;
+      Fields cf(co);
+      cf.str("text", cand.text);
+      cf.str("answer", cand.answer);
+      int64_t verdict = -1;
+      cf.i64("verdict", verdict);
+      cand.verdict = static_cast<int>(verdict);
+      cf.str("finish", cand.finish);
+      cf.str("stop_string", cand.stop_string);
+      if (auto st = cf.status(); !st) return st.error().with_context("call record: candidate");
+      c.candidates.push_back(std::move(cand));
+    }
+  } else if ((*obj)["candidates"].error() != simdjson::NO_SUCH_FIELD) {
+    return Error(ErrorCode::parse, "call record: field 'candidates' is not an array");
+  }
   return d;
 }
 

@@ -42,6 +42,14 @@ struct DecodedStep {
 };
 Result<DecodedStep> decode_step(std::string_view json);
 
+// A journaled call; like a step, its prompt is a blob key beside it.
+std::string encode_call(const CallRecord& call, std::string_view prompt_blob_key);
+struct DecodedCall {
+  CallRecord call;          // prompt empty
+  std::string prompt_blob;  // "" when the call has no prompt
+};
+Result<DecodedCall> decode_call(std::string_view json);
+
 std::string encode_pair(const PairRecord& pair);
 Result<PairRecord> decode_pair(std::string_view json);
 

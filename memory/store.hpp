@@ -1,6 +1,7 @@
 // The trajectory store: runs, their steps, content-addressed prompt blobs
 // and preference pairs in one RocksDB database with the column families
-// `runs`, `steps`, `blobs`, `pairs` (and `meta` for the schema version).
+// `runs`, `steps`, `blobs`, `pairs`, `calls` (the call journal of durable
+// runs, see docs/durability.md) and `meta` for the schema version.
 //
 // Callers may rely on:
 // - Every write is one rocksdb::WriteBatch with the WAL on: a batch of steps
@@ -15,6 +16,11 @@
 // - Opening a database written by a newer schema fails with a clear error.
 // - A stored record that does not decode makes the read return an Error
 //   (ErrorCode::parse) naming the column family and key; nothing crashes.
+// - commit() writes steps, pairs, runs and journaled calls in one batch: a
+//   call's journal record and its steps are committed together or not at
+//   all. read_calls() returns a run's journal (in key order).
+// - A store created before the `calls` family existed gains it when opened
+//   writable; opened read-only, it reads as having an empty journal.
 // - Text is stored as given, except bytes that are not valid UTF-8, which
 //   come back as U+FFFD (see records.hpp).
 #pragma once
@@ -96,6 +102,48 @@ struct PairRecord {
   int64_t created_ms = 0;
 };
 
+// One role call of a durable run, journaled with the steps it produced so a
+// restarted run can replay it instead of asking the backend again. Mirrors
+// actors::RoleOutput (the candidates, usage and errors) plus the step seqs
+// it was recorded as. `key` identifies the call within its run (see
+// actors/journal.hpp); (run_id, key) is unique.
+struct CallCandidate {
+  std::string text;
+  std::string answer;
+  int verdict = -1;
+  std::string finish;
+  std::string stop_string;
+};
+
+struct CallRecord {
+  std::string run_id;
+  std::string key;
+  std::string request_id;  // the request that produced it (engine-side id)
+  std::string role;
+  bool ok = true;
+  int error_code = 0;
+  std::string error;
+  std::vector<Message> prompt;  // stored as a blob, like a step's prompt
+  std::vector<CallCandidate> candidates;
+  int64_t calls = 0;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double latency_ms = 0.0;
+  std::string backend;
+  std::string sampling_json;
+  std::vector<uint64_t> step_seqs;
+  int64_t created_ms = 0;
+};
+
+// Everything one commit() writes.
+struct WriteSet {
+  std::vector<StepRecord> steps;
+  std::vector<PairRecord> pairs;
+  std::vector<RunRecord> runs;
+  std::vector<CallRecord> calls;
+};
+
 struct StoreOptions {
   bool create_if_missing = true;
   bool read_only = false;
@@ -129,6 +177,19 @@ class Store {
   virtual Status write(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
                        const std::vector<RunRecord>& runs) = 0;
   virtual Result<std::vector<StepRecord>> read_steps(const std::string& run_id) = 0;
+
+  // Writes a WriteSet in one WriteBatch. Stores without a call journal
+  // accept sets without calls (and refuse the rest with unsupported).
+  virtual Status commit(const WriteSet& set) {
+    if (!set.calls.empty())
+      return Error(ErrorCode::unsupported, "this store has no call journal");
+    return write(set.steps, set.pairs, set.runs);
+  }
+  // The journaled calls of a run, by key.
+  virtual Result<std::vector<CallRecord>> read_calls(const std::string& run_id) {
+    (void)run_id;
+    return Error(ErrorCode::unsupported, "this store has no call journal");
+  }
 
   virtual Status put_pairs(const std::vector<PairRecord>& pairs) = 0;
   // Pairs in key order; `visit` returns false to stop.

@@ -23,8 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum Family : size_t { kRuns, kSteps, kBlobs, kPairs, kMeta, kFamilyCount };
-constexpr std::array<const char*, kFamilyCount> kFamilyNames = {"runs", "steps", "blobs", "pairs", "meta"};
+enum Family : size_t { kRuns, kSteps, kBlobs, kPairs, kMeta, kCalls, kFamilyCount };
+constexpr std::array<const char*, kFamilyCount> kFamilyNames = {"runs", "steps", "blobs", "pairs", "meta", "calls"};
 constexpr const char* kSchemaKey = "schema_version";
 // Blob keys known to be committed, so repeated prompts skip a lookup and a
 // rewrite. Cleared when it reaches this size (it is only an optimisation).
@@ -71,7 +71,9 @@ class RocksStore final : public Store {
   Status append_steps(const std::vector<StepRecord>& steps) override { return write(steps, {}, {}); }
   Status write(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
                const std::vector<RunRecord>& runs) override;
+  Status commit(const WriteSet& set) override;
   Result<std::vector<StepRecord>> read_steps(const std::string& run_id) override;
+  Result<std::vector<CallRecord>> read_calls(const std::string& run_id) override;
   Status put_pairs(const std::vector<PairRecord>& pairs) override { return write({}, pairs, {}); }
   Status for_each_pair(const std::function<bool(const PairRecord&)>& visit) override;
   Result<std::string> put_blob(const std::string& text) override;
@@ -84,6 +86,11 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return families_[f]; }
   Status check_writable() const;
   Status commit(rocksdb::WriteBatch& batch, const std::unordered_set<std::string>& blobs);
+  Status write_all(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
+                   const std::vector<RunRecord>& runs, const std::vector<CallRecord>& calls);
+  // The key of a prompt blob, adding the blob to `batch` when it is new.
+  std::string stage_prompt(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
+                           const std::vector<Message>& prompt);
   // True when `key` is a committed blob (remembered or found in the db).
   bool blob_exists(const std::string& key);
   Status read_schema_version(bool created);
@@ -157,6 +164,9 @@ Status RocksStore::open(const StoreOptions& options) {
   }
   for (const char* name : kFamilyNames) {
     if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+    // The call journal came later: an older store opened read-only simply
+    // has none (read_calls() answers empty).
+    if (read_only_ && std::string_view(name) == "calls") continue;
     if (read_only_)
       return Error(ErrorCode::invalid_argument,
                    "'" + path_ + "' is not a troupe store: column family '" + name + "' is missing");
@@ -232,8 +242,28 @@ Status RocksStore::commit(rocksdb::WriteBatch& batch, const std::unordered_set<s
   return {};
 }
 
+std::string RocksStore::stage_prompt(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
+                                     const std::vector<Message>& prompt) {
+  if (prompt.empty()) return {};
+  std::string blob;
+  std::string blob_key = prompt_key(prompt, blob);
+  if (!batch_blobs.count(blob_key) && !blob_exists(blob_key)) {
+    if (blob.empty()) blob = encode_messages(prompt);
+    batch.Put(cf(kBlobs), blob_key, blob);
+  }
+  batch_blobs.insert(blob_key);
+  return blob_key;
+}
+
 Status RocksStore::write(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
                          const std::vector<RunRecord>& runs) {
+  return write_all(steps, pairs, runs, {});
+}
+
+Status RocksStore::commit(const WriteSet& set) { return write_all(set.steps, set.pairs, set.runs, set.calls); }
+
+Status RocksStore::write_all(const std::vector<StepRecord>& steps, const std::vector<PairRecord>& pairs,
+                             const std::vector<RunRecord>& runs, const std::vector<CallRecord>& calls) {
   if (auto st = check_writable(); !st) return st;
   rocksdb::WriteBatch batch;
   std::unordered_set<std::string> batch_blobs;
@@ -241,17 +271,14 @@ Status RocksStore::write(const std::vector<StepRecord>& steps, const std::vector
     if (!valid_run_id(step.run_id))
       return Error(ErrorCode::invalid_argument, "step " + std::to_string(step.seq) +
                                                     " has an empty run id or one containing NUL");
-    std::string blob_key;
-    if (!step.prompt.empty()) {
-      std::string blob;
-      blob_key = prompt_key(step.prompt, blob);
-      if (!batch_blobs.count(blob_key) && !blob_exists(blob_key)) {
-        if (blob.empty()) blob = encode_messages(step.prompt);
-        batch.Put(cf(kBlobs), blob_key, blob);
-      }
-      batch_blobs.insert(blob_key);
-    }
+    std::string blob_key = stage_prompt(batch, batch_blobs, step.prompt);
     batch.Put(cf(kSteps), step_key(step.run_id, step.seq), encode_step(step, blob_key));
+  }
+  for (const auto& call : calls) {
+    if (!valid_run_id(call.run_id) || call.key.empty())
+      return Error(ErrorCode::invalid_argument, "a journaled call has an empty key, or a run id that is empty or contains NUL");
+    std::string blob_key = stage_prompt(batch, batch_blobs, call.prompt);
+    batch.Put(cf(kCalls), call_key(call.run_id, call.key), encode_call(call, blob_key));
   }
   for (const auto& pair : pairs) {
     if (pair.id.empty()) return Error(ErrorCode::invalid_argument, "a pair has an empty id");
@@ -340,6 +367,43 @@ Result<std::vector<StepRecord>> RocksStore::read_steps(const std::string& run_id
   }
   if (!it->status().ok()) return io_error("cannot read the steps of run '" + run_id + "'", it->status());
   return steps;
+}
+
+Result<std::vector<CallRecord>> RocksStore::read_calls(const std::string& run_id) {
+  std::vector<CallRecord> calls;
+  if (!cf(kCalls)) return calls;  // an older store opened read-only
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
+  const std::string begin = step_prefix(run_id);
+  const std::string end = step_prefix_end(run_id);
+  rocksdb::Slice upper(end);
+  ro.iterate_upper_bound = &upper;
+  std::unordered_map<std::string, std::vector<Message>> prompts;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kCalls)));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    const auto key = view(it->key());
+    auto decoded = decode_call(view(it->value()));
+    if (!decoded) return corrupt(kCalls, key, decoded.error());
+    CallRecord& call = decoded->call;
+    if (!decoded->prompt_blob.empty()) {
+      auto found = prompts.find(decoded->prompt_blob);
+      if (found == prompts.end()) {
+        std::string blob;
+        auto s = db_->Get(ro, cf(kBlobs), decoded->prompt_blob, &blob);
+        if (s.IsNotFound())
+          return corrupt(kCalls, key, Error(ErrorCode::not_found, "prompt blob '" + decoded->prompt_blob + "' is missing"));
+        if (!s.ok()) return io_error("cannot read blob '" + decoded->prompt_blob + "'", s);
+        auto messages = decode_messages(blob);
+        if (!messages) return corrupt(kBlobs, decoded->prompt_blob, messages.error());
+        found = prompts.emplace(decoded->prompt_blob, std::move(messages.value())).first;
+      }
+      call.prompt = found->second;
+    }
+    calls.push_back(std::move(call));
+  }
+  if (!it->status().ok()) return io_error("cannot read the call journal of run '" + run_id + "'", it->status());
+  return calls;
 }
 
 Result<std::string> RocksStore::put_blob(const std::string& text) {

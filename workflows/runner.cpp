@@ -3,13 +3,12 @@
 #include <map>
 
 #include "actors/engine_gateway.hpp"
-#include "actors/prover_actor.hpp"
-#include "actors/roles.hpp"
 #include "actors/run_director.hpp"
 #include "actors/store_writer.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "workflows/pipelines.hpp"
+#include "workflows/workflow_actors.hpp"
 
 namespace troupe::workflows {
 
@@ -18,44 +17,23 @@ struct Runner::Impl {
   RunnerOptions options;
   std::shared_ptr<memory::Store> store;
   std::shared_ptr<engine::Backend> backend;
-  PipelineFactory factory;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   actors::engine_gateway gateway;
   actors::store_writer writer;
-  std::map<std::string, actors::role_actor> roles;
+  WorkflowActors actors;
 
   ~Impl() {
     if (sys) {
       caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
-      for (auto& [name, r] : roles) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+      stop_workflow_actors(actors);
       gateway = nullptr;
       writer = nullptr;
-      roles.clear();
       sys.reset();  // waits for every actor to finish
     }
   }
 };
-
-namespace {
-
-actors::RoleSpec role_spec(const Workflow& wf, const std::string& name, const engine::BackendInfo& info) {
-  actors::RoleSpec spec = pipeline_role_spec(wf.pipeline, name);
-  auto it = wf.roles.find(name);
-  if (it != wf.roles.end()) {
-    const RoleConfig& rc = it->second;
-    if (!rc.system.empty()) spec.system = rc.system;
-    if (!rc.template_text.empty()) spec.template_text = rc.template_text;
-    spec.sampling = rc.sampling;
-    spec.parse_retries = rc.parse_retries;
-  }
-  spec.model = wf.backend.model;
-  spec.backend_label = info.kind + ":" + (wf.backend.model.empty() ? info.model : wf.backend.model);
-  return spec;
-}
-
-}  // namespace
 
 Runner::Runner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Runner::~Runner() = default;
@@ -65,9 +43,8 @@ engine::Backend& Runner::backend() { return *impl_->backend; }
 
 Result<std::unique_ptr<Runner>> Runner::create(Workflow wf, RunnerOptions options) {
   auto impl = std::make_unique<Impl>();
-  auto factory = make_pipeline_factory(wf);
+  auto factory = make_pipeline_factory(wf);  // bad params fail before anything starts
   if (!factory.ok()) return factory.error();
-  impl->factory = *factory;
 
   if (options.backend) {
     impl->backend = options.backend;
@@ -90,26 +67,10 @@ Result<std::unique_ptr<Runner>> Runner::create(Workflow wf, RunnerOptions option
   impl->sys = std::make_unique<caf::actor_system>(*impl->cfg);
   impl->gateway = actors::spawn_engine_gateway(*impl->sys, impl->backend);
   impl->writer = actors::spawn_store_writer(*impl->sys, impl->store);
-  engine::BackendInfo info = impl->backend->info();
-  for (const auto& schema : pipeline_schemas()) {
-    if (schema.name != wf.pipeline) continue;
-    for (const auto& role : schema.roles) {
-      if (role == "prover") {
-        // Not a model: the E prover, checked here so a missing eprover
-        // fails at start. The actor owns it from now on.
-        auto prover = make_prover(wf);
-        if (!prover.ok()) return prover.error();
-        impl->roles.emplace(role, actors::spawn_prover_role(*impl->sys, *prover));
-        continue;
-      }
-      if (auto tool = pipeline_tool_role(wf, role)) {
-        impl->roles.emplace(role, actors::spawn_tool_role(*impl->sys, role, std::move(*tool)));
-        continue;
-      }
-      impl->roles.emplace(role, actors::spawn_role(*impl->sys, role_spec(wf, role, info), impl->gateway));
-    }
-  }
-  impl->wf = std::move(wf);
+  impl->wf = wf;
+  auto wa = spawn_workflow_actors(*impl->sys, std::move(wf), impl->gateway, impl->backend->info());
+  if (!wa.ok()) return wa.error();
+  impl->actors = std::move(wa.value());
   impl->options = std::move(options);
   return std::unique_ptr<Runner>(new Runner(std::move(impl)));
 }
@@ -142,17 +103,8 @@ Result<RunSummary> Runner::run(InputSource& inputs, const OutcomeFn& on_outcome,
         input_done = true;
         break;
       }
-      actors::DirectorConfig dc;
-      dc.run_id = new_id("run");
-      dc.workflow = im.wf.name;
-      dc.workflow_hash = im.wf.text_hash;
-      dc.pipeline_name = im.wf.pipeline;
-      dc.input = std::move(**next);
-      dc.budget = {im.wf.budget.max_calls, im.wf.budget.max_tokens, im.wf.budget.wall_time_s};
-      dc.roles = im.roles;
-      dc.gateway = im.gateway;
-      dc.writer = im.writer;
-      dc.pipeline = im.factory();
+      actors::DirectorConfig dc =
+          director_config(im.actors, new_id("run"), std::move(**next), im.gateway, im.writer);
       Active a{dc.run_id, dc.input};
       auto d = actors::spawn_run_director(*im.sys, std::move(dc));
       self->monitor(d);
@@ -195,17 +147,7 @@ Result<RunSummary> Runner::run(InputSource& inputs, const OutcomeFn& on_outcome,
             o.item_id = it->second.input.item_id;
             o.status = "failed";
             o.error = "run director stopped: " + im.sys->render(dm.reason);
-            memory::RunRecord r;
-            r.id = o.run_id;
-            r.workflow = im.wf.name;
-            r.workflow_hash = im.wf.text_hash;
-            r.pipeline = im.wf.pipeline;
-            r.item_id = o.item_id;
-            r.input_json = it->second.input.raw_json;
-            r.gold = it->second.input.gold.value_or("");
-            r.status = memory::RunStatus::failed;
-            r.error = o.error;
-            r.created_ms = r.updated_ms = now_unix_ms();
+            memory::RunRecord r = lost_run_record(im.wf, o.run_id, it->second.input, o.error);
             actors::StoreWrite w;
             w.runs.push_back(std::move(r));
             self->request(im.writer, caf::infinite, std::move(w))

@@ -2,6 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -63,9 +67,14 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
       std::string key = it->first.as<std::string>();
       if (key == "default") {
         fx.default_reply = it->second.as<std::string>();
+      } else if (key == "request_log") {
+        fx.request_log = it->second.as<std::string>();
+      } else if (key == "delay_ms") {
+        fx.delay_ms = it->second.as<int>();
+        if (fx.delay_ms < 0) return Error{ErrorCode::parse, where(name, it->second) + ": delay_ms must be >= 0"};
       } else if (key != "rules") {
         return Error{ErrorCode::parse, where(name, it->first) + ": unknown key '" + key +
-                                           "' (expected rules, default)"};
+                                           "' (expected rules, default, request_log, delay_ms)"};
       }
     }
     const YAML::Node rules = root["rules"];
@@ -100,16 +109,18 @@ Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_t
             else return Error{ErrorCode::parse, where(name, v) + ": finish must be stop or length"};
           } else if (key == "model") {
             rule.model = v.as<std::string>();
+          } else if (key == "hold") {
+            rule.hold = v.as<bool>();
           } else if (key == "error") {
             rule.error_status = v["status"] ? v["status"].as<int>() : 500;
             rule.error_message = v["message"] ? v["message"].as<std::string>() : "scripted error";
           } else {
             return Error{ErrorCode::parse, where(name, it->first) + ": unknown rule key '" + key +
-                                               "' (expected match, regex, where, model, reply, replies, finish, error)"};
+                                               "' (expected match, regex, where, model, reply, replies, finish, error, hold)"};
           }
         }
-        if (rule.replies.empty() && rule.error_status == 0)
-          return Error{ErrorCode::parse, where(name, r) + ": a rule needs reply, replies or error"};
+        if (rule.replies.empty() && rule.error_status == 0 && !rule.hold)
+          return Error{ErrorCode::parse, where(name, r) + ": a rule needs reply, replies, error or hold"};
         if (rule.regex) {
           try {
             std::regex test(rule.match);
@@ -147,9 +158,25 @@ ScriptedBackend::~ScriptedBackend() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& p : queue_) p->cancelled = true;
+    // Held requests get their one callback (cancelled) from the worker.
+    for (auto& p : held_) {
+      p->cancelled = true;
+      queue_.push_back(p);
+    }
+    held_.clear();
   }
   cv_.notify_all();
   worker_.join();
+}
+
+int64_t ScriptedBackend::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(held_.size());
+}
+
+void ScriptedBackend::wait_held(int64_t n) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return static_cast<int64_t>(held_.size()) >= n; });
 }
 
 BackendInfo ScriptedBackend::info() const { return {"scripted", model_, "fixture"}; }
@@ -172,6 +199,7 @@ void ScriptedBackend::submit(GenerateRequest request, GenerateCallback done) {
     return;
   }
   calls_.fetch_add(1);
+  if (!fixture_.request_log.empty()) log_request(request);
   auto p = std::make_shared<Pending>();
   p->request = std::move(request);
   p->done = std::move(done);
@@ -182,10 +210,48 @@ void ScriptedBackend::submit(GenerateRequest request, GenerateCallback done) {
   cv_.notify_one();
 }
 
+void ScriptedBackend::log_request(const GenerateRequest& request) {
+  std::string line = request.id + "\t" + sha256_hex(prompt_text(request, false)) + "\n";
+  std::lock_guard<std::mutex> lock(log_mu_);
+  int fd = ::open(fixture_.request_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // a test fixture's log; the request is still answered
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
 void ScriptedBackend::cancel(const std::string& request_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& p : queue_)
-    if (p->request.id == request_id) p->cancelled = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& p : queue_)
+      if (p->request.id == request_id) p->cancelled = true;
+    for (auto it = held_.begin(); it != held_.end(); ++it) {
+      if ((*it)->request.id != request_id) continue;
+      (*it)->cancelled = true;
+      queue_.push_back(*it);  // the worker delivers the cancelled callback
+      held_.erase(it);
+      released_.fetch_add(1);
+      break;
+    }
+  }
+  cv_.notify_all();
+}
+
+bool ScriptedBackend::holds(const GenerateRequest& request) const {
+  for (size_t ri = 0; ri < fixture_.rules.size(); ++ri) {
+    const ScriptedRule& rule = fixture_.rules[ri];
+    std::string text = prompt_text(request, rule.last_message_only);
+    bool hit = compiled_[ri] ? std::regex_search(text, *compiled_[ri]) : text.find(rule.match) != std::string::npos;
+    if (hit) return rule.hold;
+  }
+  return false;
 }
 
 Result<GenerateResult> ScriptedBackend::answer(const GenerateRequest& request) {
@@ -257,11 +323,22 @@ void ScriptedBackend::loop() {
     }
     bool cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
+      // A slow backend: wait, but wake for shutdown.
+      if (fixture_.delay_ms > 0)
+        cv_.wait_for(lock, std::chrono::milliseconds(fixture_.delay_ms), [&] { return stopping_; });
       cancelled = p->cancelled;
     }
     if (cancelled) {
       p->done(Error{ErrorCode::cancelled, "request " + p->request.id + " cancelled"});
+      continue;
+    }
+    if (holds(p->request)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        held_.push_back(std::move(p));
+      }
+      cv_.notify_all();
       continue;
     }
     p->done(answer(p->request));

@@ -13,7 +13,19 @@
 //       finish: stop            # stop | length (default stop)
 //       model: "name"           # only requests for this model (the backend's when unset in the request)
 //       error: {status: 500, message: "boom"}   # answer with an error instead
+//       hold: true              # never answer: the request waits until it is
+//                               # cancelled (or the backend destroyed), then
+//                               # gets a cancelled error (tests of cancellation)
 //   default: "text"             # when no rule matches; without it, no match is an error
+//   request_log: "/path/log"    # optional: one line per request received,
+//                               # "<request id>\t<sha256 of the prompt text>\n",
+//                               # appended (O_APPEND) and fsynced before the
+//                               # request is answered; survives a crash of the
+//                               # process, so a harness can count what the
+//                               # backend really received across restarts
+//   delay_ms: 20                # optional: each request is answered this long
+//                               # after the previous one (a slow backend, so a
+//                               # crash harness can kill a process mid-run)
 //
 // Determinism: the reply depends only on the rule, the prompt text and how
 // many times that same prompt was asked before, never on how concurrent
@@ -50,11 +62,14 @@ struct ScriptedRule {
   FinishReason finish = FinishReason::stop;
   int error_status = 0;  // != 0: answer with an error
   std::string error_message;
+  bool hold = false;     // wait for cancel() instead of answering
 };
 
 struct ScriptedFixture {
   std::vector<ScriptedRule> rules;
   std::optional<std::string> default_reply;
+  std::string request_log;  // "" = none
+  int delay_ms = 0;
 };
 
 class ScriptedBackend : public Backend {
@@ -70,6 +85,12 @@ class ScriptedBackend : public Backend {
   BackendInfo info() const override;
 
   int64_t calls() const { return calls_.load(); }
+  // Requests held by a `hold` rule right now, and how many held requests
+  // were released by cancel() so far.
+  int64_t held() const;
+  int64_t released_by_cancel() const { return released_.load(); }
+  // Blocks until at least `n` requests are held (tests; no sleeping).
+  void wait_held(int64_t n) const;
   // The prompt text a request is matched against.
   static std::string prompt_text(const GenerateRequest& request, bool last_only);
 
@@ -80,16 +101,21 @@ class ScriptedBackend : public Backend {
     bool cancelled = false;
   };
   void loop();
+  void log_request(const GenerateRequest& request);
   Result<GenerateResult> answer(const GenerateRequest& request);
+  bool holds(const GenerateRequest& request) const;  // the first matching rule holds
 
   ScriptedFixture fixture_;
   std::vector<std::optional<std::regex>> compiled_;
   std::string model_;
   std::atomic<int64_t> calls_{0};
+  std::atomic<int64_t> released_{0};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  std::mutex log_mu_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
   std::deque<std::shared_ptr<Pending>> queue_;
+  std::vector<std::shared_ptr<Pending>> held_;
   std::map<std::string, int> asked_;  // rule index + prompt -> times asked
   bool stopping_ = false;
   std::thread worker_;

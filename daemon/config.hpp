@@ -1,0 +1,76 @@
+// The daemon's configuration file (troupe.yaml), loaded and checked.
+// load_daemon_config() returns a DaemonConfig whose every field is valid, or
+// an Error "FILE:LINE:COL: what is wrong" (ErrorCode::parse; a missing file
+// is not_found). Unknown keys are errors. Relative paths are resolved
+// against the config file's folder. Nothing here starts a backend.
+//
+// Shape (see docs/daemon.md):
+//   listen: {host: 127.0.0.1, port: 8080}   # port 0 = any free port
+//   token: "secret"            # or token_env: TROUPE_TOKEN (one of them)
+//   workflows_dir: workflows   # workflow files, referenced by file name
+//   db: troupe.db
+//   concurrency: 4             # runs executing at once
+//   max_body_bytes: 1048576
+//   shutdown_grace_s: 30       # SIGTERM: how long in-flight runs may finish
+//   backends:                  # name -> a workflow file's backend section
+//     qwen: {kind: http, url: "http://127.0.0.1:8000", model: qwen2.5-7b-instruct}
+//   default_backend: qwen      # default: the first listed
+//   openai:                    # the OpenAI-compatible front
+//     models:                  # default: every workflow x every backend,
+//       - name: spoc/qwen2.5-7b-instruct   #   named <workflow>/<backend model>
+//         workflow: spoc
+//         backend: qwen
+// The token itself is resolved here (token_env read from the environment):
+// a token_env naming an unset variable is an error. A non-loopback host
+// without a token is an error.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "workflows/workflow.hpp"
+
+namespace troupe::daemon {
+
+struct NamedBackend {
+  std::string name;
+  workflows::BackendConfig config;  // file paths absolute
+  std::string yaml;                 // the section as a flow-style YAML map, paths absolute
+};
+
+struct ModelRoute {
+  std::string name;      // the model name clients ask for
+  std::string workflow;  // a workflow file name in workflows_dir
+  std::string backend;   // a backend name
+};
+
+struct DaemonConfig {
+  std::string file;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string token;  // resolved
+  std::string workflows_dir;
+  std::string db = "troupe.db";
+  int concurrency = 4;
+  size_t max_body_bytes = 1u << 20;
+  double shutdown_grace_s = 30;
+  int http_threads = 64;  // connections served at once (SSE streams hold one each)
+  std::vector<NamedBackend> backends;
+  std::string default_backend;
+  bool models_listed = false;  // openai.models given (else derived)
+  std::vector<ModelRoute> models;
+};
+
+Result<DaemonConfig> load_daemon_config(const std::string& path);
+Result<DaemonConfig> parse_daemon_config(const std::string& text, const std::string& path);
+
+bool is_loopback(const std::string& host);
+
+// A string that is equal for two backend sections exactly when they
+// describe the same backend (used to find a stored run's backend again).
+std::string backend_key(const workflows::BackendConfig& b);
+
+}  // namespace troupe::daemon

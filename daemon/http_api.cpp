@@ -1,0 +1,373 @@
+#include "daemon/http_api.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <thread>
+
+#include "common/json_writer.hpp"
+#include "daemon/http_common.hpp"
+#include "engine/json_read.hpp"
+#include "engine/wire.hpp"
+#include "workflows/inputs.hpp"
+
+namespace troupe::daemon {
+
+namespace json = engine::json;
+
+void send_error(httplib::Response& res, int status, std::string_view message, std::string_view param) {
+  const char* type = status == 401   ? "authentication_error"
+                     : status == 404 ? "not_found_error"
+                     : status < 500  ? "invalid_request_error"
+                                     : "server_error";
+  res.status = status;
+  res.set_content(engine::wire::write_error_body(message, type, param, status), "application/json");
+}
+
+int status_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::invalid_argument:
+    case ErrorCode::parse:
+    case ErrorCode::unsupported:
+      return 400;
+    case ErrorCode::not_found:
+      return 404;
+    case ErrorCode::cancelled:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string run_json(const memory::RunRecord& r) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object()
+      .field("id", r.id)
+      .field("status", memory::to_string(r.status))
+      .field("workflow", r.workflow)
+      .field("workflow_hash", r.workflow_hash)
+      .field("pipeline", r.pipeline)
+      .field("item_id", r.item_id);
+  w.key("input");
+  if (r.input_json.empty()) w.null();
+  else w.raw(r.input_json);
+  w.field("answer", r.answer);
+  w.key("correct");
+  if (r.correct) w.value(*r.correct);
+  else w.null();
+  w.field("error", r.error);
+  w.key("metrics");
+  if (r.metrics_json.empty()) w.null();
+  else w.raw(r.metrics_json);
+  w.field("created_ms", static_cast<long long>(r.created_ms)).field("updated_ms", static_cast<long long>(r.updated_ms));
+  w.end_object();
+  return out;
+}
+
+namespace {
+
+bool same_token(std::string_view a, std::string_view b) {
+  // Length leaks; contents are compared in constant time.
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+std::string sse_event(const RunEvent& e) {
+  return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " + e.data + "\n\n";
+}
+
+// POST /v1/runs body -> SubmitRequest.
+Result<SubmitRequest> parse_submit(const std::string& body) {
+  simdjson::dom::parser parser;
+  auto root = json::parse(parser, body, "request body");
+  if (!root.ok()) return Error{ErrorCode::invalid_argument, root.error().message};
+  auto obj = json::as_object(*root, "");
+  if (!obj.ok()) return Error{ErrorCode::invalid_argument, "request body: expected a JSON object"};
+  SubmitRequest req;
+  for (auto [key, value] : *obj) {
+    std::string k(key);
+    if (k == "workflow" || k == "workflow_yaml" || k == "backend") {
+      auto s = json::as_string(value, k);
+      if (!s.ok()) return Error{ErrorCode::invalid_argument, s.error().message};
+      (k == "workflow" ? req.workflow : k == "workflow_yaml" ? req.workflow_yaml : req.backend) = std::string(*s);
+    } else if (k == "inputs" || k == "input") {
+      std::vector<simdjson::dom::element> items;
+      if (k == "inputs") {
+        auto arr = json::as_array(value, k);
+        if (!arr.ok()) return Error{ErrorCode::invalid_argument, arr.error().message};
+        for (auto e : *arr) items.push_back(e);
+      } else {
+        items.push_back(value);
+      }
+      for (size_t i = 0; i < items.size(); ++i) {
+        // Errors read "inputs:N: ..." with N the 1-based position (also the
+        // default item id, as for a JSONL line).
+        if (!items[i].is_object())
+          return Error{ErrorCode::invalid_argument, k + ":" + std::to_string(i + 1) + ": expected an object"};
+        std::string line = simdjson::minify(items[i]);
+        auto in = workflows::JsonlInputs::parse_line(line, k, static_cast<int64_t>(i + 1));
+        if (!in.ok()) return Error{ErrorCode::invalid_argument, in.error().message};
+        req.inputs.push_back(std::move(in.value()));
+      }
+    } else {
+      return Error{ErrorCode::invalid_argument,
+                   k + ": unknown field (expected workflow or workflow_yaml, backend, inputs or input)"};
+    }
+  }
+  return req;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  RunService& svc;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  int listen_socket = -1;
+  bool started = false, stopped = false;
+  std::atomic<bool> stopping{false};
+
+  explicit Impl(RunService& s) : svc(s) {}
+
+  void install() {
+    const DaemonConfig& cfg = svc.config();
+    const int threads = cfg.http_threads;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    server.set_payload_max_length(cfg.max_body_bytes);
+    server.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+      listen_socket = sock;
+    });
+    server.set_tcp_nodelay(true);
+    server.set_keep_alive_timeout(5);
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      svc.metrics().http_request();
+      if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      const std::string& token = svc.config().token;
+      if (!token.empty() && !same_token(req.get_header_value("Authorization"), "Bearer " + token)) {
+        res.set_header("WWW-Authenticate", "Bearer");
+        send_error(res, 401, "missing or wrong bearer token (Authorization: Bearer <token>)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 413) send_error(res, 413, "request body too large");
+      else if (res.status == 404) send_error(res, 404, "no such route");
+      else send_error(res, res.status, "request failed");
+    });
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "internal error";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what += std::string(": ") + e.what();
+      } catch (...) {
+      }
+      send_error(res, 500, what);
+    });
+
+    server.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(svc.metrics_text(), "text/plain; version=0.0.4");
+    });
+    server.Post("/v1/runs", [this](const httplib::Request& req, httplib::Response& res) { submit(req, res); });
+    server.Get("/v1/runs", [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
+    server.Get(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      auto r = svc.get(req.matches[1]);
+      if (!r.ok()) return send_error(res, status_for(r.error()), r.error().message);
+      if (!*r) return send_error(res, 404, "no run '" + std::string(req.matches[1]) + "'");
+      res.set_content(run_json(**r), "application/json");
+    });
+    server.Delete(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      std::string id = req.matches[1];
+      auto c = svc.cancel(id);
+      if (!c.ok()) return send_error(res, status_for(c.error()), c.error().message);
+      switch (*c) {
+        case CancelResult::not_found:
+          return send_error(res, 404, "no run '" + id + "'");
+        case CancelResult::already_finished:
+          return send_error(res, 409, "run '" + id + "' has already finished");
+        case CancelResult::cancelled:
+          res.status = 200;
+          res.set_content("{\"id\":" + json_quote(id) + ",\"status\":\"cancelled\"}", "application/json");
+          return;
+        case CancelResult::requested:
+          res.status = 202;
+          res.set_content("{\"id\":" + json_quote(id) + ",\"status\":\"cancelling\"}", "application/json");
+          return;
+      }
+    });
+    server.Get(R"(/v1/runs/([^/]+)/events)",
+               [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
+    install_openai_routes(server, svc);
+  }
+
+  void submit(const httplib::Request& req, httplib::Response& res) {
+    auto parsed = parse_submit(req.body);
+    if (!parsed.ok()) return send_error(res, 400, parsed.error().message);
+    auto ids = svc.submit(std::move(parsed.value()));
+    if (!ids.ok()) return send_error(res, status_for(ids.error()), ids.error().message);
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("run_ids").begin_array();
+    for (const auto& id : *ids) w.value(id);
+    w.end_array().end_object();
+    res.status = 202;
+    res.set_header("Location", "/v1/runs/" + ids->front());
+    res.set_content(out, "application/json");
+  }
+
+  void list(const httplib::Request& req, httplib::Response& res) {
+    std::optional<memory::RunStatus> status;
+    if (req.has_param("status")) {
+      status = memory::run_status_from_string(req.get_param_value("status"));
+      if (!status)
+        return send_error(res, 400, "status: expected queued, running, succeeded, failed or cancelled", "status");
+    }
+    size_t limit = 100;
+    if (req.has_param("limit")) {
+      std::string v = req.get_param_value("limit");
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+      if (ec != std::errc() || p != v.data() + v.size() || limit < 1 || limit > 1000)
+        return send_error(res, 400, "limit: expected an integer from 1 to 1000", "limit");
+    }
+    auto runs = svc.list(status, req.get_param_value("workflow"), req.get_param_value("after"), limit);
+    if (!runs.ok()) return send_error(res, status_for(runs.error()), runs.error().message);
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("runs").begin_array();
+    for (const auto& r : *runs) w.raw(run_json(r));
+    w.end_array();
+    if (runs->size() == limit) w.field("next_after", runs->back().id);
+    w.end_object();
+    res.set_content(out, "application/json");
+  }
+
+  // State of one event stream, used by the connection's thread only.
+  struct Stream {
+    std::string run_id;
+    std::shared_ptr<Subscription> sub;
+    memory::RunRecord record;  // read after subscribing
+    int64_t last = -1;         // the highest event id the client has
+    bool caught_up = false, done = false;
+  };
+
+  void events(const httplib::Request& req, httplib::Response& res) {
+    auto st = std::make_shared<Stream>();
+    st->run_id = req.matches[1];
+    std::string last = req.get_header_value("Last-Event-ID");
+    if (last.empty() && req.has_param("last_event_id")) last = req.get_param_value("last_event_id");
+    if (!last.empty()) {
+      uint64_t v = 0;
+      auto [p, ec] = std::from_chars(last.data(), last.data() + last.size(), v);
+      if (ec != std::errc() || p != last.data() + last.size())
+        return send_error(res, 400, "Last-Event-ID: expected an event id (a non-negative integer)", "Last-Event-ID");
+      st->last = static_cast<int64_t>(v);
+    }
+    // Subscribe before reading, so nothing published from here on is missed.
+    st->sub = svc.hub().subscribe(st->run_id);
+    auto rec = svc.get(st->run_id);
+    if (!rec.ok() || !*rec) {
+      svc.hub().unsubscribe(st->run_id, st->sub);
+      if (!rec.ok()) return send_error(res, status_for(rec.error()), rec.error().message);
+      return send_error(res, 404, "no run '" + st->run_id + "'");
+    }
+    st->record = std::move(**rec);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream", [this, st](size_t, httplib::DataSink& sink) { return pump(*st, sink); },
+        [this, st](bool) { svc.hub().unsubscribe(st->run_id, st->sub); });
+  }
+
+  bool send(Stream& st, httplib::DataSink& sink, const RunEvent& e) {
+    if (st.done || static_cast<int64_t>(e.id) <= st.last) return true;
+    std::string frame = sse_event(e);
+    st.last = static_cast<int64_t>(e.id);
+    if (e.type == "end") st.done = true;
+    return sink.write(frame.data(), frame.size());
+  }
+
+  bool pump(Stream& st, httplib::DataSink& sink) {
+    if (!st.caught_up) {
+      // What is committed already comes from the store.
+      st.caught_up = true;
+      auto steps = svc.store().read_steps(st.run_id);
+      if (!steps.ok()) return false;
+      for (const auto& s : *steps)
+        if (!send(st, sink, RunEvent{s.seq, "step", step_event_json(s, 0)})) return false;
+      bool finished = st.record.status != memory::RunStatus::queued && st.record.status != memory::RunStatus::running;
+      if (finished) {
+        if (!send(st, sink, RunEvent{steps->size(), "end", end_event_json(st.record, steps->size())})) return false;
+        st.done = true;
+      }
+    }
+    if (!st.done) {
+      auto events = st.sub->wait(std::chrono::milliseconds(1000));
+      if (events.empty()) {
+        if (st.sub->closed() || stopping) {
+          sink.done();
+          return true;
+        }
+        static constexpr char kComment[] = ": keep-alive\n\n";
+        return sink.write(kComment, sizeof(kComment) - 1);
+      }
+      for (const auto& e : events)
+        if (!send(st, sink, e)) return false;
+    }
+    if (st.done) sink.done();
+    return true;
+  }
+};
+
+ApiServer::ApiServer(RunService& service) : impl_(std::make_unique<Impl>(service)) {}
+ApiServer::~ApiServer() { stop(); }
+
+Status ApiServer::start() {
+  Impl& s = *impl_;
+  if (s.started) return Error{ErrorCode::invalid_argument, "daemon server: already started"};
+  s.install();
+  const DaemonConfig& cfg = s.svc.config();
+  int port = -1;
+  if (cfg.port == 0) port = s.server.bind_to_any_port(cfg.host);
+  else if (s.server.bind_to_port(cfg.host, cfg.port)) port = cfg.port;
+  if (port <= 0)
+    return Error{ErrorCode::network, "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) +
+                                         " (address in use or not available)"};
+  if (s.listen_socket >= 0) ::listen(s.listen_socket, 512);  // httplib's backlog is 5
+  s.port = port;
+  s.started = true;
+  s.thread = std::thread([&s] { s.server.listen_after_bind(); });
+  for (int i = 0; i < 5000 && !s.server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!s.server.is_running()) {
+    s.server.stop();
+    return Error{ErrorCode::internal, "daemon server: did not start listening"};
+  }
+  return {};
+}
+
+void ApiServer::stop() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.stopping = true;
+  s.svc.hub().close_all();
+  s.server.stop();
+  if (s.thread.joinable()) s.thread.join();
+}
+
+int ApiServer::port() const { return impl_->port; }
+std::string ApiServer::base_url() const {
+  return "http://" + impl_->svc.config().host + ":" + std::to_string(impl_->port);
+}
+
+}  // namespace troupe::daemon

@@ -1,0 +1,186 @@
+// The OpenAI-compatible front: a "model" named <workflow>/<backend model>
+// runs that workflow on the request's messages; the reply is the run's
+// final answer as an ordinary chat completion. See docs/daemon.md.
+#include <future>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "common/json_writer.hpp"
+#include "daemon/http_common.hpp"
+#include "engine/json_read.hpp"
+#include "engine/wire.hpp"
+#include "workflows/inputs.hpp"
+
+namespace troupe::daemon {
+namespace {
+
+namespace wire = engine::wire;
+
+std::vector<ModelRoute> model_routes(const RunService& svc) {
+  const DaemonConfig& cfg = svc.config();
+  if (cfg.models_listed) return cfg.models;
+  std::vector<ModelRoute> out;
+  for (const auto& wf : svc.catalog().names())
+    for (const auto& b : cfg.backends)
+      out.push_back({wf + "/" + (b.config.model.empty() ? b.name : b.config.model), wf, b.name});
+  return out;
+}
+
+// The pipeline's question: the last user message; earlier turns, when there
+// are any besides a system prompt, come first as a transcript.
+std::string question_from(const std::vector<engine::ChatMessage>& messages) {
+  int last_user = -1;
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i].role == "user") last_user = static_cast<int>(i);
+  if (last_user < 0) return {};
+  std::string context;
+  for (int i = 0; i < last_user; ++i) {
+    const auto& m = messages[static_cast<size_t>(i)];
+    context += m.role + ": " + m.content + "\n\n";
+  }
+  const std::string& q = messages[static_cast<size_t>(last_user)].content;
+  return context.empty() ? q : context + "user: " + q;
+}
+
+// Usage from a finished run's stored metrics.
+engine::Usage usage_of(RunService& svc, const std::string& run_id) {
+  engine::Usage u;
+  auto rec = svc.get(run_id);
+  if (!rec.ok() || !*rec || (*rec)->metrics_json.empty()) return u;
+  simdjson::dom::parser parser;
+  auto doc = engine::json::parse(parser, (*rec)->metrics_json, "metrics");
+  if (!doc.ok()) return u;
+  auto obj = engine::json::as_object(*doc, "");
+  if (!obj.ok()) return u;
+  auto get = [&](const char* key) -> int64_t {
+    auto f = engine::json::field(*obj, key);
+    if (!f) return 0;
+    auto v = engine::json::as_int(*f, key);
+    return v.ok() ? *v : 0;
+  };
+  u.prompt_tokens = get("prompt_tokens");
+  u.cached_prompt_tokens = get("cached_prompt_tokens");
+  u.completion_tokens = get("completion_tokens");
+  return u;
+}
+
+struct Pending {
+  std::promise<memory::RunRecord> promise;
+  std::shared_future<memory::RunRecord> future;
+  std::string run_id;
+  bool finished = false;
+};
+
+void chat(RunService& svc, const httplib::Request& req, httplib::Response& res) {
+  auto in = wire::parse_request_body(req.body, wire::Api::chat);
+  if (!in.ok()) return send_error(res, 400, in.error().message, wire::error_param(in.error()));
+  const std::string model = in->request.model;
+  const ModelRoute* route = nullptr;
+  auto routes = model_routes(svc);
+  for (const auto& r : routes)
+    if (r.name == model) route = &r;
+  if (!route) return send_error(res, 404, "model '" + model + "' does not exist (see GET /v1/models)", "model");
+  std::string question = question_from(in->request.messages);
+  if (question.empty()) return send_error(res, 400, "messages: at least one user message is needed", "messages");
+
+  wire::ReplyMeta meta{new_id("chatcmpl"), model, now_unix_ms() / 1000};
+  std::string line;
+  JsonWriter w(line);
+  w.begin_object().field("id", meta.id).field("question", question).end_object();
+  auto input = workflows::JsonlInputs::parse_line(line, "request", 1);
+  if (!input.ok()) return send_error(res, 400, input.error().message);
+
+  auto pending = std::make_shared<Pending>();
+  pending->future = pending->promise.get_future().share();
+  SubmitRequest sub;
+  sub.workflow = route->workflow;
+  sub.backend = route->backend;
+  sub.inputs.push_back(std::move(input.value()));
+  sub.on_end = [pending](const memory::RunRecord& r) { pending->promise.set_value(r); };
+  auto ids = svc.submit(std::move(sub));
+  if (!ids.ok()) return send_error(res, status_for(ids.error()), ids.error().message);
+  pending->run_id = ids->front();
+  res.set_header("X-Troupe-Run-Id", pending->run_id);
+
+  auto result_of = [&svc, meta](const memory::RunRecord& r) {
+    engine::GenerateResult g;
+    g.model = meta.model;
+    engine::Choice c;
+    c.text = r.answer;
+    c.finish = engine::FinishReason::stop;
+    g.choices.push_back(std::move(c));
+    g.usage = usage_of(svc, r.id);
+    return g;
+  };
+
+  if (!in->stream) {
+    memory::RunRecord r = pending->future.get();
+    if (r.status != memory::RunStatus::succeeded)
+      return send_error(res, r.status == memory::RunStatus::failed ? 500 : 503,
+                        "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error));
+    res.set_content(wire::write_response_body(result_of(r), wire::Api::chat, meta), "application/json");
+    return;
+  }
+
+  bool include_usage = in->include_usage;
+  res.set_header("Cache-Control", "no-cache");
+  auto role_sent = std::make_shared<bool>(false);
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [&svc, pending, meta, include_usage, role_sent, result_of](size_t, httplib::DataSink& sink) {
+        if (!*role_sent) {
+          *role_sent = true;
+          wire::StreamPiece p;
+          p.with_role = true;
+          std::string out = wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
+          return sink.write(out.data(), out.size());
+        }
+        if (pending->future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+          static constexpr char kComment[] = ": keep-alive\n\n";
+          return sink.write(kComment, sizeof(kComment) - 1);
+        }
+        const memory::RunRecord& r = pending->future.get();
+        pending->finished = true;
+        std::string out;
+        if (r.status == memory::RunStatus::succeeded) {
+          engine::GenerateResult g = result_of(r);
+          wire::StreamPiece p;
+          p.text = g.choices[0].text;
+          p.finish = engine::FinishReason::stop;
+          out += wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
+          if (include_usage) out += wire::sse_frame(wire::write_usage_chunk(wire::Api::chat, meta, g.usage));
+        } else {
+          out += wire::sse_frame(wire::write_error_body(
+              "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error),
+              "server_error", "", r.status == memory::RunStatus::failed ? 500 : 503));
+        }
+        out += "data: [DONE]\n\n";
+        if (!sink.write(out.data(), out.size())) return false;
+        sink.done();
+        return true;
+      },
+      [&svc, pending](bool) {
+        // The client went away before the answer: the run is not wanted.
+        if (!pending->finished) (void)svc.cancel(pending->run_id);
+      });
+}
+
+}  // namespace
+
+void install_openai_routes(httplib::Server& server, RunService& svc) {
+  server.Post("/v1/chat/completions",
+              [&svc](const httplib::Request& req, httplib::Response& res) { chat(svc, req, res); });
+  server.Get("/v1/models", [&svc](const httplib::Request&, httplib::Response& res) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().field("object", "list").key("data").begin_array();
+    for (const auto& r : model_routes(svc)) {
+      w.begin_object().field("id", r.name).field("object", "model").field("created", 0LL);
+      w.field("owned_by", "troupe").field("workflow", r.workflow).field("backend", r.backend).end_object();
+    }
+    w.end_array().end_object();
+    res.set_content(out, "application/json");
+  });
+}
+
+}  // namespace troupe::daemon

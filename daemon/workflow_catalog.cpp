@@ -1,0 +1,102 @@
+#include "daemon/workflow_catalog.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace troupe::daemon {
+
+namespace fs = std::filesystem;
+
+bool valid_workflow_name(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
+Result<WorkflowCatalog> WorkflowCatalog::load(const std::string& dir) {
+  WorkflowCatalog c;
+  c.dir_ = dir;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return Error{ErrorCode::io, dir + ": cannot list the workflows folder: " + ec.message()};
+  for (const auto& e : it) {
+    std::string ext = e.path().extension().string();
+    if (!e.is_regular_file() || (ext != ".yaml" && ext != ".yml")) continue;
+    CatalogEntry entry;
+    entry.name = e.path().stem().string();
+    entry.path = fs::absolute(e.path()).lexically_normal().string();
+    if (!valid_workflow_name(entry.name)) continue;
+    std::ifstream in(entry.path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    entry.text = ss.str();
+    auto wf = workflows::parse_workflow(entry.text, entry.path);
+    if (!wf.ok()) {
+      // A workflow without a backend is fine here: the daemon supplies one.
+      NamedBackend probe;
+      probe.yaml = "{kind: scripted, fixture: none.yaml}";
+      auto bound = bind_workflow(entry.text, entry.path, probe);
+      if (!bound.ok()) entry.error = wf.error().message;
+    }
+    c.entries_.emplace(entry.name, std::move(entry));
+  }
+  return c;
+}
+
+Result<const CatalogEntry*> WorkflowCatalog::find(const std::string& name) const {
+  if (!valid_workflow_name(name))
+    return Error{ErrorCode::invalid_argument,
+                 "workflow '" + name +
+                     "': a workflow is named by its file name in the workflows folder (letters, digits, '_', '-', "
+                     "'.'; no paths)"};
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return Error{ErrorCode::not_found, "no workflow named '" + name + "'"};
+  if (!it->second.error.empty()) return Error{ErrorCode::parse, it->second.error};
+  return &it->second;
+}
+
+std::vector<std::string> WorkflowCatalog::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : entries_)
+    if (e.error.empty()) out.push_back(name);
+  return out;
+}
+
+Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return Error{ErrorCode::parse, where + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                       std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg};
+  }
+  if (!root || !root.IsMap()) {
+    // Let the loader describe what is wrong.
+    auto wf = workflows::parse_workflow(text, where);
+    if (!wf.ok()) return wf.error();
+    return Error{ErrorCode::parse, where + ": expected a map"};
+  }
+  // Problems in the workflow itself, with the lines as the client wrote them.
+  std::string checked = text;
+  if (!root["backend"]) checked += "\nbackend: " + backend.yaml + "\n";
+  auto own = workflows::parse_workflow(checked, where);
+  if (!own.ok()) return own.error();
+
+  root["backend"] = YAML::Load(backend.yaml);
+  YAML::Emitter out;
+  out << root;
+  BoundWorkflow b;
+  b.text = std::string(out.c_str()) + "\n";
+  auto wf = workflows::parse_workflow(b.text, where);
+  if (!wf.ok()) return wf.error();
+  b.workflow = std::move(wf.value());
+  return b;
+}
+
+}  // namespace troupe::daemon
