@@ -60,7 +60,8 @@ struct DirectorConfig {
   // Must be the store `writer` writes to.
   std::shared_ptr<memory::Store> journal;
   // Per role: what the role adds to a call's identity (role_identity() of
-  // its RoleSpec; the runner fills it). Part of every journal key.
+  // its RoleSpec; workflows::director_config() fills it). Part of every
+  // journal key.
   std::map<std::string, std::string> role_identity;
   // Called in the director, after each step is committed (live events).
   // Steps replayed from the journal were announced when first committed
