@@ -74,8 +74,12 @@ class Reader {
     if (!node.IsMap()) fail(node, "backends." + name + ": expected a map (a workflow file's backend section)");
     // The workflow loader checks the section: it is the same shape as a
     // workflow file's `backend`, with paths relative to this file.
+    // Flow style throughout, whatever style the config was written in: the
+    // text goes after "backend: " on one line.
+    YAML::Node one_line = YAML::Clone(node);
+    one_line.SetStyle(YAML::EmitterStyle::Flow);
     YAML::Emitter flow;
-    flow << YAML::Flow << node;
+    flow << one_line;
     std::string text = "pipeline: spoc\nbackend: " + std::string(flow.c_str()) + "\n";
     auto wf = workflows::parse_workflow(text, file_);
     if (!wf.ok()) {
@@ -88,6 +92,7 @@ class Reader {
     b.name = name;
     b.config = wf->backend;
     YAML::Node abs = YAML::Clone(node);
+    abs.SetStyle(YAML::EmitterStyle::Flow);
     if (!b.config.fixture.empty()) abs["fixture"] = b.config.fixture;
     if (!b.config.model_file.empty()) abs["model_file"] = b.config.model_file;
     if (!b.config.tokenizer.empty()) abs["tokenizer"] = b.config.tokenizer;
