@@ -5,19 +5,12 @@
 // step kinds its pipeline makes, and exports.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
-#include <stdexcept>
 
 #include "cli_harness.hpp"
+#include "troupe_process.hpp"
 #include "memory/store.hpp"
 #include "support/temp_dir.hpp"
 
@@ -30,61 +23,6 @@ using troupe::testing::write_file;
 namespace {
 
 const std::string kModelDir = std::string(TROUPE_SHARED_DIR) + "/models/stories260K";
-
-// `troupe serve` as a child process; its stderr is read through a pipe until
-// it prints its URL (no polling); SIGTERM and reaping on destruction.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      dup2(fds[1], 2);
-      close(fds[0]);
-      close(fds[1]);
-      int null = open("/dev/null", O_RDWR);
-      dup2(null, 0);
-      dup2(null, 1);
-      std::vector<std::string> all = {troupe::testing::troupe_binary(), "serve"};
-      all.insert(all.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    err_ = fdopen(fds[0], "r");
-    std::regex url("troupe serve: (http://127\\.0\\.0\\.1:[0-9]+)");
-    char line[4096];
-    while (fgets(line, sizeof line, err_)) {
-      log_ += line;
-      std::smatch m;
-      std::string l(line);
-      if (std::regex_search(l, m, url)) {
-        url_ = m[1];
-        return;
-      }
-    }
-    throw std::runtime_error("troupe serve exited before listening:\n" + log_);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    if (err_) fclose(err_);
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* err_ = nullptr;
-  std::string log_, url_;
-};
 
 struct Case {
   std::string pipeline;
@@ -131,8 +69,9 @@ TEST_CASE("troupe run: LeaP, IAD, Archon and CoC over HTTP against a troupe serv
   }
   // llama2's turn markers are the shortest in tok512, which keeps CoC's
   // growing chat inside the model's 512-token context.
-  ServeProcess serve({kModelDir + "/stories260K.bin", "--tokenizer", kModelDir + "/tok512.bin", "--chat-template",
-                      "llama2", "--model-name", "stories260K", "--port", "0", "--threads", "1", "--kv-mb", "32"});
+  troupe::testing::TroupeProcess serve("serve", {kModelDir + "/stories260K.bin", "--tokenizer", kModelDir + "/tok512.bin", "--chat-template",
+                      "llama2", "--model-name", "stories260K", "--port", "0", "--threads", "1", "--kv-mb", "32"},
+                                       "troupe serve: http://127\\.0\\.0\\.1:([0-9]+)");
   TempDir dir;
   write_file(dir.file("in.jsonl"),
              "{\"id\": \"lily\", \"question\": \"Who had a ball?\", \"answer\": \"Lily\", "

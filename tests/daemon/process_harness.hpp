@@ -1,93 +1,15 @@
-// `troupe daemon` as a separate process: started with fork/exec, its
-// stderr read through a pipe until it says where it listens (no polling,
-// no sleeps), stopped with a signal and reaped for its exit code.
+// `troupe daemon` as a separate process (see cli/troupe_process.hpp): ready
+// when it says where it listens.
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <regex>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "cli/cli_harness.hpp"
+#include "cli/troupe_process.hpp"
 
 namespace troupe::testing {
 
-class DaemonProcess {
+class DaemonProcess : public TroupeProcess {
  public:
-  explicit DaemonProcess(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      dup2(fds[1], 2);
-      close(fds[0]);
-      close(fds[1]);
-      int null = open("/dev/null", O_RDWR);
-      dup2(null, 0);
-      dup2(null, 1);
-      std::vector<std::string> all = {troupe_binary(), "daemon"};
-      all.insert(all.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    err_ = fdopen(fds[0], "r");
-    std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
-    char line[4096];
-    while (fgets(line, sizeof line, err_)) {
-      log_ += line;
-      std::smatch m;
-      std::string l(line);
-      if (std::regex_search(l, m, listening)) {
-        port_ = std::stoi(m[1]);
-        return;
-      }
-    }
-    int code = wait_exit();
-    throw std::runtime_error("troupe daemon exited (" + std::to_string(code) + ") before listening:\n" + log_);
-  }
-  ~DaemonProcess() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      wait_exit();
-    }
-    if (err_) fclose(err_);
-  }
-
-  int port() const { return port_; }
-  // Sends `sig` and waits for the exit code (-1 when killed by a signal);
-  // the rest of stderr is appended to log().
-  int stop(int sig = SIGTERM) {
-    kill(pid_, sig);
-    return wait_exit();
-  }
-  const std::string& log() const { return log_; }
-
- private:
-  int wait_exit() {
-    char line[4096];
-    while (err_ && fgets(line, sizeof line, err_)) log_ += line;
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  pid_t pid_ = -1;
-  FILE* err_ = nullptr;
-  int port_ = 0;
-  bool reaped_ = false;
-  std::string log_;
+  explicit DaemonProcess(const std::vector<std::string>& args)
+      : TroupeProcess("daemon", args, "listening on http://127\\.0\\.0\\.1:([0-9]+)") {}
 };
 
 }  // namespace troupe::testing

@@ -41,16 +41,17 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/troupe_process.hpp"
 #include "memory/store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace troupe;
+using troupe::testing::troupe_binary;
+using troupe::testing::TroupeProcess;
 
 namespace {
 
 const std::string kToken = "crash-harness-token";
-
-std::string troupe_binary() { return std::string(TROUPE_BINARY_DIR) + "/cli/troupe"; }
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -77,61 +78,28 @@ std::string tail_of(const std::string& path, size_t n = 3000) {
 }
 
 // `troupe daemon --config CONFIG` as a child process, its output appended to `log`.
+// The daemon under test, restarted after every kill. Each start waits for
+// the daemon to print where it listens (cli/troupe_process.hpp); what it
+// wrote to stderr is appended to the log file when it stops or is killed.
 class Daemon {
  public:
   Daemon(std::string config, std::string log, int port) : config_(std::move(config)), log_(std::move(log)), port_(port) {}
-  ~Daemon() {
-    if (pid_ > 0) kill9();
-  }
+  ~Daemon() { kill9(); }
 
   void start() {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      std::string bin = troupe_binary();
-      ::execl(bin.c_str(), bin.c_str(), "daemon", "--config", config_.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
+    try {
+      proc_ = std::make_unique<TroupeProcess>("daemon", std::vector<std::string>{"--config", config_},
+                                              "listening on http://127\\.0\\.0\\.1:([0-9]+)");
+    } catch (const std::exception& e) {
+      FAIL("troupe daemon did not start: " << e.what());
     }
-    // Ready when /health answers (a readiness probe of another process;
-    // bounded by a deadline).
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL("troupe daemon exited at start:\n" << tail_of(log_));
-      }
-      httplib::Client c("127.0.0.1", port_);
-      c.set_connection_timeout(0, 200000);
-      auto r = c.Get("/health");
-      if (r && r->status == 200) return;
-      if (std::chrono::steady_clock::now() > deadline) FAIL("troupe daemon not ready after 30 s:\n" << tail_of(log_));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    REQUIRE(proc_->port() == port_);
   }
 
-  void kill9() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
+  void kill9() { end(SIGKILL); }
 
   // SIGTERM; returns the exit code.
-  int stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  int stop() { return end(SIGTERM); }
 
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", port_);
@@ -142,9 +110,17 @@ class Daemon {
   }
 
  private:
+  int end(int sig) {
+    if (!proc_) return -1;
+    int code = proc_->stop(sig);
+    std::ofstream(log_, std::ios::app) << proc_->log();
+    proc_.reset();
+    return code;
+  }
+
   std::string config_, log_;
   int port_;
-  pid_t pid_ = -1;
+  std::unique_ptr<TroupeProcess> proc_;
 };
 
 std::vector<std::string> submit(const Daemon& d, const std::string& workflow, const std::vector<std::string>& questions,
@@ -187,11 +163,21 @@ int ended(const Daemon& d, const std::vector<std::string>& ids) {
   return n;
 }
 
+// Waits for each run's end by reading its event stream, which the daemon
+// closes after the run's end event (docs/daemon.md).
 void wait_ended(const Daemon& d, const std::vector<std::string>& ids, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (ended(d, ids) != static_cast<int>(ids.size())) {
-    if (std::chrono::steady_clock::now() > deadline) FAIL("runs did not end within " << seconds << " s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (const auto& id : ids) {
+    auto c = d.client();
+    c.set_read_timeout(seconds, 0);
+    std::string body;
+    auto r = c.Get(("/v1/runs/" + id + "/events").c_str(), [&](const char* data, size_t n) {
+      body.append(data, n);
+      return true;
+    });
+    INFO("run " << id << " events:\n" << body);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    REQUIRE(body.find("event: end") != std::string::npos);
   }
 }
 
