@@ -189,8 +189,11 @@ struct RunService::Impl {
     // The watcher's init function outlives its call: a handle captured by
     // value would keep the finished director (and, through its config, the
     // store writer) alive. The holder is emptied once the request is out.
+    // The holder is a spawn argument, not a capture: CAF 0.17 dereferences
+    // the (null) argument tuple of an init function that takes none, which
+    // UBSan reports.
     auto holder = std::make_shared<actors::run_director>(std::move(director));
-    sys->spawn([self_impl, id, holder](caf::event_based_actor* self) {
+    sys->spawn([self_impl, id](caf::event_based_actor* self, std::shared_ptr<actors::run_director> holder) {
       actors::run_director d = std::move(*holder);
       *holder = nullptr;
       self->monitor(d);
@@ -207,7 +210,7 @@ struct RunService::Impl {
                   self_impl->on_lost(id, self->system().render(e));
                   self->quit();
                 });
-    });
+    }, holder);
   }
 
   void on_step(const memory::StepRecord& s) {

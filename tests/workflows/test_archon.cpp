@@ -302,7 +302,7 @@ TEST_CASE("Archon verifier: reasoning then verdict per candidate; [Correct] ones
     CHECK(contains(user_message(v), "Reasoning about the response:\n" + r.completion));
   }
   CHECK(contains(reasoning[0].prompt.front().content, "verification expert"));
-  const std::string& f = user_message(of_kind(steps, "fuser").at(0));
+  const std::string f = user_message(of_kind(steps, "fuser").at(0));
   CHECK(contains(f, "[1] good A\n\n[2] good C"));
   CHECK_FALSE(contains(f, "bad B"));
   // [Correct] over [Incorrect], as pairs over the generator's prompt.
@@ -340,7 +340,7 @@ TEST_CASE("Archon verifier: first_k checks candidates in order and stops after k
   REQUIRE(reasoning.size() == 2);  // bad A (rejected), good B (passes: stop)
   CHECK(reasoning[0].parents == std::vector<uint64_t>{0});
   CHECK(reasoning[1].parents == std::vector<uint64_t>{1});
-  const std::string& f = user_message(of_kind(steps, "fuser").at(0));
+  const std::string f = user_message(of_kind(steps, "fuser").at(0));
   CHECK(contains(f, "[1] good B"));
   CHECK_FALSE(contains(f, "good C"));
   CHECK(h.outcome("q").answer == "fused");
