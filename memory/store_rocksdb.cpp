@@ -41,6 +41,25 @@ Error corrupt(Family f, std::string_view key, const Error& e) {
 
 std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
+// A record's prompt, stored once as a blob: read through `cache` so a run's
+// repeated prompts are decoded once. Errors name the record (family, key).
+using PromptCache = std::unordered_map<std::string, std::vector<Message>>;
+Result<const std::vector<Message>*> cached_prompt(rocksdb::DB& db, const rocksdb::ReadOptions& ro,
+                                                  rocksdb::ColumnFamilyHandle* blobs, PromptCache& cache,
+                                                  const std::string& blob_key, Family f, std::string_view key) {
+  auto found = cache.find(blob_key);
+  if (found == cache.end()) {
+    std::string blob;
+    auto s = db.Get(ro, blobs, blob_key, &blob);
+    if (s.IsNotFound()) return corrupt(f, key, Error(ErrorCode::not_found, "prompt blob '" + blob_key + "' is missing"));
+    if (!s.ok()) return io_error("cannot read blob '" + blob_key + "'", s);
+    auto messages = decode_messages(blob);
+    if (!messages) return corrupt(kBlobs, blob_key, messages.error());
+    found = cache.emplace(blob_key, std::move(messages.value())).first;
+  }
+  return &found->second;
+}
+
 bool same_messages(const std::vector<Message>& a, const std::vector<Message>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -342,7 +361,7 @@ Result<std::vector<StepRecord>> RocksStore::read_steps(const std::string& run_id
   ro.iterate_upper_bound = &upper;
 
   std::vector<StepRecord> steps;
-  std::unordered_map<std::string, std::vector<Message>> prompts;
+  PromptCache prompts;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSteps)));
   for (it->Seek(begin); it->Valid(); it->Next()) {
     const auto key = view(it->key());
@@ -350,18 +369,9 @@ Result<std::vector<StepRecord>> RocksStore::read_steps(const std::string& run_id
     if (!decoded) return corrupt(kSteps, key, decoded.error());
     StepRecord& step = decoded->step;
     if (!decoded->prompt_blob.empty()) {
-      auto found = prompts.find(decoded->prompt_blob);
-      if (found == prompts.end()) {
-        std::string blob;
-        auto s = db_->Get(ro, cf(kBlobs), decoded->prompt_blob, &blob);
-        if (s.IsNotFound())
-          return corrupt(kSteps, key, Error(ErrorCode::not_found, "prompt blob '" + decoded->prompt_blob + "' is missing"));
-        if (!s.ok()) return io_error("cannot read blob '" + decoded->prompt_blob + "'", s);
-        auto messages = decode_messages(blob);
-        if (!messages) return corrupt(kBlobs, decoded->prompt_blob, messages.error());
-        found = prompts.emplace(decoded->prompt_blob, std::move(messages.value())).first;
-      }
-      step.prompt = found->second;
+      auto prompt = cached_prompt(*db_, ro, cf(kBlobs), prompts, decoded->prompt_blob, kSteps, key);
+      if (!prompt) return prompt.error();
+      step.prompt = **prompt;
     }
     steps.push_back(std::move(step));
   }
@@ -379,7 +389,7 @@ Result<std::vector<CallRecord>> RocksStore::read_calls(const std::string& run_id
   const std::string end = step_prefix_end(run_id);
   rocksdb::Slice upper(end);
   ro.iterate_upper_bound = &upper;
-  std::unordered_map<std::string, std::vector<Message>> prompts;
+  PromptCache prompts;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kCalls)));
   for (it->Seek(begin); it->Valid(); it->Next()) {
     const auto key = view(it->key());
@@ -387,18 +397,9 @@ Result<std::vector<CallRecord>> RocksStore::read_calls(const std::string& run_id
     if (!decoded) return corrupt(kCalls, key, decoded.error());
     CallRecord& call = decoded->call;
     if (!decoded->prompt_blob.empty()) {
-      auto found = prompts.find(decoded->prompt_blob);
-      if (found == prompts.end()) {
-        std::string blob;
-        auto s = db_->Get(ro, cf(kBlobs), decoded->prompt_blob, &blob);
-        if (s.IsNotFound())
-          return corrupt(kCalls, key, Error(ErrorCode::not_found, "prompt blob '" + decoded->prompt_blob + "' is missing"));
-        if (!s.ok()) return io_error("cannot read blob '" + decoded->prompt_blob + "'", s);
-        auto messages = decode_messages(blob);
-        if (!messages) return corrupt(kBlobs, decoded->prompt_blob, messages.error());
-        found = prompts.emplace(decoded->prompt_blob, std::move(messages.value())).first;
-      }
-      call.prompt = found->second;
+      auto prompt = cached_prompt(*db_, ro, cf(kBlobs), prompts, decoded->prompt_blob, kCalls, key);
+      if (!prompt) return prompt.error();
+      call.prompt = **prompt;
     }
     calls.push_back(std::move(call));
   }
