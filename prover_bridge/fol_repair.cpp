@@ -78,24 +78,18 @@ struct Pass {
   std::string refusal;  // non-empty: this formula cannot be repaired, and why
 };
 
-// Byte ranges of "..." strings (already straight-quoted), which the other
+// Which bytes belong to a "..." string (quotes included), which the
 // passes leave alone.
-std::vector<std::pair<size_t, size_t>> string_spans(const std::string& s) {
-  std::vector<std::pair<size_t, size_t>> out;
+std::vector<bool> string_mask(const std::string& s) {
+  std::vector<bool> out(s.size(), false);
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '"') continue;
     size_t close = s.find('"', i + 1);
     if (close == std::string::npos) break;
-    out.push_back({i, close});
+    std::fill(out.begin() + static_cast<long>(i), out.begin() + static_cast<long>(close) + 1, true);
     i = close;
   }
   return out;
-}
-
-bool inside(const std::vector<std::pair<size_t, size_t>>& spans, size_t i) {
-  for (const auto& [a, b] : spans)
-    if (i >= a && i <= b) return true;
-  return false;
 }
 
 // quotes: “New York”, ‘Tom’, `Tom`, «Tom», 'Tom's Diner' -> "New York" ...
@@ -103,6 +97,13 @@ Pass fix_quotes(const std::string& s, const std::string& where) {
   Pass p;
   size_t i = 0;
   while (i < s.size()) {
+    if (s[i] == '"') {  // a straight string: the lexer's, as written
+      size_t close = s.find('"', i + 1);
+      size_t end = close == std::string::npos ? s.size() : close + 1;
+      p.text.append(s, i, end - i);
+      i = end;
+      continue;
+    }
     size_t len;
     uint32_t cp = code_point(s, i, len);
     std::vector<uint32_t> closers;
@@ -164,18 +165,21 @@ Pass fix_quotes(const std::string& s, const std::string& where) {
 Pass fix_hyphens(const std::string& s, const std::string& where) {
   Pass p;
   p.text = s;
-  auto spans = string_spans(s);
+  auto in_string = string_mask(s);
   std::set<std::string> seen;
+  size_t word_end = 0;  // the end of the last hyphenated word recorded
   for (size_t i = 1; i + 1 < s.size(); ++i) {
-    if (s[i] != '-' || inside(spans, i) || !name_char_before(s, i) || !name_char_at(s, i + 1) || s[i + 1] == '\'') continue;
+    if (s[i] != '-' || in_string[i] || !name_char_before(s, i) || !name_char_at(s, i + 1) || s[i + 1] == '\'') continue;
+    p.text[i] = '_';
+    if (i < word_end) continue;  // a later hyphen of the same word
     size_t a = i, b = i + 1;
-    while (a > 0 && (name_char_before(s, a) || (s[a - 1] == '-' && a >= 2 && name_char_before(s, a - 1)))) a = previous_start(s, a);
+    while (a > 0 && name_char_before(s, a)) a = previous_start(s, a);
     while (b < s.size() && (name_char_at(s, b) || (s[b] == '-' && name_char_at(s, b + 1)))) {
       size_t l;
       code_point(s, b, l);
       b += l;
     }
-    p.text[i] = '_';
+    word_end = b;
     std::string word = s.substr(a, b - a);
     if (seen.insert(word).second) {
       std::string joined = word;
@@ -195,10 +199,10 @@ struct Splice {
 // list: P([a, b]) -> P(a, b), when the list is the whole argument list.
 Pass fix_lists(const std::string& s, const std::string& where, std::vector<Splice>& splices) {
   Pass p;
-  auto spans = string_spans(s);
+  auto in_string = string_mask(s);
   size_t copied = 0;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (inside(spans, i)) continue;
+    if (in_string[i]) continue;
     if (s[i] == ']') {
       p.refusal = "a ']' closes no '['";
       return p;
@@ -206,7 +210,7 @@ Pass fix_lists(const std::string& s, const std::string& where, std::vector<Splic
     if (s[i] != '[') continue;
     size_t close = std::string::npos;
     for (size_t j = i + 1; j < s.size(); ++j) {
-      if (inside(spans, j)) continue;
+      if (in_string[j]) continue;
       if (s[j] == '[') {
         p.refusal = "a list inside a list";
         return p;
