@@ -84,6 +84,7 @@ prover_actor::behavior_type prover_role(prover_actor::stateful_pointer<ProverSta
             return reply(std::nullopt, r, prompt, backend);
           }
           problem = std::move(p.value());
+          problem->repair = true;  // model output: recover unambiguous slips (fol_repair.hpp)
         } else {
           problem.emplace();
           problem->premises = lines(task.vars["premises"]);

@@ -6,10 +6,17 @@
 // but the last are the premises, the last is the conclusion) or, without
 // it, `premises` (one formula per line) and `conclusion`.
 //
+// A translation is model output: its formulas go through the repair pass
+// (prover_bridge/fol_repair.hpp) before they are decided; `premises` and
+// `conclusion` are taken as written.
+//
 // The reply has one candidate: `answer` is the label (True, False,
 // Uncertain or Error), `text` a JSON record of what was decided —
-// {"fol": {"premises": [...], "conclusion": ...} or null when the FOL lines
-// could not be found, "result": {label, szs, error, ms, notes, tptp}} —
+// {"fol": {"premises": [...], "conclusion": ...} (as the model wrote them)
+// or null when the FOL lines could not be found, "result": {label, szs,
+// error, ms, notes, repairs, repaired, tptp}}, where `repairs` lists each
+// repair made and `repaired` the formulas decided (both only when a repair
+// was made) —
 // and `finish` is "stop", or "error" for an Error label. A translation that
 // does not parse, or a prover that fails, is an Error label with its
 // reason, never a failed call: RoleOutput.ok stays true and calls stays 0

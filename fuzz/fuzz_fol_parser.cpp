@@ -4,7 +4,10 @@
 //   - an error names a column within the input and quotes what it found
 //     ("column N: ... found ..." or an unexpected/invalid character);
 //   - a parsed formula converts to TPTP, and its NLTK rendering parses
-//     again to the same rendering (round trip).
+//     again to the same rendering (round trip);
+//   - the repair pass (fol_repair.hpp) on the input as a premise returns,
+//     and what it returns parses; a formula that parsed and needed no
+//     repair comes back byte for byte; a refusal names the formula.
 // Build and run: see fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include <string_view>
 
 #include "prover_bridge/fol_parser.hpp"
+#include "prover_bridge/fol_repair.hpp"
 #include "prover_bridge/tptp.hpp"
 
 namespace {
@@ -27,6 +31,14 @@ namespace {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto r = troupe::prover::parse_fol(text);
+  auto fixed = troupe::prover::repair_formulas({std::string(text)}, "Goal(a)");
+  if (fixed.ok()) {
+    for (const auto& f : fixed->premises)
+      if (auto p = troupe::prover::parse_fol(f); !p.ok()) broken("repaired formula does not parse", f + " -> " + p.error().message);
+    if (fixed->repairs.empty() && fixed->premises.at(0) != text) broken("unrepaired formula changed", fixed->premises[0]);
+  } else if (fixed.error().message.rfind("premise 1: ", 0) != 0) {
+    broken("refusal without the formula's name", fixed.error().message);
+  }
   if (!r.ok()) {
     const std::string& m = r.error().message;
     if (m.rfind("column ", 0) != 0) broken("error without a column", m);

@@ -44,7 +44,23 @@ ProofResult decide(const Problem& problem, const ProverOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
   ProofResult res;
   auto elapsed = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(); };
-  auto tptp = translate(problem.premises, problem.conclusion);
+  const Problem* formulas = &problem;
+  if (problem.repair) {
+    auto repaired = repair_formulas(problem.premises, problem.conclusion);
+    if (!repaired.ok()) {
+      res.label = "Error";
+      res.error = "parse: " + repaired.error().message;
+      res.ms = elapsed();
+      return res;
+    }
+    if (!repaired->repairs.empty()) {
+      res.repairs = std::move(repaired->repairs);
+      res.repaired.premises = std::move(repaired->premises);
+      res.repaired.conclusion = std::move(repaired->conclusion);
+      formulas = &res.repaired;
+    }
+  }
+  auto tptp = translate(formulas->premises, formulas->conclusion);
   if (!tptp.ok()) {
     res.label = "Error";
     res.error = "parse: " + tptp.error().message;

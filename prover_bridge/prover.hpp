@@ -13,6 +13,12 @@
 // as proved, as a proof from inconsistent premises does for Prover9 (and so
 // for LINC); `szs` keeps the honest detail.
 //
+// A Problem marked `repair` (model output: LINC's translations) first goes
+// through repair_formulas() (fol_repair.hpp): slips with one clear reading
+// are repaired and listed in `repairs`, with the formulas as decided in
+// `repaired`; a slip without one is an Error saying why it was not
+// repaired. A problem that needs no repair is decided exactly as unmarked.
+//
 // What callers may rely on:
 // - Prover::create() fails with a clear message (ErrorCode::not_found, how
 //   to install E) when the eprover program cannot be run; nothing else
@@ -36,6 +42,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "prover_bridge/fol_repair.hpp"
 
 namespace troupe::prover {
 
@@ -49,6 +56,7 @@ struct ProverOptions {
 struct Problem {
   std::vector<std::string> premises;  // FOL, NLTK or FOLIO syntax
   std::string conclusion;
+  bool repair = false;                // model output: apply fol_repair.hpp first
 };
 
 struct ProofResult {
@@ -56,6 +64,8 @@ struct ProofResult {
   std::array<std::string, 2> szs;   // for C and for ¬C ("" = not run: the problem did not parse)
   std::string error;                // why the label is Error ("" otherwise)
   std::vector<std::string> notes;   // symbols kept apart, free variables closed
+  std::vector<Repair> repairs;      // what repair_formulas() changed (Problem::repair only)
+  Problem repaired;                 // the formulas decided, when `repairs` is not empty
   std::string tptp;                 // premises and conjecture as sent to E ("" on a parse error)
   double ms = 0;                    // wall time of the whole decision
   double cpu_ms = 0;                // CPU time the prover calls used, both together

@@ -27,6 +27,15 @@ std::string proof_json(const ProofResult& r, std::string_view raw_id, bool with_
     for (const auto& n : r.notes) w.value(n);
     w.end_array();
   }
+  if (!r.repairs.empty()) {
+    w.key("repairs").begin_array();
+    for (const auto& x : r.repairs)
+      w.begin_object().field("kind", x.kind).field("symbol", x.symbol).field("where", x.where).field("detail", x.detail).end_object();
+    w.end_array();
+    w.key("repaired").begin_object().key("premises").begin_array();
+    for (const auto& f : r.repaired.premises) w.value(f);
+    w.end_array().field("conclusion", r.repaired.conclusion).end_object();
+  }
   if (with_tptp && !r.tptp.empty()) w.field("tptp", r.tptp);
   w.end_object();
   return out;
