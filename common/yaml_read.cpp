@@ -23,7 +23,13 @@ class BoundsCheck : public YAML::EventHandler {
  public:
   explicit BoundsCheck(const YamlLimits& limits) : limits_(limits) {}
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 can loop forever on some malformed text, starting empty
+    // document after empty document at the same place; real documents
+    // never start where the previous one did.
+    if (documents_++ > 0 && mark.pos == last_document_pos_)
+      throw LimitCrossed{mark, "YAML syntax error: the parser cannot go on from here (it reads no further)"};
+    last_document_pos_ = mark.pos;
     anchors_.clear();
     open_.clear();
   }
@@ -152,6 +158,8 @@ class BoundsCheck : public YAML::EventHandler {
   uint64_t total_nodes_ = 0;
   uint64_t total_bytes_ = 0;
   bool expanded_ = false;  // an alias was expanded before
+  uint64_t documents_ = 0;
+  int last_document_pos_ = -1;
 };
 
 Error parse_error(const std::string& name, const YAML::Mark& mark, const std::string& message) {

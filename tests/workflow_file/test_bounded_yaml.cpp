@@ -140,3 +140,12 @@ TEST_CASE("nesting exactly at the depth limit reads, one more level does not", "
   REQUIRE_FALSE(deeper.ok());
   CHECK_THAT(deeper.error().message, Catch::StartsWith("n.yaml:1:6: nesting deeper than 5 levels"));
 }
+
+TEST_CASE("text on which yaml-cpp would start empty documents forever is refused", "[workflow_file][limits]") {
+  // Found by fuzz_workflow_file: yaml-cpp 0.7 loops at position 0 on it.
+  const std::string text("\x2c--\x08\x00\x00\x00 {pipeline: spoc}\n---- {pipeline: spoc}\n--- {pipelin {pipeiel n:leap}\n",
+                         77);
+  auto wf = parse_workflow(text, "w.yaml");
+  REQUIRE_FALSE(wf.ok());
+  CHECK_THAT(wf.error().message, Catch::StartsWith("w.yaml:1:1: YAML syntax error: the parser cannot go on from here"));
+}
