@@ -334,6 +334,7 @@ class DirectorState : public RunContext {
     r.workflow = cfg.workflow;
     r.workflow_hash = cfg.workflow_hash;
     r.pipeline = cfg.pipeline_name;
+    r.origin = cfg.origin;
     r.item_id = cfg.input.item_id;
     r.input_json = cfg.input.raw_json;
     r.gold = cfg.input.gold.value_or("");

@@ -47,6 +47,8 @@ struct DirectorConfig {
   std::string workflow;
   std::string workflow_hash;
   std::string pipeline_name;
+  // Written into every record of the run (memory::RunRecord::origin).
+  std::string origin;
   RunInput input;
   Budget budget;
   std::map<std::string, role_actor> roles;

@@ -1,5 +1,6 @@
 // troupe doctor: what is installed or missing, and how to fix it.
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "engine/scripted/scripted_backend.hpp"
+#include "memory/interrupted_runs.hpp"
 #include "memory/store.hpp"
 #include "workflows/runner.hpp"
 #include "workflows/workflow.hpp"
@@ -74,6 +76,71 @@ std::string probe(const std::string& base_url, const std::string& api_key_env) {
   return "";
 }
 
+// Whether another process holds the store's RocksDB lock (a writable open:
+// `troupe run`, `troupe daemon`). Asks with F_GETLK, which takes nothing.
+bool store_in_use(const std::string& db) {
+  int fd = ::open((db + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  bool held = ::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
+std::string some_ids(const std::vector<memory::RunRecord>& runs) {
+  std::string out;
+  size_t shown = 0;
+  for (const auto& r : runs) {
+    if (shown == 10) return out + " and " + std::to_string(runs.size() - shown) + " more";
+    out += (out.empty() ? "" : ", ") + r.id;
+    ++shown;
+  }
+  return out;
+}
+
+// Runs that no process will finish: `troupe run` runs left `running` by a
+// process that stopped (while nobody holds the store), and those already
+// marked interrupted. Returns the number of failures.
+int check_runs(memory::Store& store, const std::string& db) {
+  auto running = memory::find_running_runs(store);
+  if (!running.ok()) {
+    line(false, "runs", running.error().message);
+    return 1;
+  }
+  std::vector<memory::RunRecord> interrupted;
+  Status s = store.for_each_run(memory::RunStatus::interrupted, [&](const memory::RunRecord& r) {
+    interrupted.push_back(r);
+    return true;
+  });
+  if (!s.ok()) {
+    line(false, "runs", s.error().message);
+    return 1;
+  }
+  int failures = 0;
+  bool in_use = store_in_use(db);
+  if (!running->cli.empty() && !in_use) {
+    line(false, "runs",
+         std::to_string(running->cli.size()) + " run(s) left running by a troupe run process that stopped: " +
+             some_ids(running->cli),
+         "the next `troupe run --db " + db + "` marks them interrupted (their recorded steps are kept)");
+    ++failures;
+  } else if (!running->cli.empty()) {
+    note("runs", std::to_string(running->cli.size()) + " run(s) running in a troupe run process that holds " + db);
+  }
+  if (!interrupted.empty())
+    note("runs", std::to_string(interrupted.size()) + " run(s) interrupted (their troupe run process stopped): " +
+                     some_ids(interrupted),
+         "`troupe show --db " + db + " RUN` shows what each recorded; run their inputs again to finish them");
+  if (!running->daemon.empty())
+    note("runs", std::to_string(running->daemon.size()) + " daemon run(s) running" +
+                     (in_use ? "" : "; troupe daemon resumes them on its next start"));
+  if (failures == 0 && interrupted.empty() && running->cli.empty())
+    line(true, "runs", "no run was left unfinished by a stopped troupe run");
+  return failures;
+}
+
 int do_doctor(const DoctorArgs& a) {
   int failures = 0;
   // The store: an existing store must open; otherwise its folder must be writable.
@@ -85,8 +152,10 @@ int do_doctor(const DoctorArgs& a) {
     o.create_if_missing = false;
     auto s = memory::Store::open(a.db, o);
     bool writable = access(a.db.c_str(), W_OK) == 0;
-    if (s.ok() && writable) line(true, "store", a.db + " opens (schema " + std::to_string((*s)->schema_version()) + ")");
-    else if (!s.ok()) line(false, "store", s.error().message, "point --db at a troupe store or a new path"), ++failures;
+    if (s.ok() && writable) {
+      line(true, "store", a.db + " opens (schema " + std::to_string((*s)->schema_version()) + ")");
+      failures += check_runs(**s, a.db);
+    } else if (!s.ok()) line(false, "store", s.error().message, "point --db at a troupe store or a new path"), ++failures;
     else line(false, "store", a.db + " is not writable", "chmod or choose another --db"), ++failures;
   } else {
     fs::path parent = fs::absolute(a.db, ec).parent_path();

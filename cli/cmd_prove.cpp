@@ -21,6 +21,7 @@
 #include "common/json_writer.hpp"
 #include "prover_bridge/prover.hpp"
 #include "prover_bridge/result_json.hpp"
+#include "workflows/inputs.hpp"
 
 namespace troupe::cli {
 namespace {
@@ -117,13 +118,17 @@ int prove(const ProveArgs& a) {
   };
   Stopwatch clock;
   simdjson::dom::parser parser;
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(*in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  // Lines are capped (a runaway line is an Error result, not 1 GB of
+  // memory) and a leading byte-order mark is dropped: workflows/inputs.hpp.
+  workflows::LineReader lines(*in, a.in == "-" ? "stdin" : a.in);
+  for (;;) {
+    auto next = lines.next();
+    if (next.ok() && !*next) break;
+    int64_t line_no = lines.line_no();
+    std::string line = next.ok() ? std::move(**next) : std::string();
+    if (next.ok() && line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string raw_id = std::to_string(line_no);
-    auto problem = read_problem(parser, line, raw_id);
+    Result<prover::Problem> problem = next.ok() ? read_problem(parser, line, raw_id) : Result<prover::Problem>(next.error());
     int64_t index = submitted++;
     if (!problem.ok()) {
       prover::ProofResult r;

@@ -6,7 +6,9 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "common/clock.hpp"
 #include "common/json_writer.hpp"
+#include "memory/interrupted_runs.hpp"
 #include "workflows/inputs.hpp"
 #include "workflows/runner.hpp"
 #include "workflows/workflow.hpp"
@@ -97,6 +99,27 @@ int run_workflow(const RunArgs& args) {
   opts.db_path = args.db;
   opts.concurrency = args.concurrency;
   std::string db = args.db.empty() ? wf->store_path : args.db;
+  // This writable open is exclusive: runs an earlier `troupe run` left
+  // `running` have no process any more. Mark them before starting new ones.
+  auto store = memory::Store::open(db);
+  if (!store.ok()) {
+    print_error(store.error().message);
+    return 1;
+  }
+  opts.store = std::shared_ptr<memory::Store>(std::move(store.value()));
+  auto interrupted = memory::mark_interrupted_runs(*opts.store, now_unix_ms());
+  if (!interrupted.ok()) {
+    print_error(interrupted.error().message);
+    return 1;
+  }
+  if (!interrupted->empty()) {
+    std::string ids;
+    for (const auto& r : *interrupted) ids += (ids.empty() ? "" : ", ") + r.id;
+    std::fprintf(stderr,
+                 "troupe: marked %zu run(s) interrupted in %s (their troupe run process stopped before they ended; "
+                 "their recorded steps are kept): %s\n",
+                 interrupted->size(), db.c_str(), ids.c_str());
+  }
   auto runner = workflows::Runner::create(std::move(wf.value()), opts);
   if (!runner.ok()) {
     print_error(runner.error().message);
@@ -111,7 +134,9 @@ int run_workflow(const RunArgs& args) {
                  s.wall_s);
     std::fflush(stderr);
   };
+  int64_t ended = 0;  // every run started is reported here before run() returns
   auto on_outcome = [&](const actors::RunOutcome& o, const workflows::RunSummary& s) {
+    ++ended;
     if (out) *out << outcome_line(o) << '\n' << std::flush;
     if (o.status != "succeeded") {
       if (live) std::fprintf(stderr, "\r\033[K");
@@ -123,7 +148,10 @@ int run_workflow(const RunArgs& args) {
   auto result = (*runner)->run(*inputs, on_outcome, progress);
   if (live) std::fprintf(stderr, "\r\033[K");
   if (!result.ok()) {
-    print_error(result.error().message + " (runs started before it finished and are in the store)");
+    if (ended == 0) print_error(result.error().message + " (no run was started)");
+    else
+      print_error(result.error().message + " (the " + std::to_string(ended) +
+                  " run(s) started before it finished and are in the store " + db + ")");
     return 1;
   }
   print_summary(*result, db);

@@ -95,7 +95,7 @@ int do_runs(const RunsArgs& a) {
   if (!a.status.empty()) {
     status = memory::run_status_from_string(a.status);
     if (!status) {
-      print_error("--status '" + a.status + "': expected queued, running, succeeded, failed or cancelled");
+      print_error("--status '" + a.status + "': expected queued, running, succeeded, failed, cancelled or interrupted");
       return 2;
     }
   }
@@ -104,11 +104,11 @@ int do_runs(const RunsArgs& a) {
     print_error(store.error().message);
     return 1;
   }
-  std::printf("%-34s %-16s %-10s %-8s %-8s %-24s %s\n", "run", "workflow", "status", "item", "correct", "created",
+  std::printf("%-34s %-16s %-11s %-8s %-8s %-24s %s\n", "run", "workflow", "status", "item", "correct", "created",
               "answer");
   size_t n = 0;
   Status s = (*store)->for_each_run(status, [&](const memory::RunRecord& r) {
-    std::printf("%-34s %-16s %-10s %-8s %-8s %-24s %s\n", r.id.c_str(), clip(r.workflow, 16).c_str(),
+    std::printf("%-34s %-16s %-11s %-8s %-8s %-24s %s\n", r.id.c_str(), clip(r.workflow, 16).c_str(),
                 memory::to_string(r.status), clip(r.item_id, 8).c_str(),
                 r.correct ? (*r.correct ? "yes" : "no") : "-", format_utc(r.created_ms).c_str(),
                 clip(r.answer.empty() ? r.error : r.answer, 40).c_str());
@@ -151,6 +151,7 @@ int do_show(const ShowArgs& a) {
   if (!r.gold.empty()) std::printf("gold      %s\n", r.gold.c_str());
   std::printf("answer    %s%s\n", r.answer.c_str(), r.correct ? (*r.correct ? "  (correct)" : "  (incorrect)") : "");
   if (!r.error.empty()) std::printf("error     %s\n", r.error.c_str());
+  if (!r.origin.empty()) std::printf("origin    %s\n", r.origin.c_str());
   std::printf("metrics   %s\n", r.metrics_json.c_str());
   auto steps = (*store)->read_steps(a.run_id);
   if (!steps.ok()) {

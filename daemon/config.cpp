@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/yaml_read.hpp"
+
 namespace troupe::daemon {
 namespace {
 
@@ -103,12 +105,9 @@ class Reader {
   }
 
   DaemonConfig load(const std::string& text) const {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::ParserException& e) {
-      fail(e.mark, "YAML syntax error: " + e.msg);
-    }
+    auto read = read_yaml(text, file_);  // bounded: common/yaml_read.hpp
+    if (!read.ok()) throw Fail{read.error()};
+    YAML::Node root = *read;
     if (!root || root.IsNull()) {
       YAML::Mark m;
       m.line = m.column = 0;

@@ -231,7 +231,7 @@ struct ApiServer::Impl {
     if (req.has_param("status")) {
       status = memory::run_status_from_string(req.get_param_value("status"));
       if (!status)
-        return send_error(res, 400, "status: expected queued, running, succeeded, failed or cancelled", "status");
+        return send_error(res, 400, "status: expected queued, running, succeeded, failed, cancelled or interrupted", "status");
     }
     size_t limit = 100;
     if (req.has_param("limit")) {

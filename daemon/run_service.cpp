@@ -26,7 +26,8 @@ int64_t now_unix_us() {
 }
 
 bool terminal(memory::RunStatus s) {
-  return s == memory::RunStatus::succeeded || s == memory::RunStatus::failed || s == memory::RunStatus::cancelled;
+  return s == memory::RunStatus::succeeded || s == memory::RunStatus::failed || s == memory::RunStatus::cancelled ||
+         s == memory::RunStatus::interrupted;
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/yaml_read.hpp"
+
 namespace troupe::daemon {
 
 namespace fs = std::filesystem;
@@ -69,13 +71,9 @@ std::vector<std::string> WorkflowCatalog::names() const {
 }
 
 Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    return Error{ErrorCode::parse, where + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                       std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg};
-  }
+  auto read = read_yaml(text, where);  // bounded (common/yaml_read.hpp): the text may come over HTTP
+  if (!read.ok()) return read.error();
+  YAML::Node root = *read;
   if (!root || !root.IsMap()) {
     // Let the loader describe what is wrong.
     auto wf = workflows::parse_workflow(text, where);

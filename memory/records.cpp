@@ -16,13 +16,14 @@ const char* to_string(RunStatus s) {
     case RunStatus::succeeded: return "succeeded";
     case RunStatus::failed: return "failed";
     case RunStatus::cancelled: return "cancelled";
+    case RunStatus::interrupted: return "interrupted";
   }
   return "unknown";
 }
 
 std::optional<RunStatus> run_status_from_string(std::string_view s) {
   for (auto st : {RunStatus::queued, RunStatus::running, RunStatus::succeeded, RunStatus::failed,
-                  RunStatus::cancelled}) {
+                  RunStatus::cancelled, RunStatus::interrupted}) {
     if (s == to_string(st)) return st;
   }
   return std::nullopt;
@@ -199,8 +200,9 @@ std::string encode_run(const RunRecord& r) {
   w.field("error", r.error)
       .field("metrics_json", r.metrics_json)
       .field("created_ms", static_cast<long long>(r.created_ms))
-      .field("updated_ms", static_cast<long long>(r.updated_ms))
-      .end_object();
+      .field("updated_ms", static_cast<long long>(r.updated_ms));
+  if (!r.origin.empty()) w.field("origin", r.origin);  // absent in older records
+  w.end_object();
   return out;
 }
 
@@ -224,6 +226,7 @@ Result<RunRecord> decode_run(std::string_view json) {
   f.str("metrics_json", r.metrics_json);
   f.i64("created_ms", r.created_ms);
   f.i64("updated_ms", r.updated_ms);
+  f.str("origin", r.origin);
   if (auto st = f.status(); !st) return st.error().with_context("run record");
   auto parsed = run_status_from_string(status);
   if (!parsed) return Error(ErrorCode::parse, "run record: unknown status '" + status + "'");

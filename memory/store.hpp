@@ -43,7 +43,10 @@ struct Message {
   std::string content;
 };
 
-enum class RunStatus { queued, running, succeeded, failed, cancelled };
+// interrupted: the `troupe run` process that ran it stopped before the run
+// ended (killed, crashed); set when that store is next opened by
+// `troupe run` (memory/interrupted_runs.hpp). Its committed steps are kept.
+enum class RunStatus { queued, running, succeeded, failed, cancelled, interrupted };
 const char* to_string(RunStatus s);
 std::optional<RunStatus> run_status_from_string(std::string_view s);
 
@@ -62,7 +65,14 @@ struct RunRecord {
   std::string metrics_json;   // {"calls":..,"prompt_tokens":..,...}
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+  // Who drives the run: kRunOriginCli for a batch run in one process
+  // (`troupe run`, `troupe search`), which nobody resumes; "" for the
+  // daemon's runs (it resumes them on its next start) and for records
+  // written before origins were recorded.
+  std::string origin;
 };
+
+inline constexpr const char* kRunOriginCli = "cli";
 
 struct StepRecord {
   std::string run_id;

@@ -30,11 +30,42 @@ std::string scalar_text(simdjson::dom::element e) {
 
 }  // namespace
 
-Result<std::unique_ptr<JsonlInputs>> JsonlInputs::open(const std::string& path) {
+Result<std::optional<std::string>> LineReader::next() {
+  std::streambuf* buf = in_.rdbuf();
+  if (!buf) return std::optional<std::string>{};
+  using traits = std::char_traits<char>;
+  if (skip_rest_) {
+    skip_rest_ = false;
+    for (int c = buf->sbumpc(); c != traits::eof() && c != '\n'; c = buf->sbumpc()) {
+    }
+  }
+  std::string line;
+  bool any = false;
+  for (int c = buf->sbumpc(); c != traits::eof(); c = buf->sbumpc()) {
+    any = true;
+    if (c == '\n') break;
+    if (line.size() == max_bytes_) {
+      ++line_no_;
+      skip_rest_ = true;
+      return Error{ErrorCode::parse, name_ + ":" + std::to_string(line_no_) + ": line longer than the limit of " +
+                                         std::to_string(max_bytes_) + " bytes (one JSON object per line; " +
+                                         "split the item or shorten it)"};
+    }
+    line.push_back(static_cast<char>(c));
+  }
+  if (!any) return std::optional<std::string>{};
+  ++line_no_;
+  // A UTF-8 byte-order mark (as some editors write) is not part of the data.
+  if (line_no_ == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+  return std::optional<std::string>{std::move(line)};
+}
+
+Result<std::unique_ptr<JsonlInputs>> JsonlInputs::open(const std::string& path, size_t max_line_bytes) {
   auto in = std::make_unique<JsonlInputs>();
   in->path_ = path;
   in->in_.open(path, std::ios::binary);
   if (!in->in_) return Error{ErrorCode::io, path + ": cannot open input file"};
+  in->lines_ = std::make_unique<LineReader>(in->in_, path, max_line_bytes);
   return in;
 }
 
@@ -74,25 +105,34 @@ Result<actors::RunInput> JsonlInputs::parse_line(const std::string& line, const 
 }
 
 Result<std::optional<actors::RunInput>> JsonlInputs::next() {
-  std::string line;
-  while (std::getline(in_, line)) {
-    ++line_no_;
-    if (blank(line)) continue;
-    auto r = parse_line(line, path_, line_no_);
+  for (;;) {
+    auto line = lines_->next();
+    if (!line.ok()) return line.error();
+    if (!*line) break;
+    if (blank(**line)) continue;
+    auto r = parse_line(**line, path_, lines_->line_no());
     if (!r.ok()) return r.error();
     return std::optional<actors::RunInput>{std::move(r.value())};
   }
-  if (in_.bad()) return Error{ErrorCode::io, path_ + ": read error after line " + std::to_string(line_no_)};
+  if (in_.bad()) return Error{ErrorCode::io, path_ + ": read error after line " + std::to_string(lines_->line_no())};
   return std::optional<actors::RunInput>{};
 }
 
 int64_t count_input_lines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::string line;
+  std::streambuf* buf = in ? in.rdbuf() : nullptr;
+  if (!buf) return 0;
   int64_t n = 0;
-  while (std::getline(in, line))
-    if (!blank(line)) ++n;
-  return n;
+  bool content = false;  // the current line has a non-blank byte
+  for (int c = buf->sbumpc(); c != std::char_traits<char>::eof(); c = buf->sbumpc()) {
+    if (c == '\n') {
+      if (content) ++n;
+      content = false;
+    } else if (c != ' ' && c != '\t' && c != '\r') {
+      content = true;
+    }
+  }
+  return content ? n + 1 : n;
 }
 
 }  // namespace troupe::workflows

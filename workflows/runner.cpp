@@ -105,6 +105,7 @@ Result<RunSummary> Runner::run(InputSource& inputs, const OutcomeFn& on_outcome,
       }
       actors::DirectorConfig dc =
           director_config(im.actors, new_id("run"), std::move(**next), im.gateway, im.writer);
+      dc.origin = memory::kRunOriginCli;  // nobody resumes it if this process stops
       Active a{dc.run_id, dc.input};
       auto d = actors::spawn_run_director(*im.sys, std::move(dc));
       self->monitor(d);

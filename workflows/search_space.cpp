@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/json_writer.hpp"
+#include "common/yaml_read.hpp"
 
 namespace troupe::workflows::search {
 
@@ -207,12 +208,9 @@ class Parser {
   }
 
   SearchSpec parse(const std::string& text) const {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::ParserException& e) {
-      fail(e.mark, e.msg);
-    }
+    auto read = read_yaml(text, path_);  // bounded: common/yaml_read.hpp
+    if (!read.ok()) throw Failure{read.error()};
+    YAML::Node root = *read;
     if (!root.IsMap()) fail(root, "a search space file is a map (workflow keys, space, search, scoring)");
     // Top-level keys, their lines, and which are the search's own.
     std::vector<std::pair<int, std::string>> tops;

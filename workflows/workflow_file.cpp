@@ -19,6 +19,7 @@
 
 #include "common/ids.hpp"
 #include "common/json_writer.hpp"
+#include "common/yaml_read.hpp"
 
 namespace troupe::workflows {
 namespace {
@@ -469,14 +470,11 @@ class Loader {
 };
 
 Workflow Loader::load(const std::string& text) const {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::ParserException& ex) {
-    fail(ex.mark, "YAML syntax error: " + ex.msg);
-  } catch (const YAML::Exception& ex) {
-    fail(ex.mark, "cannot read YAML: " + ex.msg);
-  }
+  // Bounded: aliases expanded, nesting and size are capped (common/yaml_read.hpp),
+  // so no walk below (yaml_json included) can blow up or loop.
+  auto read = read_yaml_documents(text, file_);
+  if (!read.ok()) throw Failure{read.error()};
+  std::vector<YAML::Node> docs = std::move(read.value());
   YAML::Mark start;
   start.line = 0;
   start.column = 0;
@@ -757,10 +755,13 @@ Result<Workflow> load_workflow(const std::string& path) {
   if (fs::is_directory(path, ec)) return Error(ErrorCode::io, "workflow file is a folder: " + path);
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error(ErrorCode::io, "cannot open workflow file: " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  // At most one byte more than the YAML reader accepts, so that a huge file
+  // (or /dev/zero) is refused by parse_workflow() without being read whole.
+  std::string text(YamlLimits{}.max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad()) return Error(ErrorCode::io, "cannot read workflow file: " + path);
-  return parse_workflow(text.str(), path);
+  text.resize(static_cast<size_t>(in.gcount()));
+  return parse_workflow(text, path);
 }
 
 Result<int64_t> param_int(const Workflow& wf, const std::string& key, int64_t fallback) {

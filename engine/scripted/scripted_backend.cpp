@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/ids.hpp"
+#include "common/yaml_read.hpp"
 
 namespace troupe::engine {
 namespace {
@@ -53,13 +54,9 @@ bool truncate_words(std::string& text, int64_t max_words) {
 
 Result<ScriptedFixture> ScriptedBackend::parse_fixture(const std::string& yaml_text,
                                                        const std::string& name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    return Error{ErrorCode::parse, name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                       std::to_string(e.mark.column + 1) + ": " + e.msg};
-  }
+  auto read = read_yaml(yaml_text, name);  // bounded: common/yaml_read.hpp
+  if (!read.ok()) return read.error();
+  YAML::Node root = *read;
   if (!root.IsMap()) return Error{ErrorCode::parse, name + ": a fixture is a map with 'rules'"};
   ScriptedFixture fx;
   try {

@@ -31,6 +31,7 @@ inline void check_same(const RunRecord& a, const RunRecord& b) {
   CHECK(a.metrics_json == b.metrics_json);
   CHECK(a.created_ms == b.created_ms);
   CHECK(a.updated_ms == b.updated_ms);
+  CHECK(a.origin == b.origin);
 }
 
 inline void check_same(const StepRecord& a, const StepRecord& b) {

@@ -31,13 +31,27 @@ TEST_CASE("a run record round-trips every field, absent and false optionals alik
   for (std::optional<bool> correct : {std::optional<bool>(), std::optional<bool>(false), std::optional<bool>(true)}) {
     run.correct = correct;
     for (auto status : {RunStatus::queued, RunStatus::running, RunStatus::succeeded, RunStatus::failed,
-                        RunStatus::cancelled}) {
+                        RunStatus::cancelled, RunStatus::interrupted}) {
       run.status = status;
-      auto back = decode_run(encode_run(run));
-      REQUIRE(back.ok());
-      check_same(*back, run);
+      for (const char* origin : {"", kRunOriginCli}) {
+        run.origin = origin;
+        auto back = decode_run(encode_run(run));
+        REQUIRE(back.ok());
+        check_same(*back, run);
+      }
     }
   }
+}
+
+TEST_CASE("a run record written before origins existed reads with an empty origin; an empty origin is not written") {
+  RunRecord run = sample_run("run-1");
+  std::string old_style = encode_run(run);
+  CHECK(old_style.find("origin") == std::string::npos);
+  auto back = decode_run(old_style);
+  REQUIRE(back.ok());
+  CHECK(back->origin.empty());
+  CHECK(run_status_from_string("interrupted") == RunStatus::interrupted);
+  CHECK(std::string(to_string(RunStatus::interrupted)) == "interrupted");
 }
 
 TEST_CASE("a step record round-trips every field with optionals set and unset") {
