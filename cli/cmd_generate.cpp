@@ -2,6 +2,9 @@
 #include <cstdio>
 #include <future>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.hpp"
 #include "cli/local_engine_flags.hpp"
 
@@ -22,6 +25,11 @@ struct GenerateArgs {
 };
 
 int do_generate(GenerateArgs& a) {
+  // Engine warnings and notes go to stderr: stdout carries only the text.
+  // (Info notes such as "stopped at the context length" are printed below.)
+  auto log = spdlog::stderr_color_mt("troupe");
+  log->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(log);
   auto opts = a.engine.resolved();
   opts.model_path = a.model;
   auto backend = engine::local::make_local_backend(opts);
@@ -63,6 +71,14 @@ int do_generate(GenerateArgs& a) {
       std::fwrite(c.text.data(), 1, c.text.size(), stdout);
     }
     std::printf("\n");
+  }
+  std::fflush(stdout);
+  // Say why a choice stopped when it was not EOS, a stop string or -n.
+  for (const auto& c : r->choices) {
+    if (c.finish_detail.empty()) continue;
+    if (a.n > 1) std::fprintf(stderr, "troupe: choice %d: stopped (%s): %s\n", c.index, engine::to_string(c.finish),
+                              c.finish_detail.c_str());
+    else std::fprintf(stderr, "troupe: stopped (%s): %s\n", engine::to_string(c.finish), c.finish_detail.c_str());
   }
   auto stats = (*backend)->stats();
   std::fprintf(stderr, "troupe: %lld prompt tokens (%lld cached), %lld generated, %.0f ms\n",

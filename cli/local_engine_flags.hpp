@@ -1,12 +1,39 @@
-// Command-line flags for the in-process engine, shared by `troupe
-// generate` and `troupe serve MODEL`.
+// Command-line flags for the in-process engine, shared by every command
+// that loads a local model (`troupe generate`, `troupe serve MODEL`).
+// Values are checked by CLI11 before the command runs: --context takes an
+// integer 1..2^30 (0, negative and non-integer values are usage errors
+// naming the flag); without it the model file's context length is used.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <stdexcept>
+#include <string>
+
 #include "engine/local/local_backend.hpp"
 
 namespace troupe::cli {
+
+// A token count for --context: a whole number from 1 to 2^30. CLI11's Range
+// alone would call "abc" and "1.5" out of range; this names what is wrong.
+inline CLI::Validator context_tokens_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        constexpr long long kMax = 1LL << 30;
+        long long v = 0;
+        size_t used = 0;
+        try {
+          v = std::stoll(text, &used, 10);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return "expected a whole number of tokens, got '" + text + "'";
+        if (v < 1 || v > kMax)
+          return "must be from 1 to " + std::to_string(kMax) + " tokens, got " + text;
+        return {};
+      },
+      "TOKENS");
+}
 
 struct LocalEngineFlags {
   engine::local::LocalEngineOptions options;
@@ -21,6 +48,10 @@ struct LocalEngineFlags {
     cmd.add_option("--block-size", options.block_size, "KV cache block size in tokens")->capture_default_str();
     cmd.add_option("--max-batch-tokens", options.max_step_tokens, "Prefill tokens per step (chunked prefill)")
         ->capture_default_str();
+    cmd.add_option("--context", options.context_length,
+                   "Context length in tokens per sequence, prompt included (default: the model file's; "
+                   "more than the model was trained with is allowed, with a warning)")
+        ->check(context_tokens_validator());
   }
   engine::local::LocalEngineOptions resolved() const {
     auto o = options;

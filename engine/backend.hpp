@@ -85,6 +85,9 @@ struct Choice {
   std::vector<TokenLogprob> logprobs;  // when asked
   FinishReason finish = FinishReason::stop;
   std::string stop_string;  // the matched stop string, if any
+  // Why it finished, for people, when `finish` alone does not say it: e.g.
+  // a FinishReason::length that hit the model's context, not max_tokens.
+  std::string finish_detail;
   std::string error;        // FinishReason::error: why
 };
 

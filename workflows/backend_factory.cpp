@@ -47,6 +47,7 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     o.threads = cfg.threads;
     o.kv_budget_bytes = static_cast<size_t>(cfg.kv_mb) << 20;
     o.model_name = cfg.model;
+    o.context_length = cfg.context_length;
     auto b = engine::local::make_local_backend(o);
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));

@@ -152,7 +152,8 @@ const std::vector<std::string> kBackendKeys = {
     "kind",          "url",         "model",          "api",        "api_key_env",
     "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
     "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture",
-    "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb"};
+    "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb",
+    "context"};
 const std::vector<std::string> kStoreKeys = {"path"};
 const std::vector<std::string> kRoleKeys = {"system", "template", "sampling", "parse_retries"};
 const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "top_p",
@@ -590,6 +591,11 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
   if (auto* f = s.find("kv_mb")) {
     b.kv_mb = get_int(*f);
     at_least(*f, b.kv_mb, 1);
+  }
+  if (auto* f = s.find("context")) {
+    b.context_length = get_int(*f);  // tokens per sequence, as `troupe generate --context`
+    at_least(*f, b.context_length, 1);
+    if (b.context_length > (1 << 30)) fail(f->mark(), f->path + ": must be at most 1073741824, got " + f->value.Scalar());
   }
 
   if (b.kind == "http") {

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/local/chat_template.hpp"
 #include "engine/local/gguf.hpp"
 #include "engine/local/kernels.hpp"
@@ -86,8 +88,19 @@ class TokenizerCodec : public TextCodec {
 }  // namespace
 
 Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& o) {
+  if (o.context_length < 0)
+    return Error{ErrorCode::invalid_argument,
+                 "context length " + std::to_string(o.context_length) + " must be positive (0 = the model's own)"};
   auto weights = load_model(o.model_path);
   if (!weights.ok()) return weights.error();
+  if (o.context_length > 0) {
+    const int trained = weights->config.context_length;
+    if (o.context_length > trained)
+      spdlog::warn("{}: context length {} is above the {} tokens the model was trained with; positions past {} "
+                   "may give poor output",
+                   o.model_path, o.context_length, trained, trained);
+    weights->config.context_length = o.context_length;
+  }
   const ModelConfig cfg = weights->config;
 
   std::optional<Tokenizer> tok;
@@ -95,7 +108,7 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   auto gguf = GgufFile::open(o.model_path);
   if (gguf.ok()) {
     auto t = Tokenizer::from_gguf(*gguf);
-    if (!t.ok()) return t.error().with_context(o.model_path);
+    if (!t.ok()) return t.error();  // names the file already
     jinja = t->chat_template();
     tok.emplace(std::move(t.value()));
   } else {
@@ -125,6 +138,11 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   kc.budget_bytes = o.kv_budget_bytes;
   auto kv = KvCache::create(kc);
   if (!kv.ok()) return kv.error();
+  const int64_t kv_tokens = static_cast<int64_t>((*kv)->n_blocks()) * kc.block_size;
+  if (kv_tokens < cfg.context_length)
+    spdlog::warn("{}: the KV cache budget ({} MiB) holds {} tokens, fewer than the context length {}; a request "
+                 "longer than that fails for lack of KV cache",
+                 o.model_path, o.kv_budget_bytes >> 20, kv_tokens, cfg.context_length);
 
   SchedulerOptions so;
   so.max_step_tokens = o.max_step_tokens;

@@ -7,7 +7,20 @@
 // clear error naming the file, key or tensor that is wrong. A model whose
 // file has no recognisable chat template serves chat requests only when
 // options.chat_template names one (chatml, llama3, llama2); text
-// completions work regardless.
+// completions work regardless. Errors name the model file once.
+//
+// Context length: a sequence (prompt + generated tokens) holds at most
+// options.context_length tokens, or the model file's own
+// `<arch>.context_length` when that is 0. A request that reaches it ends
+// with FinishReason::length and a Choice::finish_detail saying so (and an
+// info log line); a prompt that leaves no room to generate is an
+// invalid_argument error naming both lengths. A context above the model's
+// trained length is allowed with a warning (RoPE is positional, so it runs;
+// quality past the trained length is the model's affair), as llama.cpp
+// does. The context does not size the KV cache: kv_budget_bytes does,
+// shared by all running sequences; a context longer than the budget holds
+// for one sequence is warned about at load, and a lone sequence that
+// outgrows the budget fails with the KV budget error.
 #pragma once
 
 #include <memory>
@@ -28,6 +41,7 @@ struct LocalEngineOptions {
   int max_step_tokens = 256;
   int max_running = 64;
   std::string model_name;      // "" = the file name without extension
+  int context_length = 0;      // tokens per sequence; 0 = the model file's; < 0 is an error
 };
 
 Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& options);

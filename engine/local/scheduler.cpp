@@ -1,5 +1,7 @@
 #include "engine/local/scheduler.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -21,6 +23,7 @@ struct Scheduler::Choice {
   bool done = false;
   FinishReason finish = FinishReason::stop;
   std::string stop_string;
+  std::string finish_detail;
   std::vector<TokenLogprob> logprobs;
   // After a preemption: tokens to put back into the cache before decoding.
   std::vector<int32_t> replay;
@@ -190,9 +193,11 @@ bool Scheduler::admit(Request& r) {
     if (static_cast<int>(r.prompt.size()) >= model_->context_length()) {
       r.finished = true;
       auto done = std::move(r.done);
-      done(Error{ErrorCode::invalid_argument, "request " + r.req.id + ": the prompt has " +
-                                                  std::to_string(r.prompt.size()) + " tokens; the context holds " +
-                                                  std::to_string(model_->context_length())});
+      done(Error{ErrorCode::invalid_argument,
+                 "request " + r.req.id + ": the prompt has " + std::to_string(r.prompt.size()) +
+                     " tokens but the model's context holds " + std::to_string(model_->context_length()) +
+                     " (prompt + generated); no room is left to generate. Shorten the prompt or raise the "
+                     "context (--context N, or `context:` in a local backend section)"});
       return false;
     }
     const SamplingParams& s = r.req.sampling;
@@ -462,12 +467,23 @@ void Scheduler::check_token(Request& r, Choice& c) {
     c.stop_string = *step.stopped;
     return;
   }
-  int in_cache = c.seq ? cache_->length(c.seq) : 0;
-  if (static_cast<int>(c.generated.size()) >= r.req.sampling.max_tokens || in_cache + 1 >= model_->context_length()) {
+  // The sequence is prompt + generated; the newest token is not in the
+  // cache yet. It may hold at most context_length tokens.
+  const int in_cache = c.seq ? cache_->length(c.seq) : 0;
+  const int context = model_->context_length();
+  const bool max_tokens_reached = static_cast<int>(c.generated.size()) >= r.req.sampling.max_tokens;
+  if (max_tokens_reached || in_cache + 1 >= context) {
     emit(c.stop->flush() + c.utf8_hold);
     c.utf8_hold.clear();
     c.done = true;
     c.finish = FinishReason::length;
+    if (!max_tokens_reached) {
+      c.finish_detail = "the model's context of " + std::to_string(context) + " tokens is full (" +
+                        std::to_string(r.prompt.size()) + " prompt + " + std::to_string(c.generated.size()) +
+                        " generated) before max_tokens " + std::to_string(r.req.sampling.max_tokens) +
+                        "; raise the context (--context N, or `context:` in a local backend section)";
+      spdlog::info("request {}: choice {} stopped at the context length: {}", r.req.id, c.index, c.finish_detail);
+    }
   }
 }
 
@@ -503,6 +519,7 @@ GenerateResult Scheduler::result_of(Request& r) {
     ch.logprobs = std::move(c.logprobs);
     ch.finish = c.done ? c.finish : FinishReason::cancelled;
     ch.stop_string = c.stop_string;
+    ch.finish_detail = c.finish_detail;
     out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
     out.choices.push_back(std::move(ch));
   }

@@ -22,6 +22,11 @@
 //   once and the callback gets the text so far, marked cancelled.
 // - A request's tokens do not depend on what else shares the batch (given a
 //   batch-invariant ModelRunner).
+// - A sequence (prompt + generated) holds at most model.context_length()
+//   tokens: a choice that reaches it before max_tokens finishes with
+//   FinishReason::length and a finish_detail naming the lengths (logged at
+//   info); a prompt of context_length tokens or more is an invalid_argument
+//   error naming both lengths.
 // All scheduling runs on one engine thread; submit/cancel only enqueue.
 #pragma once
 

@@ -95,13 +95,16 @@ Result<Tokenizer> Tokenizer::from_vocab(VocabData v) {
     return {};
   };
   for (auto [id, key] : {std::pair{v.bos, "bos_token_id"}, {v.eos, "eos_token_id"},
-                         {v.unk, "unknown_token_id"}, {v.pad, "padding_token_id"}}) {
+                         {v.unk, "unknown_token_id"}, {v.pad, "padding_token_id"},
+                         {v.sep, "seperator_token_id"}, {v.eot, "eot_token_id"}}) {
     if (auto st = check_id(id, key); !st) return st.error();
   }
   t.bos_ = v.bos;
   t.eos_ = v.eos;
   t.unk_ = v.unk;
   t.pad_ = v.pad;
+  t.sep_ = v.sep;
+  t.eot_ = v.eot;
   t.add_bos_ = v.add_bos && v.bos >= 0;
   t.add_space_prefix_ = v.add_space_prefix;
   t.chat_template_ = std::move(v.chat_template);
@@ -181,10 +184,12 @@ Result<Tokenizer> Tokenizer::from_vocab(VocabData v) {
   });
 
   if (t.eos_ >= 0) t.end_of_generation_.push_back(t.eos_);
+  if (t.eot_ >= 0 && t.eot_ != t.eos_) t.end_of_generation_.push_back(t.eot_);
   for (std::string_view s : {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "<|end|>",
                              "<end_of_turn>", "</s>", "<|eom_id|>"}) {
     const int32_t id = t.lookup(s);
-    if (id >= 0 && t.types_[id] == TokenType::control && id != t.eos_) t.end_of_generation_.push_back(id);
+    if (id >= 0 && t.types_[id] == TokenType::control && id != t.eos_ && id != t.eot_)
+      t.end_of_generation_.push_back(id);
   }
   return t;
 }

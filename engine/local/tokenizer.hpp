@@ -12,7 +12,10 @@
 //   <0xNN> byte tokens, or to the unknown token when the vocabulary has
 //   none; byte-level BPE covers every byte). It adds BOS only when asked
 //   and the vocabulary has one; pass add_bos() for the vocabulary's own
-//   setting.
+//   setting. Every special id (bos, eos, unk, pad, sep, eot) may be -1,
+//   "none": no BOS is added, generation ends only at the other
+//   end-of-generation tokens, unknown text falls back to byte tokens (or is
+//   dropped when there are none), and nothing is ever padded.
 // - With parse_special, the text of every control token (e.g. "<s>",
 //   "<|im_end|>") is matched before pre-tokenization and becomes that
 //   token; without it only user-defined tokens are (as Hugging Face does).
@@ -83,7 +86,9 @@ class Tokenizer {
   int32_t bos() const { return bos_; }  // -1 when the vocabulary has none
   int32_t eos() const { return eos_; }
   int32_t unk() const { return unk_; }
-  int32_t pad() const { return pad_; }
+  int32_t pad() const { return pad_; }  // not used by the engine: nothing is padded
+  int32_t sep() const { return sep_; }  // not used by the engine
+  int32_t eot() const { return eot_; }
   bool add_bos() const { return add_bos_; }  // the vocabulary's own setting
   bool add_space_prefix() const { return add_space_prefix_; }
 
@@ -95,7 +100,8 @@ class Tokenizer {
   // Tokens matched whole before pre-tokenization: control, unknown and
   // user-defined.
   bool is_special(int32_t id) const;
-  // EOS, plus control tokens that end a turn in the known chat formats
+  // EOS, the vocabulary's EOT (tokenizer.ggml.eot_token_id), plus control
+  // tokens that end a turn in the known chat formats
   // ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "<|end|>",
   // "<end_of_turn>", "</s>").
   bool is_end_of_generation(int32_t id) const;
@@ -136,7 +142,7 @@ class Tokenizer {
   std::array<int32_t, 256> byte_tokens_{};  // spm: <0xNN>; bpe: the token of each byte's char
   std::array<std::string, 256> byte_chars_;  // bpe: GPT-2's byte -> printable character
   std::vector<int16_t> char_bytes_;          // bpe: code point -> byte, -1 when not a byte char
-  int32_t bos_ = -1, eos_ = -1, unk_ = -1, pad_ = -1;
+  int32_t bos_ = -1, eos_ = -1, unk_ = -1, pad_ = -1, sep_ = -1, eot_ = -1;
   bool add_bos_ = false;
   bool add_space_prefix_ = false;
   bool ignore_merges_ = false;  // llama3: a word that is a token is not merged

@@ -7,10 +7,15 @@
 // - vocab_from_gguf() reads the keys llama.cpp writes: tokenizer.ggml.model
 //   (required), .pre, .tokens (required), .scores, .token_type, .merges,
 //   .bos_token_id, .eos_token_id, .unknown_token_id, .padding_token_id,
+//   .seperator_token_id (llama.cpp's spelling), .eot_token_id,
 //   .add_bos_token, .add_space_prefix and tokenizer.chat_template. Absent
-//   optional keys take llama.cpp's defaults (see VocabData). A key of the
-//   wrong type or an array whose length differs from .tokens is an Error
-//   naming the key; nothing here throws.
+//   optional keys take llama.cpp's defaults (see VocabData). A special
+//   token id outside [0, token count) -- llama.cpp's converters write
+//   0xFFFFFFFF for "none" -- counts as absent (-1) and is logged as a
+//   warning naming the file and key, as llama.cpp does. A key of the wrong
+//   type or an array whose length differs from .tokens is an Error naming
+//   the file (once) and the key; nothing here throws. Other
+//   `*_token_id` keys (cls, mask, fim_*, ...) are not read.
 // - write_vocab_to_gguf() writes the same keys, so a vocabulary read back
 //   from the file equals the one written.
 // - vocab_from_hf_tokenizer_json() understands byte-level BPE tokenizer.json
@@ -53,6 +58,8 @@ struct VocabData {
   std::vector<int32_t> token_types; // empty (all normal) or one per token
   std::vector<std::string> merges;  // BPE: "left right", highest priority first
   int32_t bos = -1, eos = -1, unk = -1, pad = -1;  // -1: none
+  int32_t sep = -1;  // separator (BERT-style); kept for round trips, unused by the engine
+  int32_t eot = -1;  // end of turn: ends generation like EOS
   bool add_bos = false;             // default: true for llama, false for gpt2
   bool add_space_prefix = false;    // default: true for llama, false for gpt2
   std::string chat_template;        // Jinja text, may be empty

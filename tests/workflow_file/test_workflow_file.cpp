@@ -170,7 +170,8 @@ TEST_CASE("an unknown key is an error that suggests the closest known key", "[wo
   CHECK(parse_error(std::string(kScriptedHead) + "  timeout: 3\n") ==
         "test.yaml:5:3: unknown key 'timeout' in backend (did you mean 'timeout_s'?); allowed keys: kind, url, model, "
         "api, api_key_env, stream, timeout_s, connect_timeout_s, max_in_flight, max_retries, backoff_ms, "
-        "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb");
+        "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb, "
+        "context");
   CHECK(parse_error(std::string(kScriptedHead) + "roles:\n  solver:\n    sampling: {temprature: 1}\n") ==
         "test.yaml:7:16: unknown key 'temprature' in roles.solver.sampling (did you mean 'temperature'?); "
         "allowed keys: n, temperature, top_p, top_k, min_p, max_tokens, seed, stop, logprobs");
@@ -429,4 +430,20 @@ TEST_CASE("a local backend needs model_file; its paths are relative to the workf
   CHECK(wf->backend.kv_mb == 32);
   CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  chat_template: vicuna\n")
             .find("expected one of chatml, llama3, llama2") != std::string::npos);
+}
+
+TEST_CASE("a local backend's context overrides the model's context length; bad values are named", "[workflow_file]") {
+  const std::string head = "pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n";
+  auto wf = parse_workflow(head + "  context: 128\n", "/srv/flows/test.yaml");
+  REQUIRE(wf.ok());
+  CHECK(wf->backend.context_length == 128);
+  auto plain = parse_workflow(head, "/srv/flows/test.yaml");
+  REQUIRE(plain.ok());
+  CHECK(plain->backend.context_length == 0);  // the model file's own
+  CHECK(parse_error(head + "  context: 0\n") == "test.yaml:5:12: backend.context: must be at least 1, got 0");
+  CHECK(parse_error(head + "  context: -5\n") == "test.yaml:5:12: backend.context: must be at least 1, got -5");
+  CHECK(parse_error(head + "  context: 1.5\n") == "test.yaml:5:12: backend.context: expected an integer, got '1.5'");
+  CHECK(parse_error(head + "  context: lots\n") == "test.yaml:5:12: backend.context: expected an integer, got 'lots'");
+  CHECK(parse_error(head + "  context: 2000000000\n") ==
+        "test.yaml:5:12: backend.context: must be at most 1073741824, got 2000000000");
 }

@@ -1,0 +1,67 @@
+// `troupe generate` as a user runs it: --context, the reason a generation
+// stopped, and bad --context values.
+#include <catch2/catch.hpp>
+
+#include "cli/cli_harness.hpp"
+#include "engine/local/model_random.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace troupe;
+using namespace troupe::engine::local;
+using testing::run_troupe;
+using testing::shell_quote;
+
+namespace {
+
+std::string model_with_context_64(testing::TempDir& dir) {
+  RandomModelOptions o;
+  o.dim = 32;
+  o.n_layers = 1;
+  o.n_heads = 2;
+  o.n_kv_heads = 2;
+  o.ffn_dim = 64;
+  o.vocab_size = 300;
+  o.context_length = 64;
+  o.seed = 11;  // greedy output has no end-of-generation token within 200 tokens
+  const std::string path = dir.file("ctx64.gguf");
+  REQUIRE(write_random_model(o, path).ok());
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("troupe generate says when the context stopped it, and --context raises it", "[local_backend][cli]") {
+  testing::TempDir dir;
+  const std::string model = shell_quote(model_with_context_64(dir));
+  auto stopped = run_troupe("generate " + model + " -p hello -n 100 --threads 1 --kv-mb 4");
+  INFO(stopped.output);
+  REQUIRE(stopped.exit_code == 0);
+  CHECK_THAT(stopped.output, Catch::Contains("troupe: stopped (length): the model's context of 64 tokens is full"));
+  CHECK_THAT(stopped.output, Catch::Contains("before max_tokens 100"));
+
+  auto raised = run_troupe("generate " + model + " -p hello -n 100 --threads 1 --kv-mb 4 --context 128");
+  INFO(raised.output);
+  REQUIRE(raised.exit_code == 0);
+  CHECK_THAT(raised.output, Catch::Contains("100 generated"));
+  CHECK_THAT(raised.output, Catch::Contains("context length 128 is above the 64 tokens the model was trained with"));
+  CHECK_THAT(raised.output, !Catch::Contains("stopped (length)"));
+}
+
+TEST_CASE("troupe generate refuses --context 0, negative and non-integer values, naming the flag",
+          "[local_backend][cli][bad]") {
+  testing::TempDir dir;
+  const std::string model = shell_quote(model_with_context_64(dir));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"0", "--context: must be from 1 to 1073741824 tokens, got 0"},
+      {"-5", "--context: must be from 1 to 1073741824 tokens, got -5"},
+      {"2000000000", "--context: must be from 1 to 1073741824 tokens, got 2000000000"},
+      {"1.5", "--context: expected a whole number of tokens, got '1.5'"},
+      {"abc", "--context: expected a whole number of tokens, got 'abc'"},
+  };
+  for (const auto& [bad, says] : cases) {
+    auto r = run_troupe("generate " + model + " -p hello -n 4 --context " + bad);
+    INFO(bad << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(says));
+  }
+}

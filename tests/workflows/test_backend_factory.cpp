@@ -1,0 +1,48 @@
+// make_backend: a workflow's `backend` section becomes the Backend it
+// describes, with every key taking effect.
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "engine/local/model_random.hpp"
+#include "support/temp_dir.hpp"
+#include "workflows/runner.hpp"
+#include "workflows/workflow.hpp"
+
+using namespace troupe;
+
+TEST_CASE("a local backend's `context` key overrides the model's context length", "[workflows][backend]") {
+  testing::TempDir dir;
+  engine::local::RandomModelOptions m;
+  m.dim = 32;
+  m.n_layers = 1;
+  m.n_heads = 2;
+  m.n_kv_heads = 2;
+  m.ffn_dim = 64;
+  m.vocab_size = 300;
+  m.context_length = 64;
+  m.seed = 11;  // greedy output has no end-of-generation token within 200 tokens
+  const std::string model = dir.file("m.gguf");
+  REQUIRE(engine::local::write_random_model(m, model).ok());
+  testing::write_file(dir.file("flow.yaml"), "pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n"
+                                             "  threads: 1\n  kv_mb: 4\n  context: 32\n");
+  auto wf = workflows::load_workflow(dir.file("flow.yaml"));
+  INFO((wf.ok() ? "" : wf.error().message));
+  REQUIRE(wf.ok());
+  auto backend = workflows::make_backend(wf->backend);
+  INFO((backend.ok() ? "" : backend.error().message));
+  REQUIRE(backend.ok());
+  engine::GenerateRequest r;
+  r.kind = engine::PromptKind::text;
+  r.prompt = "hello";
+  r.sampling.max_tokens = 200;
+  r.sampling.temperature = 0.0;
+  std::promise<Result<engine::GenerateResult>> p;
+  auto f = p.get_future();
+  (*backend)->submit(std::move(r), [&p](Result<engine::GenerateResult> res) { p.set_value(std::move(res)); });
+  auto res = f.get();
+  REQUIRE(res.ok());
+  CHECK(res->usage.prompt_tokens + res->usage.completion_tokens == 32);
+  CHECK(res->choices[0].finish == engine::FinishReason::length);
+  CHECK_THAT(res->choices[0].finish_detail, Catch::Contains("context of 32 tokens"));
+}
