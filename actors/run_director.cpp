@@ -6,6 +6,7 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "actors/journal.hpp"
+#include "actors/run_cancellation.hpp"
 #include "common/json_writer.hpp"
 #include "tools/answer.hpp"
 
@@ -31,6 +32,14 @@ class DirectorState : public RunContext {
   int64_t calls = 0, prompt_tokens = 0, cached_prompt_tokens = 0, completion_tokens = 0;
   int in_flight = 0;
   bool started = false, ended = false, cancel_requested = false, wall_expired = false;
+  // Reaches the run's tools that work outside messages (run_cancellation.hpp).
+  CancelFlag cancel_flag;
+
+  // Stops the run's in-flight work: generation in the engine, tools.
+  void stop_in_flight() {
+    self->send(cfg.gateway, cancel_run_atom_v, cfg.run_id);
+    stop_run_tools(cfg.run_id);
+  }
 
   // Durable runs: the committed journal (key -> call), how many calls with
   // each content hash were made so far, and replies waiting to be replayed.
@@ -346,7 +355,7 @@ class DirectorState : public RunContext {
   void end(memory::RunStatus status, std::string answer, std::string error) {
     if (ended) return;
     ended = true;
-    if (in_flight > 0) self->send(cfg.gateway, cancel_run_atom_v, cfg.run_id);
+    if (in_flight > 0) stop_in_flight();
     memory::RunRecord r = base_record();
     r.status = status;
     r.answer = answer;
@@ -457,6 +466,7 @@ run_director::behavior_type director(director_pointer self, DirectorConfig cfg) 
         st.started = true;
         st.created_ms = now_unix_ms();
         st.clock.reset();
+        st.cancel_flag = run_cancel_flag(st.cfg.run_id);
         if (st.cfg.journal) {
           std::optional<RunOutcome> done;
           if (auto loaded = st.load_journal(done); !loaded) {
@@ -470,6 +480,11 @@ run_director::behavior_type director(director_pointer self, DirectorConfig cfg) 
             self->quit();
             return st.promise;
           }
+        }
+        if (st.cancel_requested) {
+          // Cancelled before it started (the cancel is already committed).
+          st.fail(Error{ErrorCode::cancelled, "run " + st.cfg.run_id + " was cancelled before it started"});
+          return st.promise;
         }
         StoreWrite w;
         memory::RunRecord r = st.base_record();
@@ -497,14 +512,44 @@ run_director::behavior_type director(director_pointer self, DirectorConfig cfg) 
         auto& st = self->state;
         if (st.ended || st.cancel_requested) return;
         st.cancel_requested = true;
-        self->send(st.cfg.gateway, cancel_run_atom_v, st.cfg.run_id);
+        st.stop_in_flight();
+      },
+      [self](cancel_atom, stored_atom) -> caf::result<bool> {
+        // The durable cancel: once the request is marked, every way this
+        // run can end records it cancelled, so committing `cancelled` now
+        // agrees with the final record, and a restarted daemon never
+        // resumes the run.
+        auto& st = self->state;
+        if (st.ended) return false;
+        if (!st.cancel_requested) {
+          st.cancel_requested = true;
+          if (st.started) st.stop_in_flight();
+          else stop_run_tools(st.cfg.run_id);
+        }
+        StoreWrite w;
+        memory::RunRecord r = st.base_record();
+        if (!st.started) r.created_ms = 0;  // keep the stored one (see below)
+        r.status = memory::RunStatus::cancelled;
+        r.error = "cancel requested; stopping";
+        if (!st.started && st.cfg.journal) {
+          // Not started: the stored record (queued or running, from a
+          // previous daemon) has the creation time to keep.
+          auto rec = st.cfg.journal->get_run(st.cfg.run_id);
+          if (rec.ok() && *rec) r.created_ms = (*rec)->created_ms;
+        }
+        w.runs.push_back(std::move(r));
+        auto promise = self->make_response_promise<bool>();
+        self->request(st.cfg.writer, caf::infinite, std::move(w))
+            .then([promise](StoreAck& ack) mutable { promise.deliver(ack.ok); },
+                  [promise](caf::error&) mutable { promise.deliver(false); });
+        return promise;
       },
       [self](replay_atom, uint64_t token) { self->state.deliver_replay(token); },
       [self](wall_timeout_atom) {
         auto& st = self->state;
         if (st.ended) return;
         st.wall_expired = true;
-        self->send(st.cfg.gateway, cancel_run_atom_v, st.cfg.run_id);
+        st.stop_in_flight();
       },
   };
 }

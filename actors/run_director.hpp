@@ -3,8 +3,13 @@
 // `start` writes the run record (status running), starts the pipeline and
 // answers, when the run ends, with a RunOutcome, after the final run
 // record, step labels and preference pairs are committed. `cancel` stops
-// in-flight generation in the engine and ends the run as cancelled once
-// the pipeline has seen its cancelled outputs. A failing pipeline (an
+// in-flight generation in the engine and the run's tools (its cancel flag,
+// actors/run_cancellation.hpp: a command verifier's processes are killed)
+// and ends the run as cancelled once the pipeline has seen its cancelled
+// outputs; `cancel, stored` does the same and answers once `cancelled` is
+// committed as the run's status, so a restart never resumes the run. The
+// flag is also set on a wall-time expiry and when a run ends with work in
+// flight. A failing pipeline (an
 // exception, an error reply) fails this run only, with the reason stored.
 //
 // Durable runs (cfg.journal set; docs/durability.md): every role reply is
@@ -73,6 +78,11 @@ struct DirectorConfig {
 
 using run_director = caf::typed_actor<caf::replies_to<start_atom>::with<RunOutcome>,
                                       caf::reacts_to<cancel_atom>,
+                                      // The durable cancel: answers true once the
+                                      // run's record says `cancelled` in the store,
+                                      // false when the run had already ended (or
+                                      // the write failed).
+                                      caf::replies_to<cancel_atom, stored_atom>::with<bool>,
                                       caf::reacts_to<wall_timeout_atom>,
                                       // Internal: deliver a replayed call.
                                       caf::reacts_to<replay_atom, uint64_t>>;

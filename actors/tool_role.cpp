@@ -40,7 +40,9 @@ role_actor::behavior_type tool_role(role_actor::stateful_pointer<ToolState> self
 }  // namespace
 
 role_actor spawn_tool_role(caf::actor_system& sys, std::string name, ToolFn fn) {
-  return sys.spawn(tool_role, std::move(name), std::move(fn));
+  // Detached: its own thread, so a blocking tool never stalls the scheduler
+  // (and with it the director that would cancel it).
+  return sys.spawn<caf::detached>(tool_role, std::move(name), std::move(fn));
 }
 
 }  // namespace troupe::actors

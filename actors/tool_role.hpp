@@ -9,9 +9,12 @@
 // one task at a time, in arrival order; RoleOutput.role is set to the
 // tool's name and calls stays 0 unless the function sets it (no model call
 // was made). An exception thrown by the function becomes ok=false with
-// error_code internal and the exception's text, never a crash. Functions
-// must be quick (pure CPU work); anything that blocks on I/O belongs on a
-// thread of its own, as the prover role does.
+// error_code internal and the exception's text, never a crash. Each tool
+// role runs on a thread of its own (a detached actor), so a function may
+// block (IAD's command verifier waits for a subprocess) without holding a
+// scheduler thread; such a function must end promptly once its run's
+// cancel flag (actors/run_cancellation.hpp, by task.run_id) is set, because
+// the role's later tasks and its shutdown wait for it.
 #pragma once
 
 #include <functional>

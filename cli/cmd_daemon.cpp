@@ -1,11 +1,18 @@
 // troupe daemon --config troupe.yaml [--db PATH]: the long-running service
 // (docs/daemon.md). SIGTERM/SIGINT: stop taking work, let in-flight runs
 // finish for shutdown_grace_s, leave the rest checkpointed for the next
-// start, flush, exit 0.
+// start (their tools, such as command verifiers, are killed), flush, exit 0.
+// A watchdog ends the process (exit 1) if that has not happened within
+// shutdown_grace_s + kShutdownSlack: every acknowledged write is already in
+// the store's log, so nothing committed is lost.
 #include <semaphore.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "daemon/http_api.hpp"
@@ -16,6 +23,9 @@ namespace {
 
 sem_t g_stop;
 void on_signal(int) { sem_post(&g_stop); }  // async-signal-safe
+
+// How long past the grace the flush and teardown may take.
+constexpr double kShutdownSlack = 10;
 
 struct DaemonArgs {
   std::string config;
@@ -54,6 +64,12 @@ int daemon_main(const DaemonArgs& a) {
   }
   std::fprintf(stderr, "troupe daemon: stopping (grace %.0f s)\n", grace);
   std::fflush(stderr);
+  std::thread([grace] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(grace + kShutdownSlack));
+    std::fprintf(stderr, "troupe daemon: shutdown did not finish within %.0f s; exiting\n", grace + kShutdownSlack);
+    std::fflush(stderr);
+    ::_exit(1);
+  }).detach();
   (*svc)->drain(grace);  // no new work; in-flight runs may finish
   server.stop();         // event streams end; HTTP threads are joined
   (*svc)->shutdown(0);   // the rest stays `running` for the next start

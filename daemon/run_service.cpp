@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine_gateway.hpp"
+#include "actors/run_cancellation.hpp"
 #include "actors/run_director.hpp"
 #include "actors/store_writer.hpp"
 #include "common/clock.hpp"
@@ -95,7 +96,10 @@ struct RunService::Impl {
     auto text = store->get_blob(hash);
     if (!text.ok()) return text.error();
     if (!*text) return Error{ErrorCode::not_found, "the run's workflow text (blob " + hash + ") is not in the store"};
-    auto wf = workflows::parse_workflow(**text, catalog.dir() + "/stored-" + hash.substr(0, 12) + ".yaml");
+    // Stored texts were checked when submitted (an inline one names no file
+    // or program); file params still must stay in the workflows folder.
+    auto wf = workflows::parse_workflow(**text, catalog.dir() + "/stored-" + hash.substr(0, 12) + ".yaml",
+                                        catalog.load_options());
     if (!wf.ok()) return wf.error().with_context("stored workflow");
     auto bk = backend_by_key.find(backend_key(wf->backend));
     if (bk == backend_by_key.end())
@@ -343,16 +347,19 @@ Result<std::vector<std::string>> RunService::submit(SubmitRequest req) {
   const NamedBackend* nb = im.named_backend(backend);
   if (!nb) return Error{ErrorCode::invalid_argument, "backend: no backend named '" + backend + "'"};
   std::string text, where;
+  workflows::LoadOptions trust = im.catalog.load_options();
   if (!req.workflow.empty()) {
     auto e = im.catalog.find(req.workflow);
     if (!e.ok()) return e.error();
     text = (*e)->text;
     where = (*e)->path;
   } else {
+    // From the client: may not name programs, files or environment variables.
     text = req.workflow_yaml;
-    where = im.catalog.dir() + "/inline.yaml";
+    where = "inline.yaml";
+    trust.trusted = false;
   }
-  auto bound = bind_workflow(text, where, *nb);
+  auto bound = bind_workflow(text, where, *nb, trust);
   if (!bound.ok()) return bound.error();
   auto factory = workflows::make_pipeline_factory(bound->workflow);
   if (!factory.ok()) return factory.error();
@@ -410,13 +417,29 @@ Result<std::vector<memory::RunRecord>> RunService::list(std::optional<memory::Ru
 Result<CancelResult> RunService::cancel(const std::string& id) {
   Impl& im = *impl_;
   std::function<void(const memory::RunRecord&)> cb;
+  actors::run_director director;
   {
     std::lock_guard<std::mutex> lock(im.mu);
     if (im.stopping) return Error{ErrorCode::cancelled, "the daemon is shutting down"};
-    if (auto it = im.active.find(id); it != im.active.end()) {
-      caf::anon_send(it->second.director, actors::cancel_atom_v);
-      return CancelResult::requested;
-    }
+    if (auto it = im.active.find(id); it != im.active.end()) director = it->second.director;
+  }
+  if (director) {
+    // Executing: the director commits `cancelled` before it answers, and
+    // stops the run's model calls and tools.
+    caf::scoped_actor self{*im.sys};
+    Result<CancelResult> result = Error{ErrorCode::internal, "cancel: no answer from the run's director"};
+    self->request(director, std::chrono::seconds(10), actors::cancel_atom_v, actors::stored_atom_v)
+        .receive([&](bool recorded) { result = recorded ? CancelResult::requested : CancelResult::already_finished; },
+                 [&](caf::error& e) {
+                   // The director is gone: the run ended (or is ending) on its own.
+                   if (e == caf::sec::request_receiver_down) result = CancelResult::already_finished;
+                   else result = Error{ErrorCode::timeout, "cancel: the run's director did not answer: " + im.sys->render(e)};
+                 });
+    return result;
+  }
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    if (im.stopping) return Error{ErrorCode::cancelled, "the daemon is shutting down"};
     auto q = std::find(im.queue.begin(), im.queue.end(), id);
     if (q != im.queue.end()) {
       im.queue.erase(q);
@@ -489,6 +512,17 @@ void RunService::shutdown(double grace_s) {
     spdlog::info("shutdown: {} run(s) still executing are left as 'running'; the next start resumes them", left);
   im.hub.close_all();
   for (auto& d : directors) caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  // Their tools (a command verifier's processes) stop now, after the
+  // directors were told to exit: a tool's cancelled reply must not end a
+  // run as cancelled that is only being left for the next start.
+  // The flags are held (set) until the actor system is gone, so a tool task
+  // of these runs still queued finds its flag set and starts nothing; they
+  // are not remembered as stopped: the runs resume at the next start.
+  std::vector<actors::CancelFlag> stopped_tools;
+  for (const auto& id : abandoned) {
+    stopped_tools.push_back(actors::run_cancel_flag(id));
+    stopped_tools.back()->store(true);
+  }
   // Their in-flight generation is abandoned in the engine: a request left
   // pending would keep the actors that wait on it (and the store writer they
   // refer to) alive, and the actor system could not end.

@@ -17,13 +17,19 @@
 //   metrics) after it is in the store; a run's end event after its final
 //   record is.
 // - cancel() of a queued run records it cancelled at once; of a running run
-//   it asks the director, which stops the run's in-flight generation in the
-//   engine; the run ends as cancelled shortly after.
+//   it returns `requested` only after the director has committed the run's
+//   status as `cancelled` (so no later start resumes it) and stopped its
+//   in-flight generation in the engine and its tools (a command verifier's
+//   processes are killed); the run's final record follows shortly after.
 // - shutdown(grace) stops launching, waits up to `grace` seconds for the
 //   executing runs, and leaves the others as `running` in the store (their
-//   committed steps are the checkpoint; the next start resumes them). Every
-//   write acknowledged before it is durable. Idempotent; the destructor
-//   calls shutdown(0).
+//   committed steps are the checkpoint; the next start resumes them); their
+//   tools are stopped, so it returns shortly after `grace` whatever the
+//   pipelines are doing. Every write acknowledged before it is durable.
+//   Idempotent; the destructor calls shutdown(0).
+// - Inline workflows are loaded untrusted (no programs, files or
+//   environment variables; docs/daemon.md, "Trust model"); the catalog's
+//   are trusted, with file params confined to the workflows folder.
 // Thread-safe: HTTP handler threads call in concurrently.
 #pragma once
 

@@ -21,9 +21,21 @@ bool valid_workflow_name(const std::string& name) {
   });
 }
 
+// A workflow file is a few KB; bigger is a mistake.
+constexpr uintmax_t kMaxWorkflowFileBytes = 1u << 20;
+
+workflows::LoadOptions WorkflowCatalog::load_options() const {
+  workflows::LoadOptions o;
+  o.trusted = true;
+  o.base_dir = dir_;
+  return o;
+}
+
 Result<WorkflowCatalog> WorkflowCatalog::load(const std::string& dir) {
   WorkflowCatalog c;
-  c.dir_ = dir;
+  std::error_code canon_ec;
+  fs::path canonical = fs::weakly_canonical(fs::absolute(dir, canon_ec), canon_ec);
+  c.dir_ = canon_ec ? dir : canonical.string();
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) return Error{ErrorCode::io, dir + ": cannot list the workflows folder: " + ec.message()};
@@ -34,17 +46,23 @@ Result<WorkflowCatalog> WorkflowCatalog::load(const std::string& dir) {
     entry.name = e.path().stem().string();
     entry.path = fs::absolute(e.path()).lexically_normal().string();
     if (!valid_workflow_name(entry.name)) continue;
+    std::error_code size_ec;
+    if (fs::file_size(e.path(), size_ec) > kMaxWorkflowFileBytes) {
+      entry.error = entry.path + ": larger than " + std::to_string(kMaxWorkflowFileBytes) + " bytes";
+      c.entries_.emplace(entry.name, std::move(entry));
+      continue;
+    }
     std::ifstream in(entry.path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     entry.text = ss.str();
-    auto wf = workflows::parse_workflow(entry.text, entry.path);
+    auto wf = workflows::parse_workflow(entry.text, entry.path, c.load_options());
     if (!wf.ok()) {
       // A workflow without a backend is fine here: the daemon supplies one.
       NamedBackend probe;
       probe.yaml = "{kind: scripted, fixture: none.yaml}";
-      auto bound = bind_workflow(entry.text, entry.path, probe);
-      if (!bound.ok()) entry.error = wf.error().message;
+      auto bound = bind_workflow(entry.text, entry.path, probe, c.load_options());
+      if (!bound.ok()) entry.error = bound.error().message;
     }
     c.entries_.emplace(entry.name, std::move(entry));
   }
@@ -70,20 +88,26 @@ std::vector<std::string> WorkflowCatalog::names() const {
   return out;
 }
 
-Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend) {
+Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend,
+                                    const workflows::LoadOptions& options) {
   auto read = read_yaml(text, where);  // bounded (common/yaml_read.hpp): the text may come over HTTP
   if (!read.ok()) return read.error();
   YAML::Node root = *read;
   if (!root || !root.IsMap()) {
     // Let the loader describe what is wrong.
-    auto wf = workflows::parse_workflow(text, where);
+    auto wf = workflows::parse_workflow(text, where, options);
     if (!wf.ok()) return wf.error();
     return Error{ErrorCode::parse, where + ": expected a map"};
   }
   // Problems in the workflow itself, with the lines as the client wrote them.
+  // Untrusted text is checked with a stand-in backend that names no file
+  // (the daemon's own backend section may; it is not the client's).
   std::string checked = text;
-  if (!root["backend"]) checked += "\nbackend: " + backend.yaml + "\n";
-  auto own = workflows::parse_workflow(checked, where);
+  if (!root["backend"])
+    checked += "\nbackend: " +
+               (options.trusted ? backend.yaml : std::string("{kind: http, url: \"http://127.0.0.1\", model: daemon}")) +
+               "\n";
+  auto own = workflows::parse_workflow(checked, where, options);
   if (!own.ok()) return own.error();
 
   root["backend"] = YAML::Load(backend.yaml);
@@ -91,7 +115,10 @@ Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& 
   out << root;
   BoundWorkflow b;
   b.text = std::string(out.c_str()) + "\n";
-  auto wf = workflows::parse_workflow(b.text, where);
+  // The client's part passed `options` above; the backend is the daemon's.
+  workflows::LoadOptions bound_options;
+  bound_options.base_dir = options.base_dir;
+  auto wf = workflows::parse_workflow(b.text, where, bound_options);
   if (!wf.ok()) return wf.error();
   b.workflow = std::move(wf.value());
   return b;

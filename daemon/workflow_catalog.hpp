@@ -2,7 +2,9 @@
 // of the daemon's backends.
 //
 // WorkflowCatalog reads every *.yaml / *.yml file directly in the configured
-// folder once, at start. Clients name a workflow by its file name without
+// folder once, at start (regular files only, at most 1 MiB each). These are
+// the operator's workflows: they may name commands and programs, and files
+// inside the folder (docs/daemon.md, "Trust model"). Clients name a workflow by its file name without
 // extension; a name is looked up in that list and never used as a path, so
 // "../x" or "a/b" cannot reach a file outside the folder (such names are
 // refused as invalid_argument before any lookup). A file that is not a
@@ -44,6 +46,8 @@ class WorkflowCatalog {
   // Names of the valid workflows, sorted.
   std::vector<std::string> names() const;
   const std::string& dir() const { return dir_; }
+  // What the catalog's workflows may name: trusted, files inside dir().
+  workflows::LoadOptions load_options() const;
 
  private:
   std::string dir_;
@@ -59,6 +63,12 @@ struct BoundWorkflow {
 };
 
 // `where` names the text in errors and anchors its relative paths.
-Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend);
+// `options` say what the text may name (workflows/workflow.hpp, LoadOptions):
+// the catalog's files are trusted with base_dir = the workflows folder; an
+// inline workflow is untrusted (no programs, files or environment
+// variables; its own `backend`, if any, is checked the same way and then
+// replaced).
+Result<BoundWorkflow> bind_workflow(const std::string& text, const std::string& where, const NamedBackend& backend,
+                                    const workflows::LoadOptions& options);
 
 }  // namespace troupe::daemon

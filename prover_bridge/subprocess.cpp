@@ -1,5 +1,7 @@
 #include "prover_bridge/subprocess.hpp"
 
+#include "prover_bridge/sandbox_spawn.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 extern char** environ;
 
@@ -25,8 +28,28 @@ struct Child {
   int in = -1, out = -1, err = -1;
   size_t written = 0;
   bool reaped = false;
+  bool killed = false;  // stopping it was asked for (deadline or cancel)
   Clock::time_point start, deadline;
+  Clock::time_point hard_kill = Clock::time_point::max();  // sandboxed: SIGKILL the group if still there
+  std::optional<detail::SandboxChild> sandbox;
 };
+
+// A sandboxed child gets a second to let its supervisor kill every
+// descendant before its whole group is killed.
+constexpr auto kSupervisorGrace = std::chrono::seconds(1);
+
+// Stops a child: a sandboxed one through its supervisor (SIGTERM), a plain
+// one with SIGKILL to its process group.
+void stop_child(Child& c) {
+  c.killed = true;
+  if (c.sandbox) {
+    ::kill(c.pid, SIGTERM);
+    c.hard_kill = Clock::now() + kSupervisorGrace;
+  } else {
+    ::kill(-c.pid, SIGKILL);
+    ::kill(c.pid, SIGKILL);
+  }
+}
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -76,6 +99,38 @@ class SigpipeGuard {
   sigset_t old_;
 };
 
+// A child with the caller's environment, in a process group of its own.
+bool spawn_plain(const ChildSpec& spec, int in, int out, int err, pid_t& pid, ChildResult& r) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in, 0);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(spec.program.c_str()));
+  for (const auto& a : spec.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int rc = posix_spawnp(&pid, spec.program.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    r.start_errno = rc;
+    r.start_error = "cannot start '" + spec.program + "': " + std::strerror(rc);
+    return false;
+  }
+  return true;
+}
+
 bool start(const ChildSpec& spec, Child& c, ChildResult& r) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) {
@@ -96,41 +151,26 @@ bool start(const ChildSpec& spec, Child& c, ChildResult& r) {
     r.start_error = std::string("cannot create a pipe: ") + std::strerror(errno);
     return false;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty, defaults;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(spec.program.c_str()));
-  for (const auto& a : spec.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, spec.program.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  // The child's ends are closed here once it has them (or failed to start).
+  bool ok;
+  if (spec.sandbox) {
+    detail::SandboxChild sc;
+    ok = detail::spawn_sandboxed(spec, in[0], out[1], err[1], sc, r.start_error, r.start_errno);
+    r.isolation = sc.isolation;
+    c.pid = sc.pid;
+    if (ok) c.sandbox = std::move(sc);
+  } else {
+    ok = spawn_plain(spec, in[0], out[1], err[1], c.pid, r);
+  }
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);
-  if (rc != 0) {
+  if (!ok) {
     ::close(in[1]);
     ::close(out[0]);
     ::close(err[0]);
-    r.start_errno = rc;
-    r.start_error = "cannot start '" + spec.program + "': " + std::strerror(rc);
     return false;
   }
-  c.pid = pid;
   c.in = in[1];
   c.out = out[0];
   c.err = err[0];
@@ -171,6 +211,7 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs) {
       rusage ru{};
       pid_t w = ::wait4(c.pid, &status, WNOHANG, &ru);
       if (w == c.pid) {
+        if (c.sandbox) status = detail::finish_sandbox(*c.sandbox, status);
         record_status(status, ru, results[i]);
         // The child is gone: take what its pipes still hold, then stop
         // anything it left behind in its group.
@@ -184,14 +225,23 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs) {
         results[i].wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - c.start).count();
         continue;
       }
-      if (now >= c.deadline && !results[i].timed_out) {
+      if (!c.killed && now >= c.deadline) {
         results[i].timed_out = true;
-        ::kill(-c.pid, SIGKILL);
-        ::kill(c.pid, SIGKILL);
+        stop_child(c);
+        close_fd(c.in);
+      } else if (!c.killed && specs[i].cancel && specs[i].cancel->load()) {
+        results[i].cancelled = true;
+        stop_child(c);
         close_fd(c.in);
       }
+      if (c.killed && now >= c.hard_kill) {
+        ::kill(-c.pid, SIGKILL);
+        ::kill(c.pid, SIGKILL);
+        c.hard_kill = Clock::time_point::max();
+      }
       active = true;
-      if (!results[i].timed_out) next_deadline = std::min(next_deadline, c.deadline);
+      if (!c.killed) next_deadline = std::min(next_deadline, c.deadline);
+      if (!c.killed && specs[i].cancel) next_deadline = std::min(next_deadline, now + std::chrono::milliseconds(50));
       if (c.in >= 0) {
         fds.push_back({c.in, POLLOUT, 0});
         owners.push_back({i, 0});
@@ -205,7 +255,7 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs) {
         owners.push_back({i, 2});
       }
       if (c.in < 0 && c.out < 0 && c.err < 0) waiting_exit = true;
-      if (results[i].timed_out) waiting_exit = true;  // SIGKILL sent: reap soon
+      if (c.killed) waiting_exit = true;  // stopping: reap soon
     }
     if (!active) break;
     int timeout_ms = 1000;
@@ -240,12 +290,14 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs) {
   for (size_t i = 0; i < kids.size(); ++i) {
     Child& c = kids[i];
     if (c.reaped) continue;
-    ::kill(-c.pid, SIGKILL);
-    ::kill(c.pid, SIGKILL);
+    if (c.sandbox) ::kill(c.pid, SIGTERM);  // its supervisor stops what the command started
+    else ::kill(-c.pid, SIGKILL);
     int status = 0;
     rusage ru{};
     while (::wait4(c.pid, &status, 0, &ru) < 0 && errno == EINTR) {
     }
+    if (c.sandbox) status = detail::finish_sandbox(*c.sandbox, status);
+    ::kill(-c.pid, SIGKILL);
     record_status(status, ru, results[i]);
     results[i].timed_out = true;
     for (int* fd : {&c.in, &c.out, &c.err}) close_fd(*fd);

@@ -740,6 +740,9 @@ std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config) {
   return make_archon(std::move(config), ArchonOptions{});
 }
 
+// An Archon config is a few KB; anything near this is not one.
+constexpr size_t kMaxArchonConfigBytes = 4u << 20;
+
 Result<PipelineFactory> archon_factory(const Workflow& wf) {
   bool has_config = wf.params.count("config") > 0, has_layers = wf.params.count("layers") > 0;
   if (has_config && has_layers)
@@ -754,11 +757,11 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
   Result<ArchonConfig> config = Error{};
   if (has_config) {
     std::string path = wf.params.at("config").text;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{ErrorCode::not_found, param_where(wf, "config") + "cannot open " + path};
-    std::ostringstream text;
-    text << in.rdbuf();
-    config = parse_archon_json(text.str(), path);
+    // A regular file inside the workflow's folder, of bounded size (the
+    // trust model: docs/daemon.md).
+    auto text = read_param_file(wf, "config", kMaxArchonConfigBytes);
+    if (!text.ok()) return text.error();
+    config = parse_archon_json(*text, path);
   } else {
     std::string where = param_where(wf, "layers");
     config = parse_archon_json(wf.params.at("layers").text, where.substr(0, where.size() - 2));

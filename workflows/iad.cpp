@@ -377,6 +377,22 @@ Result<IadParams> iad_params(const Workflow& wf) {
   if (!timeout.ok()) return timeout.error();
   if (!(*timeout > 0)) return bad(wf, "verifier_timeout_s", "must be greater than 0");
   p.verifier_timeout_s = *timeout;
+  auto cpu = param_double(wf, "verifier_cpu_s", p.verifier_cpu_s);
+  if (!cpu.ok()) return cpu.error();
+  if (!(*cpu >= 1)) return bad(wf, "verifier_cpu_s", "must be at least 1");
+  p.verifier_cpu_s = *cpu;
+  auto mem = param_int(wf, "verifier_memory_mb", p.verifier_memory_mb);
+  if (!mem.ok()) return mem.error();
+  if (*mem < 16 || *mem > (int64_t{1} << 20)) return bad(wf, "verifier_memory_mb", "must be between 16 and 1048576");
+  p.verifier_memory_mb = *mem;
+  auto fmb = param_int(wf, "verifier_file_mb", p.verifier_file_mb);
+  if (!fmb.ok()) return fmb.error();
+  if (*fmb < 1 || *fmb > (int64_t{1} << 20)) return bad(wf, "verifier_file_mb", "must be between 1 and 1048576");
+  p.verifier_file_mb = *fmb;
+  auto procs = param_int(wf, "verifier_processes", p.verifier_processes);
+  if (!procs.ok()) return procs.error();
+  if (*procs < 1 || *procs > 4096) return bad(wf, "verifier_processes", "must be between 1 and 4096");
+  p.verifier_processes = static_cast<int>(*procs);
   auto scale = param_double(wf, "judge_scale", p.judge_scale);
   if (!scale.ok()) return scale.error();
   if (!(*scale > 0)) return bad(wf, "judge_scale", "must be greater than 0");
@@ -456,7 +472,8 @@ std::optional<actors::ToolFn> iad_tool_role(const Workflow& wf, const std::strin
     return actors::ToolFn([params](const RoleTask& task) { return iad_exact_check(task, params.max_score); });
   if (params.verifier == "command")
     return actors::ToolFn([params](const RoleTask& task) {
-      return iad_command_check(task, params.verifier_command, params.verifier_timeout_s, params.max_score);
+      return iad_command_check(task, params.verifier_command, params.verifier_timeout_s, params.max_score,
+                               iad_command_sandbox(params));
     });
   return std::nullopt;
 }

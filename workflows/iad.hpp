@@ -16,6 +16,7 @@
 
 #include "actors/messages.hpp"
 #include "common/error.hpp"
+#include "prover_bridge/subprocess.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
@@ -26,7 +27,12 @@ struct IadParams {
   std::string mode = "iad";  // iad | no_feedback | best_of_n
   std::string verifier = "judge";  // judge | exact | command
   std::string verifier_command;    // command: run with /bin/sh -c
-  double verifier_timeout_s = 10;  // command: killed after this
+  double verifier_timeout_s = 10;  // command: killed after this (wall clock)
+  // command: the sandbox's limits (prover_bridge/subprocess.hpp, docs/iad.md).
+  double verifier_cpu_s = 10;      // RLIMIT_CPU
+  int64_t verifier_memory_mb = 1024;  // RLIMIT_AS
+  int64_t verifier_file_mb = 16;      // RLIMIT_FSIZE
+  int verifier_processes = 32;        // RLIMIT_NPROC (inside a user namespace)
   double judge_scale = 10;         // judge: "Score: X/scale"
   int judge_retries = 1;           // judge: re-asks for an unparsable score (roles.verifier.parse_retries)
   bool critique = false;           // v4: the critic's critique of y_best joins the feedback
@@ -53,12 +59,17 @@ std::string iad_format_score(double score);
 actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_score);
 
 // verifier: command. Runs `/bin/sh -c COMMAND troupe-iad ANSWER GOLD
-// QUESTION` with the candidate's full text (`solution`) on stdin, killed
-// (with its process group) after timeout_s. Score: the fraction of stdout
-// lines that start with PASS among those that start with PASS or FAIL;
-// with no such line, 1 for exit status 0 and 0 otherwise; 0 on a timeout.
-// It blocks the calling thread until the command ends or is killed.
+// QUESTION` with the candidate's full text (`solution`) on stdin, in the
+// process runner's sandbox (cleared environment, rlimits, a private working
+// folder, PID and network namespaces where the kernel allows; see
+// prover_bridge/subprocess.hpp), killed with everything it started after
+// timeout_s or as soon as the run's cancel flag is set. Score: the fraction
+// of stdout lines that start with PASS among those that start with PASS or
+// FAIL; with no such line, 1 for exit status 0 and 0 otherwise; 0 on a
+// timeout. A cancelled run gets ok=false with error_code cancelled. It
+// blocks the calling thread until the command ends or is killed.
 actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::string& command, double timeout_s,
-                                     double max_score);
+                                     double max_score, const prover::Sandbox& sandbox);
+prover::Sandbox iad_command_sandbox(const IadParams& p);
 
 }  // namespace troupe::workflows

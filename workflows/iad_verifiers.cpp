@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "actors/run_cancellation.hpp"
 #include "common/json_writer.hpp"
 #include "prover_bridge/subprocess.hpp"
 #include "tools/answer.hpp"
@@ -52,15 +53,37 @@ actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_scor
   return one_score(score, max_score, std::move(json));
 }
 
+prover::Sandbox iad_command_sandbox(const IadParams& p) {
+  prover::Sandbox s;
+  s.cpu_s = p.verifier_cpu_s;
+  s.address_space_bytes = static_cast<uint64_t>(p.verifier_memory_mb) << 20;
+  s.max_file_bytes = static_cast<uint64_t>(p.verifier_file_mb) << 20;
+  s.max_processes = p.verifier_processes;
+  return s;
+}
+
 actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::string& command, double timeout_s,
-                                     double max_score) {
+                                     double max_score, const prover::Sandbox& sandbox) {
   prover::ChildSpec spec;
   spec.program = "/bin/sh";
   spec.args = {"-c", command, "troupe-iad", var(task, "answer"), var(task, "gold"), var(task, "question")};
   spec.input = var(task, "solution");
   spec.timeout_s = timeout_s;
   spec.max_output = 64 * 1024;
-  prover::ChildResult r = prover::run_children({spec}).at(0);
+  spec.sandbox = sandbox;
+  actors::CancelFlag cancel = actors::run_cancel_flag(task.run_id);
+  spec.cancel = cancel;
+  // A run stopped while this task waited in the queue starts nothing.
+  prover::ChildResult r;
+  if (cancel->load()) r.cancelled = true;
+  else r = prover::run_children({spec}).at(0);
+  if (r.cancelled) {
+    actors::RoleOutput out;
+    out.ok = false;
+    out.error_code = static_cast<int>(ErrorCode::cancelled);
+    out.error = "verifier_command: stopped, the run was cancelled";
+    return out;
+  }
   if (!r.started) {
     actors::RoleOutput out;
     out.ok = false;
@@ -96,6 +119,7 @@ actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::st
   JsonWriter w(json);
   w.begin_object().field("verifier", "command").field("score", score).field("exit_code", r.exit_code);
   w.field("passed", passed).field("failed", failed).field("timed_out", r.timed_out);
+  w.field("isolation", r.isolation);
   if (!note.empty()) w.field("note", note);
   w.field("stdout", clip(r.out, 2000)).field("stderr", clip(r.err, 2000)).end_object();
   return one_score(score, max_score, std::move(json));

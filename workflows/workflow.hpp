@@ -142,6 +142,23 @@ struct Workflow {
   std::map<std::string, ParamValue> params;
   BudgetConfig budget;
   int concurrency = 4;
+  // From LoadOptions: the folder its param files must stay inside ("" = any).
+  std::string base_dir;
+};
+
+// Where a workflow's text came from decides what it may name (docs/daemon.md,
+// "Trust model").
+struct LoadOptions {
+  // false: text from a client (the daemon's inline `workflow_yaml`). It may
+  // not name programs, files or environment variables: IAD's `verifier:
+  // command` and `verifier_command`, LINC's `prover`, every file param
+  // (Archon's `config`), and the backend keys fixture, model_file,
+  // tokenizer and api_key_env are errors at their file:line:col.
+  bool trusted = true;
+  // Non-empty: a file param must resolve (symlinks followed) to a file
+  // inside this folder; otherwise an error that does not say whether the
+  // file exists. Checked again when the file is opened (read_param_file).
+  std::string base_dir;
 };
 
 // Pipelines the loader knows, with the roles and parameters each accepts.
@@ -156,6 +173,13 @@ Result<Workflow> load_workflow(const std::string& path);
 // Same, from text already read; `path` names it in messages and anchors
 // relative paths (fixture).
 Result<Workflow> parse_workflow(const std::string& text, const std::string& path);
+Result<Workflow> parse_workflow(const std::string& text, const std::string& path, const LoadOptions& options);
+
+// Reads the file a path param names (e.g. Archon's `config`): it must be a
+// regular file of at most max_bytes and, when the workflow has a base_dir,
+// resolve inside it. Errors name the param's file:line:col; one outside the
+// folder says only that, whether or not such a file exists.
+Result<std::string> read_param_file(const Workflow& wf, const std::string& key, size_t max_bytes);
 
 // Typed access to params with defaults; a malformed value is an error that
 // names the file, line and column.

@@ -5,12 +5,17 @@
 // parse_workflow(), which turns it into an Error value; nothing escapes.
 #include "workflows/workflow.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -97,6 +102,10 @@ const std::vector<PipelineRules>& pipeline_table() {
         {"verifier", ParamKind::string, std::nullopt, {"judge", "exact", "command"}},
         {"verifier_command", ParamKind::string, std::nullopt, {}},                 // verifier: command
         {"verifier_timeout_s", ParamKind::number, 0, {}},
+        {"verifier_cpu_s", ParamKind::number, 1, {}},                              // command sandbox limits
+        {"verifier_memory_mb", ParamKind::integer, 16, {}},
+        {"verifier_file_mb", ParamKind::integer, 1, {}},
+        {"verifier_processes", ParamKind::integer, 1, {}},
         {"judge_scale", ParamKind::number, 0, {}},                                 // "Score: X/scale"
         {"critique", ParamKind::boolean, std::nullopt, {}},                        // v4 critic in the feedback
         {"max_score", ParamKind::number, 0, {}},                                   // early-stop score in (0, 1]
@@ -286,7 +295,7 @@ struct Section {
 
 class Loader {
  public:
-  explicit Loader(std::string file) : file_(std::move(file)) {}
+  explicit Loader(std::string file, LoadOptions options = {}) : file_(std::move(file)), options_(std::move(options)) {}
 
   [[noreturn]] void fail(const YAML::Mark& mark, const std::string& message) const {
     throw Failure{Error(ErrorCode::parse, location(file_, mark) + message)};
@@ -466,9 +475,45 @@ class Loader {
   void load_sampling(const Entry& e, engine::SamplingParams& sp) const;
   void load_params(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
   void load_budget(const Entry& e, BudgetConfig& budget) const;
+  void check_trust(const std::string& pipeline, const Entry& e, bool names_file) const;
 
   std::string file_;
+  LoadOptions options_;
 };
+
+// The trust hook (LoadOptions): keys that name a program, a file or an
+// environment variable are refused in untrusted text; file params of a
+// workflow with a base_dir must stay inside it.
+bool inside_folder(const fs::path& path, const std::string& folder) {
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(fs::absolute(folder, ec), ec);
+  if (ec) return false;
+  fs::path real = fs::weakly_canonical(path, ec);
+  if (ec) return false;
+  auto b = base.begin(), r = real.begin();
+  for (; b != base.end(); ++b, ++r)
+    if (r == real.end() || *b != *r) return false;
+  return r != real.end();
+}
+
+void Loader::check_trust(const std::string& pipeline, const Entry& e, bool names_file) const {
+  if (!options_.trusted) {
+    bool program = (pipeline == "iad" && (e.key == "verifier_command" ||
+                                          (e.key == "verifier" && e.value.IsScalar() && e.value.Scalar() == "command"))) ||
+                   (pipeline == "linc" && e.key == "prover");
+    if (program || names_file)
+      fail(e.key == "verifier" ? e.mark() : e.key_mark,
+           e.path + (e.key == "verifier" ? ": 'command'" : "") +
+               ": a workflow submitted inline may not name " + (program ? "a program to run" : "a file") +
+               "; put the workflow in the daemon's workflows folder and submit it by name");
+  }
+  if (names_file && !options_.base_dir.empty() && e.value.IsScalar()) {
+    fs::path path(e.value.Scalar());
+    if (path.is_relative()) path = fs::path(file_).parent_path() / path;
+    if (!inside_folder(path, options_.base_dir))
+      fail(e.mark(), e.path + ": must name a file inside the workflows folder (" + options_.base_dir + ")");
+  }
+}
 
 Workflow Loader::load(const std::string& text) const {
   // Bounded: aliases expanded, nesting and size are capped (common/yaml_read.hpp),
@@ -489,6 +534,7 @@ Workflow Loader::load(const std::string& text) const {
   Section top = section(root, root.Mark(), "", kTopKeys);
   Workflow wf;
   wf.file = file_;
+  wf.base_dir = options_.base_dir;
   wf.text_hash = sha256_hex(text);
   wf.name = fs::path(file_).stem().string();
   if (auto* e = top.find("name")) wf.name = get_nonempty_string(*e);
@@ -527,6 +573,11 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
   if (!e) fail(top.mark, "missing required key 'backend' (a map with at least 'kind')");
   Section s = section(e->value, e->mark(), e->path, kBackendKeys, "", /*null_ok=*/false);
   BackendConfig& b = wf.backend;
+  if (!options_.trusted)
+    for (const char* key : {"fixture", "model_file", "tokenizer", "api_key_env"})
+      if (auto* f = s.find(key))
+        fail(f->key_mark, f->path + ": a workflow submitted inline may not name files or environment variables; "
+                                    "leave out `backend` (the daemon's backend is used)");
 
   if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted", "local"});
   if (auto* f = s.find("url")) {
@@ -673,6 +724,7 @@ void Loader::load_params(const Entry& e, const PipelineRules& pipeline, Workflow
   for (const Entry& p : s.entries) {
     const ParamRule& rule = *std::find_if(pipeline.params.begin(), pipeline.params.end(),
                                           [&](const ParamRule& r) { return r.name == p.key; });
+    check_trust(pipeline.name, p, rule.kind == ParamKind::path);
     switch (rule.kind) {
       case ParamKind::integer: {
         int64_t v = get_int64(p);
@@ -748,11 +800,61 @@ const std::vector<PipelineSchema>& pipeline_schemas() {
 }
 
 Result<Workflow> parse_workflow(const std::string& text, const std::string& path) {
+  return parse_workflow(text, path, LoadOptions{});
+}
+
+Result<Workflow> parse_workflow(const std::string& text, const std::string& path, const LoadOptions& options) {
   try {
-    return Loader(path).load(text);
+    return Loader(path, options).load(text);
   } catch (const Failure& f) {
     return f.error;
   }
+}
+
+Result<std::string> read_param_file(const Workflow& wf, const std::string& key, size_t max_bytes) {
+  const ParamValue* v = find_param(wf, key);
+  if (!v) return Error(ErrorCode::not_found, wf.file + ": params." + key + " is not set");
+  std::string where = location(wf.file, v->line, v->col) + "params." + key + ": ";
+  if (!wf.base_dir.empty() && !inside_folder(v->text, wf.base_dir))
+    return Error(ErrorCode::invalid_argument, where + "must name a file inside the workflows folder (" + wf.base_dir + ")");
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  int fd = ::open(v->text.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Error(ErrorCode::not_found, where + "cannot open " + v->text + ": " + std::strerror(errno));
+  struct stat st{};
+  std::string text;
+  Error error;
+  bool ok = false;
+  if (::fstat(fd, &st) != 0) {
+    error = Error(ErrorCode::io, where + "cannot read " + v->text + ": " + std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    error = Error(ErrorCode::invalid_argument, where + v->text + " is not a regular file");
+  } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    error = Error(ErrorCode::invalid_argument, where + v->text + " is larger than the limit of " +
+                                                   std::to_string(max_bytes) + " bytes");
+  } else {
+    ok = true;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ok = false;
+        error = Error(ErrorCode::io, where + "cannot read " + v->text + ": " + std::strerror(errno));
+        break;
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > max_bytes) {  // it grew while being read
+        ok = false;
+        error = Error(ErrorCode::invalid_argument, where + v->text + " is larger than the limit of " +
+                                                       std::to_string(max_bytes) + " bytes");
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (!ok) return error;
+  return text;
 }
 
 Result<Workflow> load_workflow(const std::string& path) {

@@ -3,12 +3,16 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "actors/engine_gateway.hpp"
 #include "actors/roles.hpp"
+#include "actors/run_cancellation.hpp"
 #include "actors/run_director.hpp"
+#include "actors/tool_role.hpp"
 #include "actors/store_writer.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "support/temp_dir.hpp"
@@ -256,4 +260,75 @@ TEST_CASE("templates substitute known variables and leave other braces alone", "
         "Q: 2+2 -> \\boxed{} {unknown}");
   CHECK(render_template("{a}{a}", {{"a", "{a}"}}) == "{a}{a}");
   CHECK(render_template("open { only", {}) == "open { only");
+}
+
+TEST_CASE("a durable cancel answers after `cancelled` is stored and reaches a tool blocked on its run's flag",
+          "[actors][director][cancel]") {
+  System t;
+  auto backend = std::make_shared<StallingBackend>();
+  auto gw = spawn_engine_gateway(*t.sys, backend);
+  auto writer = spawn_store_writer(*t.sys, t.store);
+  auto entered = std::make_shared<std::atomic<bool>>(false);
+  // A blocking tool (like a command verifier): it ends only when its run's flag is set.
+  auto tool = spawn_tool_role(*t.sys, "solver", [entered](const RoleTask& task) {
+    CancelFlag flag = run_cancel_flag(task.run_id);
+    entered->store(true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!flag->load() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    RoleOutput out;
+    out.ok = false;
+    out.error_code = static_cast<int>(ErrorCode::cancelled);
+    out.error = flag->load() ? "stopped" : "never stopped";
+    return out;
+  });
+  caf::scoped_actor self{*t.sys};
+  auto d = spawn_run_director(*t.sys, director_config("run-tool", gw, writer, tool, std::make_shared<OneCallPipeline>()));
+  auto started = std::chrono::steady_clock::now();
+  self->send(d, start_atom_v);
+  while (!entered->load() && std::chrono::steady_clock::now() - started < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(entered->load());
+  bool recorded = false;
+  self->request(d, caf::infinite, cancel_atom_v, stored_atom_v)
+      .receive([&](bool r) { recorded = r; }, [&](caf::error& e) { FAIL(t.sys->render(e)); });
+  CHECK(recorded);
+  auto rec = t.store->get_run("run-tool");  // committed before the answer
+  REQUIRE(rec.ok());
+  REQUIRE(rec->has_value());
+  CHECK((*rec)->status == memory::RunStatus::cancelled);
+  RunOutcome out;
+  self->receive([&](RunOutcome& o) { out = o; });
+  CHECK(out.status == "cancelled");
+  CHECK(out.error.find("stopped") != std::string::npos);
+  CHECK(out.error.find("never") == std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  for (auto a : {caf::actor_cast<caf::actor>(gw), caf::actor_cast<caf::actor>(writer), caf::actor_cast<caf::actor>(tool)})
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a run cancelled before it starts never runs and never reads as running", "[actors][director][cancel]") {
+  System t;
+  auto backend = std::make_shared<StallingBackend>();
+  auto gw = spawn_engine_gateway(*t.sys, backend);
+  auto writer = spawn_store_writer(*t.sys, t.store);
+  auto solver = spawn_role(*t.sys, default_role_spec("solver"), gw);
+  caf::scoped_actor self{*t.sys};
+  auto d = spawn_run_director(*t.sys, director_config("run-early", gw, writer, solver, std::make_shared<OneCallPipeline>()));
+  bool recorded = false;
+  self->request(d, caf::infinite, cancel_atom_v, stored_atom_v)
+      .receive([&](bool r) { recorded = r; }, [&](caf::error& e) { FAIL(t.sys->render(e)); });
+  CHECK(recorded);
+  RunOutcome out;
+  self->request(d, caf::infinite, start_atom_v).receive([&](RunOutcome& o) { out = o; },
+                                                         [&](caf::error& e) { FAIL(t.sys->render(e)); });
+  CHECK(out.status == "cancelled");
+  CHECK(out.calls == 0);  // the pipeline never asked the backend
+  CHECK(out.steps == 0);
+  auto rec = t.store->get_run("run-early");
+  REQUIRE(rec.ok());
+  REQUIRE(rec->has_value());
+  CHECK((*rec)->status == memory::RunStatus::cancelled);
+  for (auto a : {caf::actor_cast<caf::actor>(gw), caf::actor_cast<caf::actor>(writer), caf::actor_cast<caf::actor>(solver)})
+    self->send_exit(a, caf::exit_reason::user_shutdown);
 }

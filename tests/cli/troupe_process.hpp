@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <regex>
 #include <stdexcept>
@@ -76,6 +77,29 @@ class TroupeProcess {
     if (reaped_) return -1;
     kill(pid_, sig);
     return wait_exit();
+  }
+  // Sends `sig` and waits at most `seconds` for the process to exit; a
+  // process still there is killed (SIGKILL) and *in_time set false. Returns
+  // the exit code as stop() does.
+  int stop_within(int sig, double seconds, bool* in_time) {
+    *in_time = true;
+    if (reaped_) return -1;
+    kill(pid_, sig);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        *in_time = false;
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      usleep(10000);  // polling an exit with a deadline
+    }
+    reaped_ = true;
+    char line[4096];
+    while (err_ && fgets(line, sizeof line, err_)) log_ += line;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   const std::string& log() const { return log_; }
 
