@@ -177,6 +177,7 @@ struct ApiServer::Impl {
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 413) engine::GuardedHttpServer::close_after_reply();  // the body was not read
       if (!res.body.empty()) return;
       if (res.status == 413) send_error(res, 413, "request body too large");
       else if (res.status == 404) send_error(res, 404, "no such route");

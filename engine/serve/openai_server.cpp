@@ -152,6 +152,7 @@ struct OpenAIServer::Impl {
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 413) GuardedHttpServer::close_after_reply();  // the body was not read
       if (!res.body.empty()) return;
       if (res.status == 413) {
         send_error(res, 413, "request body too large", "invalid_request_error");
