@@ -17,6 +17,21 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--port,-p", a->port, "Port (0 = any free port)")->capture_default_str();
   cmd->add_option("--token-env", a->token_env,
                   "Require 'Authorization: Bearer' with the value of this environment variable");
+  cmd->add_option("--max-connections", a->limits.max_connections,
+                  "Connections open at once; past it, 503 (the longest-waiting unfinished header is dropped first)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--http-threads", a->limits.workers, "Requests served at once (more wait for a thread)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--header-timeout", a->limits.header_timeout_s,
+                  "Seconds a connection may take to send its request header (then 408)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--read-timeout", a->limits.read_timeout_s,
+                  "Seconds a request body may take to arrive after its header")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   a->engine.add_to(*cmd);
   cmd->callback([a, &action] { action = [a] { return serve_main(*a); }; });
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/local_engine_flags.hpp"
+#include "engine/serve/http_guard.hpp"
 
 namespace troupe::cli {
 
@@ -14,6 +15,7 @@ struct ServeArgs {
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string token_env;
+  engine::HttpLimits limits;  // --max-connections, --http-threads, --*-timeout
   LocalEngineFlags engine;
 };
 

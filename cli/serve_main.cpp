@@ -47,6 +47,7 @@ int serve_main(const ServeArgs& a) {
   engine::OpenAIServer::Options o;
   o.host = a.host;
   o.port = a.port;
+  o.limits = a.limits;
   if (!a.token_env.empty()) {
     const char* t = std::getenv(a.token_env.c_str());
     if (!t || !*t) {
@@ -55,7 +56,7 @@ int serve_main(const ServeArgs& a) {
     }
     o.bearer_token = t;
   }
-  if (o.bearer_token.empty() && a.host != "127.0.0.1" && a.host != "localhost" && a.host != "::1") {
+  if (o.bearer_token.empty() && !engine::is_loopback_host(a.host)) {
     print_error("refusing to listen on " + a.host + " without a token (--token-env)");
     return 2;
   }

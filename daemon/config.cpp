@@ -1,7 +1,10 @@
 #include "daemon/config.hpp"
 
+#include "engine/serve/http_guard.hpp"
+
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,7 +21,8 @@ namespace fs = std::filesystem;
 const std::set<std::string> kTopKeys = {"listen",         "token",           "token_env",  "workflows_dir",
                                         "db",             "concurrency",     "max_body_bytes",
                                         "shutdown_grace_s", "http_threads",  "backends",   "default_backend",
-                                        "openai"};
+                                        "openai",         "max_connections", "max_event_streams",
+                                        "header_timeout_s", "read_timeout_s", "write_timeout_s"};
 
 struct Fail {
   Error error;
@@ -132,7 +136,7 @@ class Reader {
       if (!v || !*v) fail(n, "token_env: the environment variable '" + var + "' is not set");
       c.token = v;
     }
-    if (c.token.empty() && !is_loopback(c.host))
+    if (c.token.empty() && !engine::is_loopback_host(c.host))
       fail(root["listen"] ? root["listen"] : root,
            "refusing to listen on " + c.host + " without a token (set token or token_env)");
     if (!root["workflows_dir"]) fail(root, "missing required key 'workflows_dir'");
@@ -145,6 +149,24 @@ class Reader {
     if (auto n = root["max_body_bytes"]) c.max_body_bytes = static_cast<size_t>(integer(n, "max_body_bytes", 64));
     if (auto n = root["shutdown_grace_s"]) c.shutdown_grace_s = number(n, "shutdown_grace_s");
     if (auto n = root["http_threads"]) c.http_threads = static_cast<int>(integer(n, "http_threads", 2));
+    if (auto n = root["max_connections"]) c.max_connections = static_cast<int>(integer(n, "max_connections", 1));
+    if (auto n = root["max_event_streams"]) {
+      c.max_event_streams = static_cast<int>(integer(n, "max_event_streams", 1));
+      if (c.max_event_streams >= c.http_threads)
+        fail(n, "max_event_streams: must be below http_threads (" + std::to_string(c.http_threads) +
+                    "), so other requests keep threads");
+    } else {
+      c.max_event_streams = std::max(1, std::min(c.max_event_streams, c.http_threads / 2));
+    }
+    auto positive = [&](const char* key, double& out) {
+      if (auto n = root[key]) {
+        out = number(n, key);
+        if (out <= 0) fail(n, std::string(key) + ": must be above 0");
+      }
+    };
+    positive("header_timeout_s", c.header_timeout_s);
+    positive("read_timeout_s", c.read_timeout_s);
+    positive("write_timeout_s", c.write_timeout_s);
 
     const YAML::Node bs = root["backends"];
     if (!bs) fail(root, "missing required key 'backends' (name -> backend section)");
@@ -188,10 +210,6 @@ class Reader {
 };
 
 }  // namespace
-
-bool is_loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 std::string backend_key(const workflows::BackendConfig& b) {
   std::ostringstream k;

@@ -12,6 +12,12 @@
 //   concurrency: 4             # runs executing at once
 //   max_body_bytes: 1048576
 //   shutdown_grace_s: 30       # SIGTERM: how long in-flight runs may finish
+//   http_threads: 64           # requests served at once (see docs/daemon.md "Limits")
+//   max_connections: 256       # open connections; past it 503
+//   max_event_streams: 32      # event streams + OpenAI completions at once (< http_threads); past it 503
+//   header_timeout_s: 10       # a request header must arrive within (408)
+//   read_timeout_s: 30         # a request body must arrive within, after its header
+//   write_timeout_s: 30        # a reply write that makes no progress this long ends the connection
 //   backends:                  # name -> a workflow file's backend section
 //     qwen: {kind: http, url: "http://127.0.0.1:8000", model: qwen2.5-7b-instruct}
 //   default_backend: qwen      # default: the first listed
@@ -22,7 +28,8 @@
 //         backend: qwen
 // The token itself is resolved here (token_env read from the environment):
 // a token_env naming an unset variable is an error. A non-loopback host
-// without a token is an error.
+// without a token is an error (engine::is_loopback_host: parsed, not a
+// prefix test).
 #pragma once
 
 #include <cstdint>
@@ -57,7 +64,12 @@ struct DaemonConfig {
   int concurrency = 4;
   size_t max_body_bytes = 1u << 20;
   double shutdown_grace_s = 30;
-  int http_threads = 64;  // connections served at once (SSE streams hold one each)
+  int http_threads = 64;       // requests served at once
+  int max_connections = 256;   // open connections at once
+  int max_event_streams = 32;  // requests that hold a thread until a run ends (SSE, OpenAI completions)
+  double header_timeout_s = 10;
+  double read_timeout_s = 30;
+  double write_timeout_s = 30;
   std::vector<NamedBackend> backends;
   std::string default_backend;
   bool models_listed = false;  // openai.models given (else derived)
@@ -66,8 +78,6 @@ struct DaemonConfig {
 
 Result<DaemonConfig> load_daemon_config(const std::string& path);
 Result<DaemonConfig> parse_daemon_config(const std::string& text, const std::string& path);
-
-bool is_loopback(const std::string& host);
 
 // A string that is equal for two backend sections exactly when they
 // describe the same backend (used to find a stored run's backend again).

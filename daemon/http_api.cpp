@@ -67,14 +67,6 @@ std::string run_json(const memory::RunRecord& r) {
 
 namespace {
 
-bool same_token(std::string_view a, std::string_view b) {
-  // Length leaks; contents are compared in constant time.
-  if (a.size() != b.size()) return false;
-  unsigned char d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return d == 0;
-}
-
 std::string sse_event(const RunEvent& e) {
   return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " + e.data + "\n\n";
 }
@@ -120,11 +112,31 @@ Result<SubmitRequest> parse_submit(const std::string& body) {
   return req;
 }
 
+// Routes answered on the guard's quick threads: they only read.
+bool quick_route(std::string_view method, std::string_view path) {
+  if (method != "GET") return false;
+  if (path == "/health" || path == "/metrics" || path == "/v1/models") return true;
+  constexpr std::string_view runs = "/v1/runs/";
+  return path.size() > runs.size() && path.substr(0, runs.size()) == runs &&
+         path.find('/', runs.size()) == std::string_view::npos;
+}
+
+engine::HttpLimits limits_of(const DaemonConfig& cfg) {
+  engine::HttpLimits l;
+  l.max_connections = cfg.max_connections;
+  l.workers = cfg.http_threads;
+  l.max_streams = cfg.max_event_streams;
+  l.header_timeout_s = cfg.header_timeout_s;
+  l.read_timeout_s = cfg.read_timeout_s;
+  l.write_timeout_s = cfg.write_timeout_s;
+  return l;
+}
+
 }  // namespace
 
 struct ApiServer::Impl {
   RunService& svc;
-  httplib::Server server;
+  std::unique_ptr<engine::GuardedHttpServer> guarded;  // made by install()
   std::thread thread;
   int port = 0;
   int listen_socket = -1;
@@ -135,8 +147,8 @@ struct ApiServer::Impl {
 
   void install() {
     const DaemonConfig& cfg = svc.config();
-    const int threads = cfg.http_threads;
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    guarded = std::make_unique<engine::GuardedHttpServer>(limits_of(cfg), quick_route);
+    httplib::Server& server = *guarded;
     server.set_payload_max_length(cfg.max_body_bytes);
     server.set_socket_options([this](socket_t sock) {
       int yes = 1;
@@ -144,19 +156,28 @@ struct ApiServer::Impl {
       listen_socket = sock;
     });
     server.set_tcp_nodelay(true);
-    server.set_keep_alive_timeout(5);
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       svc.metrics().http_request();
       if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
       const std::string& token = svc.config().token;
-      if (!token.empty() && !same_token(req.get_header_value("Authorization"), "Bearer " + token)) {
+      if (!token.empty() && !engine::tokens_equal(req.get_header_value("Authorization"), "Bearer " + token)) {
+        engine::GuardedHttpServer::close_after_reply();  // the body, if any, is not read
         res.set_header("WWW-Authenticate", "Bearer");
         send_error(res, 401, "missing or wrong bearer token (Authorization: Bearer <token>)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      // httplib would parse a form body itself (with an 8 KiB limit): every
+      // body here is JSON.
+      if (auto type = engine::non_json_content_type(req)) {
+        engine::GuardedHttpServer::close_after_reply();
+        send_error(res, 415, "Content-Type '" + *type + "' is not supported: send the body as application/json",
+                   "Content-Type");
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 413) engine::GuardedHttpServer::close_after_reply();  // the body was not read
       if (!res.body.empty()) return;
       if (res.status == 413) send_error(res, 413, "request body too large");
       else if (res.status == 404) send_error(res, 404, "no such route");
@@ -208,7 +229,7 @@ struct ApiServer::Impl {
     });
     server.Get(R"(/v1/runs/([^/]+)/events)",
                [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
-    install_openai_routes(server, svc);
+    install_openai_routes(*guarded, svc);
   }
 
   void submit(const httplib::Request& req, httplib::Response& res) {
@@ -254,6 +275,7 @@ struct ApiServer::Impl {
 
   // State of one event stream, used by the connection's thread only.
   struct Stream {
+    engine::GuardedHttpServer::StreamSlot slot;  // held until the stream ends
     std::string run_id;
     std::shared_ptr<Subscription> sub;
     memory::RunRecord record;  // read after subscribing
@@ -273,6 +295,11 @@ struct ApiServer::Impl {
         return send_error(res, 400, "Last-Event-ID: expected an event id (a non-negative integer)", "Last-Event-ID");
       st->last = static_cast<int64_t>(v);
     }
+    st->slot = guarded->try_stream_slot();
+    if (!st->slot)
+      return send_error(res, 503,
+                        "too many event streams open (max_event_streams: " +
+                            std::to_string(svc.config().max_event_streams) + "); retry later");
     // Subscribe before reading, so nothing published from here on is missed.
     st->sub = svc.hub().subscribe(st->run_id);
     auto rec = svc.get(st->run_id);
@@ -286,7 +313,10 @@ struct ApiServer::Impl {
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
         "text/event-stream", [this, st](size_t, httplib::DataSink& sink) { return pump(*st, sink); },
-        [this, st](bool) { svc.hub().unsubscribe(st->run_id, st->sub); });
+        [this, st](bool) {
+          svc.hub().unsubscribe(st->run_id, st->sub);
+          st->slot = {};
+        });
   }
 
   bool send(Stream& st, httplib::DataSink& sink, const RunEvent& e) {
@@ -338,18 +368,18 @@ Status ApiServer::start() {
   s.install();
   const DaemonConfig& cfg = s.svc.config();
   int port = -1;
-  if (cfg.port == 0) port = s.server.bind_to_any_port(cfg.host);
-  else if (s.server.bind_to_port(cfg.host, cfg.port)) port = cfg.port;
+  if (cfg.port == 0) port = s.guarded->bind_to_any_port(cfg.host);
+  else if (s.guarded->bind_to_port(cfg.host, cfg.port)) port = cfg.port;
   if (port <= 0)
     return Error{ErrorCode::network, "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) +
                                          " (address in use or not available)"};
   if (s.listen_socket >= 0) ::listen(s.listen_socket, 512);  // httplib's backlog is 5
   s.port = port;
   s.started = true;
-  s.thread = std::thread([&s] { s.server.listen_after_bind(); });
-  for (int i = 0; i < 5000 && !s.server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!s.server.is_running()) {
-    s.server.stop();
+  s.thread = std::thread([&s] { s.guarded->listen_after_bind(); });
+  for (int i = 0; i < 5000 && !s.guarded->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!s.guarded->is_running()) {
+    s.guarded->stop();
     return Error{ErrorCode::internal, "daemon server: did not start listening"};
   }
   return {};
@@ -361,7 +391,7 @@ void ApiServer::stop() {
   s.stopped = true;
   s.stopping = true;
   s.svc.hub().close_all();
-  s.server.stop();
+  s.guarded->stop();
   if (s.thread.joinable()) s.thread.join();
 }
 

@@ -6,7 +6,14 @@
 // - Every route but GET /health requires "Authorization: Bearer <token>"
 //   when the config has a token; without it (or with a wrong one) the reply
 //   is 401 before any body is read further.
-// - Request bodies over config.max_body_bytes are refused with 413.
+// - Request bodies over config.max_body_bytes are refused with 413; a body
+//   whose Content-Type is not JSON with 415 naming the type.
+// - Connections go through engine::GuardedHttpServer with the config's
+//   limits (max_connections, http_threads, max_event_streams, header/read/
+//   write timeouts): slow clients cannot hold workers, past the caps the
+//   reply is 503, and GET /health, /metrics, /v1/models and /v1/runs/{id}
+//   have threads of their own. Event streams and OpenAI completions hold
+//   at most max_event_streams workers (503 past it).
 // - Every error reply has one shape, OpenAI's:
 //   {"error":{"message":...,"type":...,"param":...|null,"code":<http status>}}.
 // - start() binds and returns once connections are accepted (port 0 = a

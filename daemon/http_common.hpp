@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "daemon/run_service.hpp"
+#include "engine/serve/http_guard.hpp"
 
 namespace troupe::daemon {
 
@@ -19,7 +20,8 @@ int status_for(const Error& e);
 // The run record as the API shows it.
 std::string run_json(const memory::RunRecord& r);
 
-// POST /v1/chat/completions and GET /v1/models.
-void install_openai_routes(httplib::Server& server, RunService& service);
+// POST /v1/chat/completions and GET /v1/models. A completion holds a
+// StreamSlot of `server` until its run ends (503 when none is free).
+void install_openai_routes(engine::GuardedHttpServer& server, RunService& service);
 
 }  // namespace troupe::daemon

@@ -1,7 +1,10 @@
 // The OpenAI-compatible front: a "model" named <workflow>/<backend model>
 // runs that workflow on the request's messages; the reply is the run's
-// final answer as an ordinary chat completion. See docs/daemon.md.
+// final answer as an ordinary chat completion. The workflow decides how it
+// samples, so sampling parameters are refused (400 naming the parameter)
+// rather than ignored. See docs/daemon.md.
 #include <future>
+#include <optional>
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -64,6 +67,35 @@ engine::Usage usage_of(RunService& svc, const std::string& run_id) {
   return u;
 }
 
+// A pipeline produces one answer however it was configured: a parameter
+// that would change sampling or the reply's shape cannot be honoured and is
+// refused, naming it. Null values and values that ask for what a pipeline
+// does anyway (n: 1, stop: [], logprobs: false, ...) are accepted. The
+// body has already passed wire::parse_request_body, so types are right.
+std::optional<std::string> unhonoured_parameter(const std::string& body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  if (parser.parse(body).get(obj) != simdjson::SUCCESS) return std::nullopt;
+  for (auto field : obj) {
+    std::string_view k = field.key;
+    simdjson::dom::element v = field.value;
+    if (v.is_null()) continue;
+    if (k == "model" || k == "messages" || k == "stream" || k == "stream_options" || k == "user") continue;
+    int64_t i = 0;
+    bool b = false;
+    simdjson::dom::array arr;
+    if (k == "n" && v.get_int64().get(i) == simdjson::SUCCESS && i == 1) continue;
+    if (k == "stop" && v.get_array().get(arr) == simdjson::SUCCESS && arr.size() == 0) continue;
+    if ((k == "logprobs" || k == "continue_final_message") && v.get_bool().get(b) == simdjson::SUCCESS && !b)
+      continue;
+    if (k == "logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
+    if (k == "top_logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
+    if (k == "add_generation_prompt" && v.get_bool().get(b) == simdjson::SUCCESS && b) continue;
+    return std::string(k);
+  }
+  return std::nullopt;
+}
+
 struct Pending {
   std::promise<memory::RunRecord> promise;
   std::shared_future<memory::RunRecord> future;
@@ -71,9 +103,14 @@ struct Pending {
   bool finished = false;
 };
 
-void chat(RunService& svc, const httplib::Request& req, httplib::Response& res) {
+void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Request& req, httplib::Response& res) {
   auto in = wire::parse_request_body(req.body, wire::Api::chat);
   if (!in.ok()) return send_error(res, 400, in.error().message, wire::error_param(in.error()));
+  if (auto param = unhonoured_parameter(req.body))
+    return send_error(res, 400,
+                      *param + ": not supported by a pipeline model (the workflow decides how it samples and "
+                               "answers with one choice); leave it out",
+                      *param);
   const std::string model = in->request.model;
   const ModelRoute* route = nullptr;
   auto routes = model_routes(svc);
@@ -89,6 +126,13 @@ void chat(RunService& svc, const httplib::Request& req, httplib::Response& res) 
   w.begin_object().field("id", meta.id).field("question", question).end_object();
   auto input = workflows::JsonlInputs::parse_line(line, "request", 1);
   if (!input.ok()) return send_error(res, 400, input.error().message);
+
+  // The request holds its thread until the run ends.
+  auto slot = std::make_shared<engine::GuardedHttpServer::StreamSlot>(server.try_stream_slot());
+  if (!*slot)
+    return send_error(res, 503,
+                      "too many completions and event streams open (max_event_streams: " +
+                          std::to_string(svc.config().max_event_streams) + "); retry later");
 
   auto pending = std::make_shared<Pending>();
   pending->future = pending->promise.get_future().share();
@@ -114,6 +158,14 @@ void chat(RunService& svc, const httplib::Request& req, httplib::Response& res) 
   };
 
   if (!in->stream) {
+    // Nobody reads the answer of a client that left: cancel its run.
+    bool gone = false;
+    while (pending->future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      if (!gone && engine::GuardedHttpServer::client_gone()) {
+        gone = true;
+        (void)svc.cancel(pending->run_id);
+      }
+    }
     memory::RunRecord r = pending->future.get();
     if (r.status != memory::RunStatus::succeeded)
       return send_error(res, r.status == memory::RunStatus::failed ? 500 : 503,
@@ -159,17 +211,19 @@ void chat(RunService& svc, const httplib::Request& req, httplib::Response& res) 
         sink.done();
         return true;
       },
-      [&svc, pending](bool) {
+      [&svc, pending, slot](bool) {
         // The client went away before the answer: the run is not wanted.
         if (!pending->finished) (void)svc.cancel(pending->run_id);
+        *slot = {};
       });
 }
 
 }  // namespace
 
-void install_openai_routes(httplib::Server& server, RunService& svc) {
-  server.Post("/v1/chat/completions",
-              [&svc](const httplib::Request& req, httplib::Response& res) { chat(svc, req, res); });
+void install_openai_routes(engine::GuardedHttpServer& server, RunService& svc) {
+  server.Post("/v1/chat/completions", [&server, &svc](const httplib::Request& req, httplib::Response& res) {
+    chat(server, svc, req, res);
+  });
   server.Get("/v1/models", [&svc](const httplib::Request&, httplib::Response& res) {
     std::string out;
     JsonWriter w(out);

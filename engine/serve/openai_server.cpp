@@ -71,7 +71,8 @@ struct StreamState {
 struct OpenAIServer::Impl {
   std::shared_ptr<Backend> backend;
   Options opts;
-  httplib::Server server;
+  std::unique_ptr<GuardedHttpServer> guarded;  // made by install()
+  std::atomic<int64_t> client_disconnects{0};
   std::thread thread;
   int port = 0;
   socket_t listen_socket = -1;
@@ -92,12 +93,38 @@ struct OpenAIServer::Impl {
 
   bool authorized(const httplib::Request& req) const {
     if (opts.bearer_token.empty()) return true;
-    return req.get_header_value("Authorization") == "Bearer " + opts.bearer_token;
+    return tokens_equal(req.get_header_value("Authorization"), "Bearer " + opts.bearer_token);
+  }
+
+  std::string metrics_text() {
+    std::string out =
+        "# HELP troupe_serve_client_disconnects_total Non-streamed requests cancelled because the client closed the "
+        "connection.\n# TYPE troupe_serve_client_disconnects_total counter\ntroupe_serve_client_disconnects_total " +
+        std::to_string(client_disconnects.load()) + "\n";
+    GuardedHttpServer::Counts c = guarded->counts();
+    out += "# HELP troupe_serve_connections_refused_total Connections answered 503 at the connection cap (new or "
+           "evicted while sending their header).\n# TYPE troupe_serve_connections_refused_total counter\n"
+           "troupe_serve_connections_refused_total " + std::to_string(c.rejected + c.evicted) + "\n";
+    out += "# HELP troupe_serve_header_timeouts_total Connections closed with 408: no complete header in time.\n"
+           "# TYPE troupe_serve_header_timeouts_total counter\ntroupe_serve_header_timeouts_total " +
+           std::to_string(c.header_timeouts) + "\n";
+    size_t in_flight = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      in_flight = active.size();
+    }
+    out += "# HELP troupe_serve_requests_in_flight Requests submitted to the backend and not yet answered.\n"
+           "# TYPE troupe_serve_requests_in_flight gauge\ntroupe_serve_requests_in_flight " +
+           std::to_string(in_flight) + "\n";
+    if (opts.metrics) out += opts.metrics();
+    return out;
   }
 
   void install() {
-    const int threads = opts.threads < 1 ? 1 : opts.threads;
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    guarded = std::make_unique<GuardedHttpServer>(opts.limits, [](std::string_view method, std::string_view path) {
+      return method == "GET" && (path == "/health" || path == "/v1/models" || path == "/metrics");
+    });
+    httplib::Server& server = *guarded;
     server.set_payload_max_length(opts.max_body_bytes);
     // httplib's default adds SO_REUSEPORT, which lets a second server bind a
     // port in use; keep SO_REUSEADDR only, so "port in use" is an error.
@@ -109,9 +136,23 @@ struct OpenAIServer::Impl {
     // Without it, a reply's header and body writes meet Nagle + delayed ACK
     // (40 ms per request).
     server.set_tcp_nodelay(true);
-    server.set_keep_alive_timeout(2);
-    server.set_keep_alive_max_count(100);
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      if (!authorized(req)) {
+        GuardedHttpServer::close_after_reply();  // the body, if any, is not read
+        send_error(res, 401, "invalid or missing API key", "authentication_error");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (auto type = non_json_content_type(req)) {
+        GuardedHttpServer::close_after_reply();
+        send_error(res, 415, "Content-Type '" + *type + "' is not supported: send the body as application/json",
+                   "invalid_request_error", "Content-Type");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 413) GuardedHttpServer::close_after_reply();  // the body was not read
       if (!res.body.empty()) return;
       if (res.status == 413) {
         send_error(res, 413, "request body too large", "invalid_request_error");
@@ -126,8 +167,7 @@ struct OpenAIServer::Impl {
     server.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       complete(req, res, wire::Api::completions);
     });
-    server.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-      if (!authorized(req)) return send_error(res, 401, "invalid or missing API key", "authentication_error");
+    server.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       std::string out;
       JsonWriter w(out);
       w.begin_object().field("object", "list").key("data").begin_array().begin_object();
@@ -136,22 +176,21 @@ struct OpenAIServer::Impl {
       res.set_content(out, "application/json");
     });
     server.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-    if (opts.metrics) {
-      server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorized(req)) return send_error(res, 401, "invalid or missing API key", "authentication_error");
-        res.set_content(opts.metrics(), "text/plain; version=0.0.4");
-      });
-    }
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics_text(), "text/plain; version=0.0.4");
+    });
   }
 
   void complete(const httplib::Request& req, httplib::Response& res, wire::Api api) {
     if (stopping) return send_error(res, 503, "server is stopping", "server_error");
-    if (!authorized(req)) return send_error(res, 401, "invalid or missing API key", "authentication_error");
     auto in = wire::parse_request_body(req.body, api);
     if (!in.ok()) {
       return send_error(res, 400, in.error().message, "invalid_request_error", wire::error_param(in.error()));
     }
     GenerateRequest request = std::move(in->request);
+    // As vLLM: a model name other than the served one is 404.
+    if (!request.model.empty() && request.model != opts.model)
+      return send_error(res, 404, "The model `" + request.model + "` does not exist.", "NotFoundError", "model");
     request.id = new_id(api == wire::Api::chat ? "chatcmpl" : "cmpl");
     wire::ReplyMeta meta{request.id, request.model.empty() ? opts.model : request.model, now_unix_ms() / 1000};
     if (in->stream) return stream(res, api, std::move(request), meta, in->include_usage);
@@ -161,8 +200,22 @@ struct OpenAIServer::Impl {
     const std::string id = request.id;
     track(id);
     backend->submit(std::move(request), [promise](Result<GenerateResult> r) { promise->set_value(std::move(r)); });
+    // Nobody reads a reply whose client left: watch the connection while
+    // the backend works and cancel the request when it closes.
+    bool gone = false;
+    while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      if (!gone && GuardedHttpServer::client_gone()) {
+        gone = true;
+        backend->cancel(id);
+      }
+    }
     Result<GenerateResult> result = future.get();
     untrack(id);
+    if (gone) {
+      client_disconnects.fetch_add(1);
+      GuardedHttpServer::close_after_reply();
+      return send_error(res, 499, "client closed the connection; request cancelled", "invalid_request_error");
+    }
     if (!result.ok()) {
       int status = status_for(result.error());
       return send_error(res, status, result.error().message, type_for(status));
@@ -288,8 +341,8 @@ Status OpenAIServer::start() {
   s.install();
   int port = -1;
   if (s.opts.port == 0) {
-    port = s.server.bind_to_any_port(s.opts.host);
-  } else if (s.server.bind_to_port(s.opts.host, s.opts.port)) {
+    port = s.guarded->bind_to_any_port(s.opts.host);
+  } else if (s.guarded->bind_to_port(s.opts.host, s.opts.port)) {
     port = s.opts.port;
   }
   if (port <= 0) {
@@ -302,12 +355,12 @@ Status OpenAIServer::start() {
   if (s.listen_socket >= 0) ::listen(s.listen_socket, 512);
   s.port = port;
   s.started = true;
-  s.thread = std::thread([&s] { s.server.listen_after_bind(); });
+  s.thread = std::thread([&s] { s.guarded->listen_after_bind(); });
   // listen_after_bind() marks the server running before accepting; stop()
   // before that point would be missed.
-  for (int i = 0; i < 5000 && !s.server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!s.server.is_running()) {
-    s.server.stop();
+  for (int i = 0; i < 5000 && !s.guarded->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!s.guarded->is_running()) {
+    s.guarded->stop();
     return Error{ErrorCode::internal, "openai server: did not start listening"};
   }
   return {};
@@ -324,7 +377,7 @@ void OpenAIServer::stop() {
     ids.assign(s.active.begin(), s.active.end());
   }
   for (const auto& id : ids) s.backend->cancel(id);
-  s.server.stop();
+  s.guarded->stop();
   if (s.thread.joinable()) s.thread.join();
 }
 

@@ -3,21 +3,33 @@
 //
 // Routes: POST /v1/chat/completions and POST /v1/completions (SSE streams
 // when "stream":true, JSON otherwise), GET /v1/models (the configured model
-// name), GET /health (200, no auth). Errors use OpenAI's shape
-// {"error":{"message","type","param","code"}}: 400 for bad JSON or fields
-// (the message and "param" name the field), 401 for a missing or wrong
-// bearer token (when one is configured), 413 for a body over
-// max_body_bytes, 404 for unknown routes; a backend error maps to 400
+// name), GET /metrics (server counters, then the backend's text when
+// Options::metrics is set), GET /health (200, no auth). Errors use OpenAI's
+// shape {"error":{"message","type","param","code"}}: 400 for bad JSON or
+// fields (the message and "param" name the field), 401 for a missing or
+// wrong bearer token (when one is configured; compared in constant time),
+// 404 "The model `x` does not exist." for a model name other than the
+// served one (as vLLM; an absent or empty model means the served one), 413
+// for a body over max_body_bytes, 415 naming the Content-Type for a body
+// that is not JSON, 404 for unknown routes; a backend error maps to 400
 // (invalid/unsupported), the upstream 4xx status, 502 (upstream/network),
-// 504 (timeout) or 500.
+// 504 (timeout) or 500. Messages are taken as vLLM takes them: any role
+// string goes to the chat template (which may refuse it), a null or absent
+// content is empty text.
 //
-// Each request waits on its backend callback in the connection's thread.
-// A stream sends deltas as the backend reports them (or the whole text at
-// the end for backends that do not stream), a finish chunk per choice, a
-// usage chunk when stream_options.include_usage, then [DONE]; a backend
-// error mid-stream is sent as an error payload before [DONE]. An idle
-// stream sends an SSE comment every keepalive_ms, so a client that went
-// away is noticed; the backend request is then cancelled.
+// Connections are guarded by GuardedHttpServer (engine/serve/http_guard.hpp,
+// Options::limits): headers are read without holding a worker, with
+// timeouts and a connection cap; /health, /v1/models and /metrics have
+// their own threads, so they answer while every worker generates.
+// Each request waits on its backend callback in a worker thread. A
+// non-streamed request whose client closes the connection is cancelled in
+// the backend (counted in troupe_serve_client_disconnects_total). A stream
+// sends deltas as the backend reports them (or the whole text at the end
+// for backends that do not stream), a finish chunk per choice, a usage
+// chunk when stream_options.include_usage, then [DONE]; a backend error
+// mid-stream is sent as an error payload before [DONE]. An idle stream
+// sends an SSE comment every keepalive_ms, so a client that went away is
+// noticed; the backend request is then cancelled.
 //
 // start() binds and returns once the server accepts connections (port 0 =
 // a free port, see port()). stop() cancels requests in progress, stops
@@ -32,6 +44,7 @@
 
 #include "common/error.hpp"
 #include "engine/backend.hpp"
+#include "engine/serve/http_guard.hpp"
 
 namespace troupe::engine {
 
@@ -43,7 +56,7 @@ class OpenAIServer {
     std::string model = "troupe";       // reported by /v1/models and in replies that name no model
     size_t max_body_bytes = 8u << 20;   // larger request bodies get 413
     std::string bearer_token;           // non-empty: required as "Authorization: Bearer <token>"
-    int threads = 32;                   // connections served at once
+    HttpLimits limits;                  // connection cap, workers, timeouts (max_streams unused)
     int keepalive_ms = 1000;            // SSE comment interval on an idle stream
     // GET /metrics answers with this text (Prometheus exposition format);
     // unset: /metrics is 404.

@@ -7,6 +7,7 @@
 
 #include "common/json_writer.hpp"
 #include "daemon_harness.hpp"
+#include "support/raw_socket.hpp"
 
 using namespace troupe;
 using namespace troupe::testing;
@@ -341,4 +342,74 @@ TEST_CASE("runs left running by a shutdown are resumed under the same id by the 
   REQUIRE(!ev.empty());
   CHECK(json_string(ev.back().data, "status") == "succeeded");
   CHECK(json_string(d2.get("/v1/runs/" + id)->body, "answer") == "4");
+}
+
+TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them; no-op values pass", "[daemon]") {
+  TestDaemon d;
+  auto with = [&](const std::string& extra) {
+    return d.post("/v1/chat/completions",
+                  R"({"model":"spoc/scripted","messages":[{"role":"user","content":"2+2"}],)" + extra + "}");
+  };
+  for (auto [extra, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"("n":2)", "n"},
+           {R"("stop":["\n"])", "stop"},
+           {R"("stop":"x")", "stop"},
+           {R"("max_tokens":16)", "max_tokens"},
+           {R"("temperature":0.2)", "temperature"},
+           {R"("seed":7)", "seed"},
+           {R"("logprobs":true)", "logprobs"},
+           {R"("top_p":0.5)", "top_p"}}) {
+    INFO(extra);
+    auto r = with(extra);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    simdjson::dom::parser p;
+    simdjson::dom::element doc;
+    REQUIRE(p.parse(r->body).get(doc) == simdjson::SUCCESS);
+    CHECK(std::string_view(doc["error"]["param"]) == param);
+    CHECK_THAT(error_message(r->body), Catch::StartsWith(param + ": not supported by a pipeline model"));
+  }
+  auto ok = with(R"("n":1,"stop":null,"logprobs":false,"user":"u")");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  auto empty_stop = with(R"("stop":[])");
+  REQUIRE(empty_stop);
+  CHECK(empty_stop->status == 200);
+}
+
+TEST_CASE("a body sent as a form (curl -d) is 415 naming the content type, not 413", "[daemon]") {
+  TestDaemon d;
+  std::string body = R"({"workflow":"spoc","input":{"question":")" + std::string(9 * 1024, 'x') + R"("}})";
+  for (const char* path : {"/v1/runs", "/v1/chat/completions"}) {
+    INFO(path);
+    auto r = d.client->Post(path, d.auth(), body, "application/x-www-form-urlencoded");
+    REQUIRE(r);
+    CHECK(r->status == 415);
+    CHECK_THAT(error_message(r->body), Catch::Contains("'application/x-www-form-urlencoded'"));
+  }
+  auto json = d.client->Post("/v1/runs", d.auth(), body, "application/json");
+  REQUIRE(json);
+  CHECK(json->status == 202);
+}
+
+TEST_CASE("OpenAI front: a non-streamed completion whose client hangs up cancels its run", "[daemon]") {
+  TestDaemon d;
+  {
+    RawSocket client(d.api->port());
+    std::string body = R"({"model":"spoc/scripted","messages":[{"role":"user","content":"HANG"}]})";
+    REQUIRE(client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n"
+                        "Content-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body));
+    d.backend->wait_held(1);  // the solver's call waits in the backend
+  }  // the client closes its connection
+  bool cancelled = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       !cancelled && std::chrono::steady_clock::now() < deadline;) {
+    auto r = d.get("/v1/runs?status=cancelled");
+    REQUIRE(r);
+    cancelled = r->body.find("\"id\"") != std::string::npos;
+    if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling with a deadline
+  }
+  CHECK(cancelled);
+  CHECK(d.backend->released_by_cancel() == 1);
 }

@@ -55,3 +55,51 @@ TEST_CASE("daemon config: a bad backend key is reported under backends.NAME", "[
   CHECK(r.error().message.find("backends.demo") != std::string::npos);
   CHECK(r.error().message.find("fixtur") != std::string::npos);
 }
+
+TEST_CASE("daemon config: connection limits load, and streams must leave threads for other requests",
+          "[daemon][config]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("wf"));
+  const std::string base = "workflows_dir: wf\nbackends:\n  demo: {kind: scripted, fixture: rules.yaml}\n";
+  auto d = daemon::parse_daemon_config(base, dir.file("troupe.yaml"));
+  REQUIRE(d.ok());
+  CHECK(d->max_connections == 256);
+  CHECK(d->max_event_streams == 32);
+  CHECK(d->max_event_streams < d->http_threads);
+  auto c = daemon::parse_daemon_config(base + "http_threads: 8\nmax_connections: 20\nmax_event_streams: 3\n"
+                                              "header_timeout_s: 2\nread_timeout_s: 4\nwrite_timeout_s: 6\n",
+                                       dir.file("troupe.yaml"));
+  INFO((c.ok() ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->max_connections == 20);
+  CHECK(c->max_event_streams == 3);
+  CHECK(c->header_timeout_s == 2);
+  CHECK(c->read_timeout_s == 4);
+  CHECK(c->write_timeout_s == 6);
+  auto small = daemon::parse_daemon_config(base + "http_threads: 4\n", dir.file("troupe.yaml"));
+  REQUIRE(small.ok());
+  CHECK(small->max_event_streams == 2);  // by default half the threads
+  auto bad = daemon::parse_daemon_config(base + "http_threads: 4\nmax_event_streams: 4\n", dir.file("troupe.yaml"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains(":5:"));
+  CHECK_THAT(bad.error().message, Catch::Contains("max_event_streams: must be below http_threads (4)"));
+  auto zero = daemon::parse_daemon_config(base + "header_timeout_s: 0\n", dir.file("troupe.yaml"));
+  REQUIRE_FALSE(zero.ok());
+  CHECK_THAT(zero.error().message, Catch::Contains("header_timeout_s: must be above 0"));
+}
+
+TEST_CASE("daemon config: only a loopback host may go without a token, the address parsed", "[daemon][config]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("wf"));
+  const std::string rest = "workflows_dir: wf\nbackends:\n  demo: {kind: scripted, fixture: rules.yaml}\n";
+  for (const char* host : {"127.0.0.2", "::1", "localhost"}) {
+    INFO(host);
+    CHECK(daemon::parse_daemon_config("listen: {host: \"" + std::string(host) + "\"}\n" + rest, dir.file("t.yaml")).ok());
+  }
+  for (const char* host : {"127.evil.com", "0.0.0.0", "1127.0.0.1"}) {
+    INFO(host);
+    auto r = daemon::parse_daemon_config("listen: {host: \"" + std::string(host) + "\"}\n" + rest, dir.file("t.yaml"));
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("without a token"));
+  }
+}

@@ -6,6 +6,7 @@
 
 #include "daemon_harness.hpp"
 #include "process_harness.hpp"
+#include "support/raw_socket.hpp"
 
 using namespace troupe;
 using namespace troupe::testing;
@@ -128,4 +129,53 @@ TEST_CASE("troupe export and troupe runs read the store while the daemon runs", 
   CHECK_THAT(runs.output, Catch::Contains(held_id));
   CHECK_THAT(runs.output, Catch::Contains("running"));
   CHECK(d.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("limits: /health answers while event streams and slow clients are over their caps; the extra ones get 503 "
+          "or 408",
+          "[daemon][process][limits]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "workflows");
+  write_file(dir.file("workflows/spoc.yaml"), kSpocWorkflow);
+  write_file(dir.file("rules.yaml"), kFixture);
+  write_file(dir.file("troupe.yaml"),
+             "listen: {host: 127.0.0.1, port: 0}\ntoken: tok\nworkflows_dir: workflows\ndb: troupe.db\n"
+             "shutdown_grace_s: 0\nhttp_threads: 4\nmax_event_streams: 2\nmax_connections: 8\n"
+             "header_timeout_s: 1\nbackends:\n  scripted: {kind: scripted, fixture: rules.yaml}\n");
+  DaemonProcess d({"--config", dir.file("troupe.yaml")});
+  httplib::Client c("127.0.0.1", d.port());
+  c.set_connection_timeout(5, 0);
+  c.set_read_timeout(5, 0);
+  const std::string run = submit(c, "HANG");  // held by the backend: its stream stays open
+  const std::string events = "GET /v1/runs/" + run + "/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\n\r\n";
+
+  std::vector<std::unique_ptr<RawSocket>> streams;
+  for (int i = 0; i < 2; ++i) {
+    streams.push_back(std::make_unique<RawSocket>(d.port()));
+    REQUIRE(streams.back()->send(events));
+    CHECK(raw_status(streams.back()->read_until("\r\n\r\n", std::chrono::seconds(10))) == 200);
+  }
+  RawSocket third(d.port());
+  REQUIRE(third.send(events));
+  std::string refused = third.read_until("}}", std::chrono::seconds(10));  // the end of the error body
+  CHECK(raw_status(refused) == 503);
+  CHECK_THAT(refused, Catch::Contains("max_event_streams"));
+
+  std::vector<std::unique_ptr<RawSocket>> slow;
+  for (int i = 0; i < 12; ++i) {
+    slow.push_back(std::make_unique<RawSocket>(d.port()));
+    REQUIRE(slow.back()->send("GET /v1/runs HTTP/1.1\r\nHost: t\r\n"));
+  }
+  auto health = c.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto record = c.Get(("/v1/runs/" + run).c_str(), auth());
+  REQUIRE(record);
+  CHECK(record->status == 200);
+  for (auto& s : slow) {
+    int status = raw_status(s->read_until_closed(std::chrono::seconds(10)));
+    CHECK(s->closed());
+    CHECK((status == 503 || status == 408));
+  }
+  CHECK(d.stop() == 0);
 }

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
@@ -11,9 +12,11 @@
 #include "engine/http/http_backend.hpp"
 #include "engine/serve/openai_server.hpp"
 #include "engine/sse.hpp"
+#include "support/raw_socket.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
+using namespace troupe::testing;
 using namespace std::chrono_literals;
 
 namespace {
@@ -113,7 +116,7 @@ simdjson::dom::element parse(simdjson::dom::parser& p, const std::string& s) {
 
 std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
 
-const char* kChat = R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":8})";
+const char* kChat = R"({"model":"served-model","messages":[{"role":"user","content":"hi"}],"max_tokens":8})";
 
 }  // namespace
 
@@ -125,7 +128,7 @@ TEST_CASE("serve: a chat completion comes back in OpenAI's shape", "[serve]") {
   simdjson::dom::parser p;
   auto e = parse(p, res->body);
   CHECK(str(e["object"]) == "chat.completion");
-  CHECK(str(e["model"]) == "m");
+  CHECK(str(e["model"]) == "served-model");
   CHECK(str(e["choices"].at(0)["message"]["content"]) == "echo hi");
   CHECK(str(e["choices"].at(0)["finish_reason"]) == "stop");
   CHECK(e["usage"]["prompt_tokens_details"]["cached_tokens"].get_int64().value() == 1);
@@ -320,4 +323,157 @@ TEST_CASE("serve: HttpBackend round trip through OpenAIServer, streaming and not
       }
     }
   }
+}
+
+namespace {
+
+// Holds every request until cancel(); counts what it holds and cancels.
+class HoldingBackend : public Backend {
+ public:
+  void submit(GenerateRequest r, GenerateCallback done) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_[r.id] = std::move(done);
+    cv_.notify_all();
+  }
+  void cancel(const std::string& id) override {
+    GenerateCallback done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = held_.find(id);
+      if (it == held_.end()) return;
+      done = std::move(it->second);
+      held_.erase(it);
+      ++cancelled_;
+    }
+    cv_.notify_all();
+    done(Error{ErrorCode::cancelled, "cancelled"});
+  }
+  BackendInfo info() const override { return {"holding", "served-model", ""}; }
+  // Whether `pred(held, cancelled)` came true within 10 s.
+  template <class Pred>
+  bool wait(Pred pred) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return pred(held_.size(), cancelled_); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, GenerateCallback> held_;
+  int cancelled_ = 0;
+};
+
+std::string raw_post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_CASE("serve: a non-streamed request whose client hangs up is cancelled in the backend", "[serve][limits]") {
+  auto backend = std::make_shared<HoldingBackend>();
+  OpenAIServer::Options o;
+  o.model = "served-model";
+  OpenAIServer server(backend, o);
+  REQUIRE(server.start().ok());
+  {
+    RawSocket client(server.port());
+    REQUIRE(client.send(raw_post("/v1/chat/completions", kChat)));
+    REQUIRE(backend->wait([](size_t held, int) { return held == 1; }));
+  }  // the client closes its connection
+  CHECK(backend->wait([](size_t held, int cancelled) { return held == 0 && cancelled == 1; }));
+  httplib::Client c("127.0.0.1", server.port());
+  auto m = c.Get("/metrics");
+  REQUIRE(m);
+  CHECK_THAT(m->body, Catch::Contains("troupe_serve_client_disconnects_total 1\n"));
+}
+
+TEST_CASE("serve: /health answers while slow clients fill the connection cap and every worker is busy",
+          "[serve][limits]") {
+  auto backend = std::make_shared<HoldingBackend>();
+  OpenAIServer::Options o;
+  o.model = "served-model";
+  o.limits.max_connections = 6;
+  o.limits.workers = 2;
+  o.limits.header_timeout_s = 1;
+  OpenAIServer server(backend, o);
+  REQUIRE(server.start().ok());
+  // Both workers generate (held) ...
+  std::vector<std::unique_ptr<RawSocket>> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.push_back(std::make_unique<RawSocket>(server.port()));
+    REQUIRE(busy.back()->send(raw_post("/v1/chat/completions", kChat)));
+  }
+  REQUIRE(backend->wait([](size_t held, int) { return held == 2; }));
+  // ... and more clients than the cap send half a header and stall.
+  std::vector<std::unique_ptr<RawSocket>> slow;
+  for (int i = 0; i < 10; ++i) {
+    slow.push_back(std::make_unique<RawSocket>(server.port()));
+    REQUIRE(slow.back()->send("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"));
+  }
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_connection_timeout(5, 0);
+  c.set_read_timeout(5, 0);
+  auto health = c.Get("/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  // Every slow client is answered 503 (evicted at the cap) or 408 (header
+  // timeout) and closed; none is left hanging.
+  int refused = 0, timed_out = 0;
+  for (auto& s : slow) {
+    std::string reply = s->read_until_closed(10s);
+    CHECK(s->closed());
+    int status = raw_status(reply);
+    CHECK((status == 503 || status == 408));
+    refused += status == 503;
+    timed_out += status == 408;
+  }
+  CHECK(refused > 0);
+  CHECK(timed_out > 0);
+  server.stop();
+}
+
+TEST_CASE("serve: a model name other than the served one is 404 as in vLLM; none means the served one",
+          "[serve][errors]") {
+  Served s;
+  auto other = s.client().Post("/v1/chat/completions", R"({"model":"gpt-4","messages":[{"role":"user","content":"hi"}]})",
+                               "application/json");
+  REQUIRE(other);
+  CHECK(other->status == 404);
+  simdjson::dom::parser p;
+  auto e = parse(p, other->body);
+  CHECK(str(e["error"]["message"]) == "The model `gpt-4` does not exist.");
+  CHECK(str(e["error"]["param"]) == "model");
+  auto none = s.client().Post("/v1/completions", R"({"prompt":"hi","max_tokens":2})", "application/json");
+  REQUIRE(none);
+  CHECK(none->status == 200);
+}
+
+TEST_CASE("serve: messages are read as vLLM reads them: any role reaches the backend, null content is empty",
+          "[serve]") {
+  Served s;
+  auto r = s.client().Post(
+      "/v1/chat/completions",
+      R"({"model":"served-model","messages":[{"role":"narrator","content":null},{"role":"user","content":"hi"}]})",
+      "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  auto last = s.backend->last();
+  REQUIRE(last.messages.size() == 2);
+  CHECK(last.messages[0].role == "narrator");
+  CHECK(last.messages[0].content.empty());
+}
+
+TEST_CASE("serve: a body sent as a form (curl -d) is 415 naming the content type, whatever its size",
+          "[serve][errors]") {
+  Served s;
+  std::string body = R"({"model":"served-model","messages":[{"role":"user","content":")" + std::string(9 * 1024, 'x') +
+                     R"("}]})";
+  auto form = s.client().Post("/v1/chat/completions", body, "application/x-www-form-urlencoded");
+  REQUIRE(form);
+  CHECK(form->status == 415);
+  CHECK_THAT(form->body, Catch::Contains("application/x-www-form-urlencoded"));
+  auto json = s.client().Post("/v1/chat/completions", body, "application/json; charset=utf-8");
+  REQUIRE(json);
+  CHECK(json->status == 200);
 }
