@@ -291,6 +291,9 @@ TEST_CASE("a command verifier never outlives the daemon: SIGKILL of the daemon t
   httplib::Client c("127.0.0.1", d.port());
   submit(c, "blocking");
   REQUIRE(s.wait_marker(1));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (processes_with(s.blocker) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // /proc may be read mid-exec
   REQUIRE(processes_with(s.blocker) >= 1);
   d.stop(SIGKILL);
   // The supervisor hears of its parent's death (PR_SET_PDEATHSIG) and kills
