@@ -96,6 +96,18 @@ std::vector<SseEventRead> events(httplib::Client& c, const std::string& id) {
   return parse_sse(body);
 }
 
+// Polls (with a deadline) until no live process has any of `needles` in its command line.
+bool gone_within(double seconds, const std::vector<std::string>& needles) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    int alive = 0;
+    for (const auto& n : needles) alive += processes_with(n);
+    if (alive == 0) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 std::string error_of(const std::string& body) {
   simdjson::dom::parser p;
   std::string_view v;
@@ -229,9 +241,10 @@ TEST_CASE("DELETE of a run blocked in a command verifier: cancelled at once, its
     REQUIRE(!ev.empty());
     CHECK(ev.back().event == "end");
     CHECK(json_string(ev.back().data, "status") == "cancelled");
+    // The stream ends from the stored status; the command is killed within
+    // moments (the runner checks the run's cancel flag every 50 ms).
+    CHECK(gone_within(5, {s.blocker, s.sleeper}));
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
-    CHECK(processes_with(s.blocker) == 0);
-    CHECK(processes_with(s.sleeper) == 0);
     CHECK(d.stop(SIGTERM) == 0);
   }
   DaemonProcess d2({"--config", s.config()});
@@ -270,4 +283,20 @@ TEST_CASE("SIGTERM while a run is blocked in a command verifier: the daemon exit
   REQUIRE(steps.ok());
   REQUIRE(steps->size() == 1);
   CHECK((*steps)[0].role == "solver");
+}
+
+TEST_CASE("a command verifier never outlives the daemon: SIGKILL of the daemon takes it down", "[daemon][process][trust]") {
+  Setup s;
+  DaemonProcess d({"--config", s.config()});
+  httplib::Client c("127.0.0.1", d.port());
+  submit(c, "blocking");
+  REQUIRE(s.wait_marker(1));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (processes_with(s.blocker) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // /proc may be read mid-exec
+  REQUIRE(processes_with(s.blocker) >= 1);
+  d.stop(SIGKILL);
+  // The supervisor hears of its parent's death (PR_SET_PDEATHSIG) and kills
+  // everything the command started.
+  CHECK(gone_within(5, {s.blocker, s.sleeper}));
 }
