@@ -46,7 +46,7 @@ void BM_HttpBackendRoundTrip(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(2));
 
   OpenAIServer::Options so;
-  so.threads = 2 * batch;
+  so.limits.workers = 2 * batch;
   OpenAIServer server(std::make_shared<InstantBackend>(), so);
   if (!server.start().ok()) {
     state.SkipWithError("server did not start");
