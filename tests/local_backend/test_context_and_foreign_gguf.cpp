@@ -38,17 +38,8 @@ Result<GenerateResult> generate(Backend& b, const std::string& prompt, int max_t
 // this seed does not produce an end-of-generation token within 200 tokens,
 // so only the limits end it.
 std::string small_model(testing::TempDir& dir, int context = 64) {
-  RandomModelOptions o;
-  o.dim = 32;
-  o.n_layers = 1;
-  o.n_heads = 2;
-  o.n_kv_heads = 2;
-  o.ffn_dim = 64;
-  o.vocab_size = 300;
-  o.context_length = context;
-  o.seed = 11;
   const std::string path = dir.file("ctx" + std::to_string(context) + ".gguf");
-  REQUIRE(write_random_model(o, path).ok());
+  REQUIRE(testing::write_tiny_model(path, 11, context).ok());
   return path;
 }
 
@@ -59,12 +50,6 @@ LocalEngineOptions options(const std::string& path, int context = 0) {
   o.kv_budget_bytes = size_t{4} << 20;
   o.context_length = context;
   return o;
-}
-
-size_t count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
 }
 
 }  // namespace
@@ -98,7 +83,7 @@ TEST_CASE("a bad tokenizer key names the model file exactly once", "[local_backe
   auto b = make_local_backend(options(path));
   REQUIRE_FALSE(b.ok());
   CHECK_THAT(b.error().message, Catch::Contains("tokenizer.ggml.padding_token_id"));
-  CHECK(count(b.error().message, "bad-pad.gguf") == 1);
+  CHECK(testing::count_occurrences(b.error().message, "bad-pad.gguf") == 1);
 }
 
 TEST_CASE("the third-party llama-2-tiny-random.gguf loads in the engine and generates", "[local_backend][shared]") {

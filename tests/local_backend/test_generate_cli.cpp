@@ -4,6 +4,7 @@
 
 #include "cli/cli_harness.hpp"
 #include "engine/local/model_random.hpp"
+#include "support/gguf_edit.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace troupe;
@@ -14,17 +15,8 @@ using testing::shell_quote;
 namespace {
 
 std::string model_with_context_64(testing::TempDir& dir) {
-  RandomModelOptions o;
-  o.dim = 32;
-  o.n_layers = 1;
-  o.n_heads = 2;
-  o.n_kv_heads = 2;
-  o.ffn_dim = 64;
-  o.vocab_size = 300;
-  o.context_length = 64;
-  o.seed = 11;  // greedy output has no end-of-generation token within 200 tokens
   const std::string path = dir.file("ctx64.gguf");
-  REQUIRE(write_random_model(o, path).ok());
+  REQUIRE(testing::write_tiny_model(path, 11, 64).ok());  // greedy output has no end-of-generation token within 200 tokens
   return path;
 }
 

@@ -26,25 +26,11 @@ constexpr uint32_t kNone = 0xFFFFFFFFu;  // what llama.cpp's converters write fo
 // copied with `edit` applied to its metadata.
 std::string model_with(testing::TempDir& dir, const std::string& name,
                        const std::function<void(GgufWriter&)>& edit) {
-  RandomModelOptions o;
-  o.dim = 32;
-  o.n_layers = 1;
-  o.n_heads = 2;
-  o.n_kv_heads = 2;
-  o.ffn_dim = 64;
-  o.vocab_size = 300;
-  o.seed = 5;
   const std::string base = dir.file("base.gguf");
-  REQUIRE(write_random_model(o, base).ok());
+  REQUIRE(testing::write_tiny_model(base, 5).ok());
   const std::string path = dir.file(name);
   REQUIRE(testing::copy_gguf_with(base, path, edit).ok());
   return path;
-}
-
-size_t count(const std::string& haystack, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
 }
 
 }  // namespace
@@ -132,7 +118,7 @@ TEST_CASE("a special id of the wrong type is an error naming the file once and t
   REQUIRE_FALSE(tok.ok());
   const std::string& msg = tok.error().message;
   CHECK_THAT(msg, Catch::Contains("key tokenizer.ggml.padding_token_id: expected an integer token id, got string"));
-  CHECK(count(msg, "pad-string.gguf") == 1);
+  CHECK(testing::count_occurrences(msg, "pad-string.gguf") == 1);
 }
 
 TEST_CASE("vocabulary errors name the file exactly once", "[gguf][vocab][bad]") {
@@ -160,7 +146,7 @@ TEST_CASE("vocabulary errors name the file exactly once", "[gguf][vocab][bad]") 
     INFO(c.name);
     REQUIRE_FALSE(tok.ok());
     CHECK_THAT(tok.error().message, Catch::Contains(c.says));
-    CHECK(count(tok.error().message, c.name) == 1);
+    CHECK(testing::count_occurrences(tok.error().message, c.name) == 1);
   }
 }
 
