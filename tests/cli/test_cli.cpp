@@ -87,7 +87,7 @@ std::unique_ptr<memory::Store> open_store(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("help exits 0; usage errors exit 2", "[cli]") {
+TEST_CASE("help exits 0, usage errors exit 2", "[cli]") {
   CHECK(run_troupe("--help").exit_code == 0);
   for (const char* cmd : {"run", "export", "runs", "show", "doctor", "serve"}) {
     auto r = run_troupe(std::string(cmd) + " --help");
@@ -217,7 +217,7 @@ TEST_CASE("bad workflow files exit 1 with file:line:col", "[cli][errors]") {
   CHECK(r.output.find("missing.yaml") != std::string::npos);
 }
 
-TEST_CASE("an unreachable server fails the runs with the request named; the store keeps them", "[cli][errors]") {
+TEST_CASE("an unreachable server fails the runs with the request named, the store keeps them", "[cli][errors]") {
   TempDir dir;
   // Port 1 on loopback: nothing listens there; connection refused at once.
   std::string wf = example_workflow("http://127.0.0.1:1");
@@ -239,7 +239,7 @@ TEST_CASE("an unreachable server fails the runs with the request named; the stor
   CHECK(failed == 4);
 }
 
-TEST_CASE("an invalid input line exits 1 naming file and line; earlier items stay recorded", "[cli][errors]") {
+TEST_CASE("an invalid input line exits 1 naming file and line, earlier items stay recorded", "[cli][errors]") {
   ScriptedServer srv;
   TempDir dir;
   std::string wf = example_workflow(srv.server->base_url());
@@ -267,7 +267,7 @@ TEST_CASE("an invalid input line exits 1 naming file and line; earlier items sta
   CHECK(steps == 2 + 4);
 }
 
-TEST_CASE("runs and show read a store; show names an unknown run", "[cli]") {
+TEST_CASE("runs and show read a store, show names an unknown run", "[cli]") {
   ScriptedServer srv;
   TempDir dir;
   write_file(dir.file("wf.yaml"), example_workflow(srv.server->base_url()));

@@ -46,7 +46,7 @@ bool wait_for_metric(httplib::Client& c, const std::string& name, long long valu
 
 }  // namespace
 
-TEST_CASE("troupe serve: /health answers with every worker generating and slow clients over the cap; a client that "
+TEST_CASE("troupe serve: /health answers with every worker generating and slow clients over the cap, a client that "
           "hangs up has its request cancelled",
           "[serve][process][limits]") {
   TempDir dir;

@@ -33,7 +33,7 @@ std::string error_message(const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("health answers without a token; every other route is 401 without the bearer token", "[daemon]") {
+TEST_CASE("health answers without a token, every other route is 401 without the bearer token", "[daemon]") {
   TestDaemon d;
   auto h = d.client->Get("/health");
   REQUIRE(h);
@@ -57,7 +57,7 @@ TEST_CASE("health answers without a token; every other route is 401 without the 
   CHECK(d.get("/v1/runs")->body == R"({"runs":[]})");
 }
 
-TEST_CASE("POST /v1/runs commits queued runs that then run; GET shows them, filters list them", "[daemon]") {
+TEST_CASE("POST /v1/runs commits queued runs that then run, GET shows them, filters list them", "[daemon]") {
   TestDaemon d;
   auto r = d.post("/v1/runs", R"({"workflow":"spoc","inputs":[{"id":"a","question":"2+2?","answer":"4"},{"id":"b","question":"TWICE"}]})");
   REQUIRE(r);
@@ -105,7 +105,7 @@ TEST_CASE("POST /v1/runs commits queued runs that then run; GET shows them, filt
   CHECK(d.get("/v1/runs/run-none")->status == 404);
 }
 
-TEST_CASE("bad requests are 400/404 with the one error shape; workflow names cannot reach outside the folder",
+TEST_CASE("bad requests are 400/404 with the one error shape, workflow names cannot reach outside the folder",
           "[daemon]") {
   TestDaemon d;
   auto check = [&](const std::string& body, int status, const std::string& says) {
@@ -192,7 +192,7 @@ TEST_CASE("DELETE cancels a running run: its in-flight generation is cancelled i
   CHECK(d.del("/v1/runs/" + id)->status == 409);
 }
 
-TEST_CASE("DELETE of a queued run cancels it before it starts; the queue moves on", "[daemon]") {
+TEST_CASE("DELETE of a queued run cancels it before it starts, the queue moves on", "[daemon]") {
   DaemonOptions o;
   o.concurrency = 1;
   TestDaemon d(o);
@@ -344,7 +344,7 @@ TEST_CASE("runs left running by a shutdown are resumed under the same id by the 
   CHECK(json_string(d2.get("/v1/runs/" + id)->body, "answer") == "4");
 }
 
-TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them; no-op values pass", "[daemon]") {
+TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them, no-op values pass", "[daemon]") {
   TestDaemon d;
   auto with = [&](const std::string& extra) {
     return d.post("/v1/chat/completions",

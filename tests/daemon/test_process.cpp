@@ -131,7 +131,7 @@ TEST_CASE("troupe export and troupe runs read the store while the daemon runs", 
   CHECK(d.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("limits: /health answers while event streams and slow clients are over their caps; the extra ones get 503 "
+TEST_CASE("limits: /health answers while event streams and slow clients are over their caps, the extra ones get 503 "
           "or 408",
           "[daemon][process][limits]") {
   TempDir dir;

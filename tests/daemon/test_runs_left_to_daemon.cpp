@@ -15,7 +15,7 @@
 using namespace troupe;
 using namespace troupe::testing;
 
-TEST_CASE("troupe run does not mark a run the killed daemon left running; doctor says the daemon resumes it",
+TEST_CASE("troupe run does not mark a run the killed daemon left running, doctor says the daemon resumes it",
           "[daemon][process][interrupted]") {
   TempDir dir;
   std::filesystem::create_directories(dir.path() / "workflows");

@@ -153,7 +153,7 @@ TEST_CASE("an inline workflow may not name a program or a file: 400 naming the k
   CHECK(d.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("a workflow in the folder may name files only inside it; the error does not tell what exists outside",
+TEST_CASE("a workflow in the folder may name files only inside it, the error does not tell what exists outside",
           "[daemon][process][trust]") {
   Setup s;
   write_file(s.dir.file("outside.json"), "{\"layers\": []}");

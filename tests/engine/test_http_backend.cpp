@@ -91,7 +91,7 @@ TEST_CASE("http: a plain chat request gets the server's reply", "[http]") {
   CHECK(backend->info().endpoint == server.base_url() + "/v1/chat/completions");
 }
 
-TEST_CASE("http: completions api posts the prompt to /v1/completions; a /v1 base URL is not doubled", "[http]") {
+TEST_CASE("http: completions api posts the prompt to /v1/completions, a /v1 base URL is not doubled", "[http]") {
   FakeVllm server;
   server.push(FakeReply::text({" 4"}));
   auto cfg = fast_config(server);
@@ -486,7 +486,7 @@ TEST_CASE("http: destroying the backend with requests in flight delivers every c
   for (const auto& [id, n] : calls) CHECK(n == 1);
 }
 
-TEST_CASE("http: a callback may submit again; a duplicate id is refused", "[http][lifecycle]") {
+TEST_CASE("http: a callback may submit again, a duplicate id is refused", "[http][lifecycle]") {
   FakeVllm server;
   auto backend = make(fast_config(server));
   auto second = std::make_shared<std::promise<Result<GenerateResult>>>();

@@ -243,7 +243,7 @@ TEST_CASE("serve: a backend error is a 5xx carrying its message", "[serve][error
   CHECK(str(parse(p, res->body)["error"]["message"]) == "upstream exploded");
 }
 
-TEST_CASE("serve: a port in use is a clear start error; stop is idempotent", "[serve]") {
+TEST_CASE("serve: a port in use is a clear start error, stop is idempotent", "[serve]") {
   Served s;
   OpenAIServer::Options o;
   o.port = s.server->port();
@@ -433,7 +433,7 @@ TEST_CASE("serve: /health answers while slow clients fill the connection cap and
   server.stop();
 }
 
-TEST_CASE("serve: a model name other than the served one is 404 as in vLLM; none means the served one",
+TEST_CASE("serve: a model name other than the served one is 404 as in vLLM, none means the served one",
           "[serve][errors]") {
   Served s;
   auto other = s.client().Post("/v1/chat/completions", R"({"model":"gpt-4","messages":[{"role":"user","content":"hi"}]})",

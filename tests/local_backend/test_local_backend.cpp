@@ -165,7 +165,7 @@ TEST_CASE("bad model files and missing tokenizers are clear errors", "[local_bac
   }
 }
 
-TEST_CASE("chat without a recognisable template is refused; naming one works", "[local_backend]") {
+TEST_CASE("chat without a recognisable template is refused, naming one works", "[local_backend]") {
   std::ifstream ckpt(shared("models/stories260K/stories260K.bin"));
   if (!ckpt) {
     WARN("../shared/models/stories260K is absent: skipping");

@@ -8,7 +8,7 @@
 
 using namespace troupe::engine::local;
 
-TEST_CASE("temperature 0 is greedy; ties go to the lowest id", "[sampling]") {
+TEST_CASE("temperature 0 is greedy, ties go to the lowest id", "[sampling]") {
   std::vector<float> logits{1.f, 3.f, 3.f, -2.f};
   SamplerParams p;
   p.temperature = 0;
@@ -19,7 +19,7 @@ TEST_CASE("temperature 0 is greedy; ties go to the lowest id", "[sampling]") {
   CHECK(t.logprob == Approx(3.0 - z).epsilon(1e-5));
 }
 
-TEST_CASE("the same seed gives the same tokens; different seeds differ", "[sampling]") {
+TEST_CASE("the same seed gives the same tokens, different seeds differ", "[sampling]") {
   std::vector<float> logits(50);
   for (size_t i = 0; i < logits.size(); ++i) logits[i] = static_cast<float>(std::sin(i * 1.3));
   SamplerParams p;

@@ -78,7 +78,7 @@ TEST_CASE("n samples of one prompt compute the prompt once", "[scheduler]") {
   CHECK((t[0] != t[1] || t[1] != t[2] || t[2] != t[3]));
 }
 
-TEST_CASE("a prompt seen before reuses its cached prefix; continuing pays for the new tokens only", "[scheduler]") {
+TEST_CASE("a prompt seen before reuses its cached prefix, continuing pays for the new tokens only", "[scheduler]") {
   Engine e;
   auto first = run_one(*e.sched, text_request(kLong, 8));
   CHECK(first.usage.cached_prompt_tokens == 0);
@@ -201,7 +201,7 @@ TEST_CASE("stop strings, max_tokens and EOS end a choice with the right reason",
   CHECK(eos.choices[0].token_ids.size() == 3);
 }
 
-TEST_CASE("chat requests are rendered with the template; continuation leaves the last message open", "[scheduler]") {
+TEST_CASE("chat requests are rendered with the template, continuation leaves the last message open", "[scheduler]") {
   Engine e;
   GenerateRequest a;
   a.messages = {{"user", "hi"}, {"assistant", "partial answer"}};

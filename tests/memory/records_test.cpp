@@ -43,7 +43,7 @@ TEST_CASE("a run record round-trips every field, absent and false optionals alik
   }
 }
 
-TEST_CASE("a run record written before origins existed reads with an empty origin; an empty origin is not written") {
+TEST_CASE("a run record written before origins existed reads with an empty origin, an empty origin is not written") {
   RunRecord run = sample_run("run-1");
   std::string old_style = encode_run(run);
   CHECK(old_style.find("origin") == std::string::npos);

@@ -33,7 +33,7 @@ TEST_CASE("NLTK syntax: quantifiers, connectives and equality", "[fol]") {
   CHECK(parsed("forall x. P(x) => Q(x)") == "all x.((P(x) -> Q(x)))");
 }
 
-TEST_CASE("NLTK precedence: - binds tightest, then & , |, ->, <->; binary operators group left", "[fol]") {
+TEST_CASE("NLTK precedence: - binds tightest, then & , |, ->, <->, binary operators group left", "[fol]") {
   CHECK(parsed("-P & Q") == "(-P & Q)");
   CHECK(parsed("P & Q | R") == "((P & Q) | R)");
   CHECK(parsed("P | Q & R") == "(P | (Q & R))");
@@ -64,7 +64,7 @@ TEST_CASE("⊕ is exclusive or at the level of |", "[fol]") {
   CHECK(parsed("A ∧ B ⊕ C") == "((A & B) ⊕ C)");
 }
 
-TEST_CASE("names with digits, dots and apostrophes; lowercase constants; free u..z letters", "[fol]") {
+TEST_CASE("names with digits, dots and apostrophes, lowercase constants, free u..z letters", "[fol]") {
   CHECK(parsed("ValuedAt(yalesendowment, y42.3billion)") == "ValuedAt(yalesendowment, y42.3billion)");
   CHECK(parsed("MatureCompanies’Stocks(kO)") == "MatureCompanies’Stocks(kO)");
   CHECK(parsed("Version(Python3.11)") == "Version(Python3.11)");
@@ -83,7 +83,7 @@ TEST_CASE("names with digits, dots and apostrophes; lowercase constants; free u.
   CHECK(p->formula.sub[0].args[0].kind == Term::Kind::variable);
 }
 
-TEST_CASE("quoted strings and multi-word arguments are constants; a word may be predicate and constant", "[fol]") {
+TEST_CASE("quoted strings and multi-word arguments are constants, a word may be predicate and constant", "[fol]") {
   CHECK(parsed("Says(John, \"hello world\")") == "Says(John, \"hello world\")");
   CHECK(parsed("BornIn(Dani Shapiro, New York)") == "BornIn(\"Dani Shapiro\", \"New York\")");
   CHECK(parsed("Rock(x) & Likes(Peter, Rock)") == "(Rock(x) & Likes(Peter, Rock))");

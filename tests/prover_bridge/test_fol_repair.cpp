@@ -35,7 +35,7 @@ std::string kinds(const RepairedFormulas& r) {
 
 }  // namespace
 
-TEST_CASE("repair: a formula that ended early gets its ')' appended; surplus ')' at the end are dropped", "[fol][repair]") {
+TEST_CASE("repair: a formula that ended early gets its ')' appended, surplus ')' at the end are dropped", "[fol][repair]") {
   auto r = repaired({"all x. (Bird(x) & -Injured(x) -> CanFly(x)", "Bird(Tweety)"}, "CanFly(Tweety)");
   CHECK(r.premises[0] == "all x. (Bird(x) & -Injured(x) -> CanFly(x))");
   CHECK(r.premises[1] == "Bird(Tweety)");
@@ -102,7 +102,7 @@ TEST_CASE("repair: curly-quoted, backticked and hyphenated constants become one 
   CHECK(refusal({"P(“New York)"}, "P(a)").find("not repaired: the quote “ opened here is never closed") != std::string::npos);
 }
 
-TEST_CASE("repair: an argument list written as a list is spliced; any other list is refused", "[fol][repair]") {
+TEST_CASE("repair: an argument list written as a list is spliced, any other list is refused", "[fol][repair]") {
   auto r = repaired({"Sisters([Anna, Bea])", "all x y. (Sisters(x, y) -> Sisters(y, x))"}, "Sisters(Bea, Anna)");
   CHECK(r.premises[0] == "Sisters(Anna, Bea)");
   CHECK(r.premises[1] == "all x y. (Sisters(x, y) -> Sisters(y, x))");
@@ -139,7 +139,7 @@ TEST_CASE("repair: a predicate with two arities becomes one symbol per arity", "
   CHECK(r.premises[2] == "Likes_1(c)");
 }
 
-TEST_CASE("repair: a name used as a predicate and as a constant keeps the predicate; the constant is renamed", "[fol][repair]") {
+TEST_CASE("repair: a name used as a predicate and as a constant keeps the predicate, the constant is renamed", "[fol][repair]") {
   auto r = repaired({"all x. (Rock(x) -> Hard(x))", "Likes(Peter, Rock)"}, "Likes(Peter, Rock) & Rock(Stone)");
   CHECK(r.premises[0] == "all x. (Rock(x) -> Hard(x))");  // no renamed symbol in it: as written
   CHECK(r.premises[1] == "Likes(Peter, Rock_c)");

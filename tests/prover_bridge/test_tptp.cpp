@@ -41,7 +41,7 @@ TEST_CASE("variables become uppercase, symbols lower-case, every connective brac
   CHECK(p.notes.empty());
 }
 
-TEST_CASE("names that are not TPTP words are quoted; non-ASCII is spelled out", "[tptp]") {
+TEST_CASE("names that are not TPTP words are quoted, non-ASCII is spelled out", "[tptp]") {
   auto p = tptp({"ValuedAt(yalesendowment, y42.3billion)", "BornIn(Dani Shapiro, \"New York\")",
                  "MatureCompanies’Stocks(kO)"},
                 "ValuedAt(yalesendowment, y42.3billion)");
@@ -63,7 +63,7 @@ TEST_CASE("a word used as predicate and constant, and an arity clash, become dis
         "kept apart as rock, rock_c");
 }
 
-TEST_CASE("⊕ expands as LINC's ((A & ~B) | (~A & B)); nested ⊕ uses <~> so size stays linear", "[tptp]") {
+TEST_CASE("⊕ expands as LINC's ((A & ~B) | (~A & B)), nested ⊕ uses <~> so size stays linear", "[tptp]") {
   auto p = tptp({}, "A ⊕ B");
   CHECK(p.conjecture == "fof(goal, conjecture, ((a & ~ b) | (~ a & b))).\n");
   auto q = tptp({}, "(A ⊕ B) ⊕ C");
@@ -74,7 +74,7 @@ TEST_CASE("⊕ expands as LINC's ((A & ~B) | (~A & B)); nested ⊕ uses <~> so s
   CHECK(r.conjecture.size() < 10000);
 }
 
-TEST_CASE("free u..z letters are closed universally, with a note; shadowed variables are renamed", "[tptp]") {
+TEST_CASE("free u..z letters are closed universally, with a note, shadowed variables are renamed", "[tptp]") {
   auto p = tptp({"Mortal(x)"}, "all x. (P(x) & exists x. Q(x))");
   CHECK(p.axioms == "fof(premise_1, axiom, (! [X] : mortal(X))).\n");
   CHECK(p.conjecture == "fof(goal, conjecture, (! [X] : (p(X) & (? [X_2] : q(X_2))))).\n");

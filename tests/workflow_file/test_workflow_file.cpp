@@ -416,7 +416,7 @@ TEST_CASE("the loader never throws and every error has a position, whatever the 
   }
 }
 
-TEST_CASE("a local backend needs model_file; its paths are relative to the workflow file", "[workflow_file]") {
+TEST_CASE("a local backend needs model_file, its paths are relative to the workflow file", "[workflow_file]") {
   CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n") ==
         "test.yaml:3:3: backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
   auto wf = parse_workflow("pipeline: spoc\nbackend:\n  kind: local\n  model_file: models/m.gguf\n"
@@ -432,7 +432,7 @@ TEST_CASE("a local backend needs model_file; its paths are relative to the workf
             .find("expected one of chatml, llama3, llama2") != std::string::npos);
 }
 
-TEST_CASE("a local backend's context overrides the model's context length; bad values are named", "[workflow_file]") {
+TEST_CASE("a local backend's context overrides the model's context length, bad values are named", "[workflow_file]") {
   const std::string head = "pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n";
   auto wf = parse_workflow(head + "  context: 128\n", "/srv/flows/test.yaml");
   REQUIRE(wf.ok());

@@ -89,7 +89,7 @@ std::string role_of(const troupe::engine::GenerateRequest& r) {
 // ---------------------------------------------------------------------------
 // Parallel layers.
 
-TEST_CASE("Archon: every call of a layer is issued before any returns; outputs merge in component order",
+TEST_CASE("Archon: every call of a layer is issued before any returns, outputs merge in component order",
           "[archon]") {
   const char* fixture = R"(
 rules:
@@ -135,7 +135,7 @@ rules:
 // ---------------------------------------------------------------------------
 // Critiques: permuted by a ranker, dropped when a fuser rewrites candidates.
 
-TEST_CASE("Archon: a ranker permutes critiques with the candidates; a fuser's output drops them", "[archon]") {
+TEST_CASE("Archon: a ranker permutes critiques with the candidates, a fuser's output drops them", "[archon]") {
   const char* fixture = R"(
 rules:
   - match: "critical evaluator"
@@ -207,7 +207,7 @@ rules:
   CHECK(contains(user_message(fuser[0]), "[1] alpha\nCritique: Strengths:\n- a\nWeaknesses:\n- b\n\n[2] beta\nCritique: Strengths:\n- c"));
 }
 
-TEST_CASE("Archon: critic retries are capped by parse_retries; then the critiques are left unwritten", "[archon]") {
+TEST_CASE("Archon: critic retries are capped by parse_retries, then the critiques are left unwritten", "[archon]") {
   const char* fixture = R"(
 rules:
   - {match: "critical evaluator", reply: "no brackets here"}
@@ -281,7 +281,7 @@ const char* kVerifierRules = R"(
 )";
 }
 
-TEST_CASE("Archon verifier: reasoning then verdict per candidate; [Correct] ones are kept", "[archon]") {
+TEST_CASE("Archon verifier: reasoning then verdict per candidate, [Correct] ones are kept", "[archon]") {
   std::string fixture = std::string("rules:") + kVerifierRules +
                         "  - {match: \"helpful assistant\", replies: [\"good A\", \"bad B\", \"good C\"]}\n";
   Harness h;
@@ -349,7 +349,7 @@ TEST_CASE("Archon verifier: first_k checks candidates in order and stops after k
 // ---------------------------------------------------------------------------
 // Unit tests.
 
-TEST_CASE("Archon unit tests reach generators per call; the question itself is never altered", "[archon]") {
+TEST_CASE("Archon unit tests reach generators per call, the question itself is never altered", "[archon]") {
   const char* fixture = R"(
 rules:
   - {match: "write unit tests", reply: "Here: [\"The response names a prime\", 'The response is one word', \"Extra\"]"}
@@ -384,7 +384,7 @@ rules:
   CHECK(h.outcome("q").answer == "7");
 }
 
-TEST_CASE("Archon unit_test_evaluator: missing results are asked again; first_pass stops at the first full pass",
+TEST_CASE("Archon unit_test_evaluator: missing results are asked again, first_pass stops at the first full pass",
           "[archon]") {
   const char* fixture = R"(
 rules:

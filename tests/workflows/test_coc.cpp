@@ -224,7 +224,7 @@ TEST_CASE("CoC inference: clarify, ground per chunk, point back, answer, and loo
   CHECK(h.pairs_of("bob").empty());  // pairs come from tree mode
 }
 
-TEST_CASE("CoC inference: n questions come from ONE clarifier call; grounding is per question x chunk; max_rounds stops",
+TEST_CASE("CoC inference: n questions come from ONE clarifier call, grounding is per question x chunk, max_rounds stops",
           "[coc]") {
   Harness h;
   std::string wf = kInference;

@@ -368,7 +368,7 @@ class StallOnFeedback : public troupe::engine::Backend {
 
 }  // namespace
 
-TEST_CASE("IAD: the wall-time budget cancels the round in flight; the answer is the best so far", "[iad][budget]") {
+TEST_CASE("IAD: the wall-time budget cancels the round in flight, the answer is the best so far", "[iad][budget]") {
   Harness h;
   auto backend = std::make_shared<StallOnFeedback>(kJudgeFixture);
   auto sum = h.run(workflow("candidates: 2, rounds: 2", "budget: {wall_time_s: 0.5}\n"), kJudgeFixture,
@@ -431,7 +431,7 @@ TEST_CASE("IAD with a command verifier: the score is the fraction of PASS lines"
   CHECK(h.outcome("q").answer == "print(4)");
 }
 
-TEST_CASE("IAD with a command verifier: exit status 0 scores 1; $1 is the answer, $2 the gold", "[iad]") {
+TEST_CASE("IAD with a command verifier: exit status 0 scores 1, $1 is the answer, $2 the gold", "[iad]") {
   Harness h;
   REQUIRE(h.run(workflow("candidates: 1, rounds: 0, verifier: command, verifier_command: 'test \"$1\" = \"$2\"'"),
                 "rules:\n  - {match: 'Problem:', reply: '\\boxed{4}'}\n", {item("q", "2+2", "4")}).ok());

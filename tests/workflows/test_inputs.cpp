@@ -76,10 +76,17 @@ TEST_CASE("a 50 MB input line is refused naming its line and the limit, in bound
   REQUIRE(*after);
   CHECK((*after)->question == "after");
   // At most one line of the limit was held (16 MiB, plus string growth).
+  // Under ASan freed buffers stay in its quarantine and count as resident,
+  // so peak RSS says nothing about what the reader held there.
+#if defined(__SANITIZE_ADDRESS__)
+  (void)before;
+  WARN("peak-RSS check skipped under AddressSanitizer (its quarantine keeps freed buffers resident)");
+#else
   CHECK(max_rss_kb() - before < 40 * 1024);
+#endif
 }
 
-TEST_CASE("LineReader: a line of exactly the limit reads; one byte more does not", "[inputs]") {
+TEST_CASE("LineReader: a line of exactly the limit reads, one byte more does not", "[inputs]") {
   std::istringstream text("0123456789\n0123456789A\nlast");
   LineReader lines(text, "t.jsonl", 10);
   auto a = lines.next();

@@ -178,7 +178,7 @@ TEST_CASE("LeaP routing, random: k distinct peers from the seed, replayed identi
   CHECK(differs_from_other_seed);
 }
 
-TEST_CASE("LeaP-T: the model opens <summarize>; its summary and the comment block it receives", "[leap]") {
+TEST_CASE("LeaP-T: the model opens <summarize>, its summary and the comment block it receives", "[leap]") {
   Harness h;
   REQUIRE(h.run(route_workflow("dispersed", 2), kRouteFixture, {item("q", "route-test", "5")}).ok());
   auto steps = h.steps("q");

@@ -216,7 +216,7 @@ const char* kSlipFixture = R"(rules:
 
 }  // namespace
 
-TEST_CASE("LINC: translations with a repairable slip vote, each repair recorded in the proof step; an ambiguous one stays Error",
+TEST_CASE("LINC: translations with a repairable slip vote, each repair recorded in the proof step, an ambiguous one stays Error",
           "[linc][eprover]") {
   REQUIRE_EPROVER();
   Harness h;

@@ -226,7 +226,7 @@ TEST_CASE("SPOC: the wall-time budget cancels in-flight generation in the backen
   CHECK(o.error.find("wall-time budget") != std::string::npos);
 }
 
-TEST_CASE("An invalid input line stops new runs; earlier runs are complete in the store", "[inputs]") {
+TEST_CASE("An invalid input line stops new runs, earlier runs are complete in the store", "[inputs]") {
   Harness h;
   troupe::testing::write_file(h.dir.file("fixture.yaml"), example_fixture());
   std::string text = kWorkflow;
