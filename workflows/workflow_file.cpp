@@ -5,9 +5,6 @@
 // parse_workflow(), which turns it into an Error value; nothing escapes.
 #include "workflows/workflow.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -25,6 +22,7 @@
 #include "common/ids.hpp"
 #include "common/json_writer.hpp"
 #include "common/yaml_read.hpp"
+#include "workflows/param_file.hpp"
 
 namespace troupe::workflows {
 namespace {
@@ -484,18 +482,6 @@ class Loader {
 // The trust hook (LoadOptions): keys that name a program, a file or an
 // environment variable are refused in untrusted text; file params of a
 // workflow with a base_dir must stay inside it.
-bool inside_folder(const fs::path& path, const std::string& folder) {
-  std::error_code ec;
-  fs::path base = fs::weakly_canonical(fs::absolute(folder, ec), ec);
-  if (ec) return false;
-  fs::path real = fs::weakly_canonical(path, ec);
-  if (ec) return false;
-  auto b = base.begin(), r = real.begin();
-  for (; b != base.end(); ++b, ++r)
-    if (r == real.end() || *b != *r) return false;
-  return r != real.end();
-}
-
 void Loader::check_trust(const std::string& pipeline, const Entry& e, bool names_file) const {
   if (!options_.trusted) {
     bool program = (pipeline == "iad" && (e.key == "verifier_command" ||
@@ -510,7 +496,7 @@ void Loader::check_trust(const std::string& pipeline, const Entry& e, bool names
   if (names_file && !options_.base_dir.empty() && e.value.IsScalar()) {
     fs::path path(e.value.Scalar());
     if (path.is_relative()) path = fs::path(file_).parent_path() / path;
-    if (!inside_folder(path, options_.base_dir))
+    if (!path_inside_folder(path, options_.base_dir))
       fail(e.mark(), e.path + ": must name a file inside the workflows folder (" + options_.base_dir + ")");
   }
 }
@@ -809,52 +795,6 @@ Result<Workflow> parse_workflow(const std::string& text, const std::string& path
   } catch (const Failure& f) {
     return f.error;
   }
-}
-
-Result<std::string> read_param_file(const Workflow& wf, const std::string& key, size_t max_bytes) {
-  const ParamValue* v = find_param(wf, key);
-  if (!v) return Error(ErrorCode::not_found, wf.file + ": params." + key + " is not set");
-  std::string where = location(wf.file, v->line, v->col) + "params." + key + ": ";
-  if (!wf.base_dir.empty() && !inside_folder(v->text, wf.base_dir))
-    return Error(ErrorCode::invalid_argument, where + "must name a file inside the workflows folder (" + wf.base_dir + ")");
-  // O_NONBLOCK: opening a FIFO must not wait for a writer.
-  int fd = ::open(v->text.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Error(ErrorCode::not_found, where + "cannot open " + v->text + ": " + std::strerror(errno));
-  struct stat st{};
-  std::string text;
-  Error error;
-  bool ok = false;
-  if (::fstat(fd, &st) != 0) {
-    error = Error(ErrorCode::io, where + "cannot read " + v->text + ": " + std::strerror(errno));
-  } else if (!S_ISREG(st.st_mode)) {
-    error = Error(ErrorCode::invalid_argument, where + v->text + " is not a regular file");
-  } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    error = Error(ErrorCode::invalid_argument, where + v->text + " is larger than the limit of " +
-                                                   std::to_string(max_bytes) + " bytes");
-  } else {
-    ok = true;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        ok = false;
-        error = Error(ErrorCode::io, where + "cannot read " + v->text + ": " + std::strerror(errno));
-        break;
-      }
-      if (n == 0) break;
-      text.append(buf, static_cast<size_t>(n));
-      if (text.size() > max_bytes) {  // it grew while being read
-        ok = false;
-        error = Error(ErrorCode::invalid_argument, where + v->text + " is larger than the limit of " +
-                                                       std::to_string(max_bytes) + " bytes");
-        break;
-      }
-    }
-  }
-  ::close(fd);
-  if (!ok) return error;
-  return text;
 }
 
 Result<Workflow> load_workflow(const std::string& path) {

@@ -206,13 +206,13 @@ struct OpenAIServer::Impl {
     while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
       if (!gone && GuardedHttpServer::client_gone()) {
         gone = true;
+        client_disconnects.fetch_add(1);  // counted before the cancel, so a cancel seen means a count seen
         backend->cancel(id);
       }
     }
     Result<GenerateResult> result = future.get();
     untrack(id);
     if (gone) {
-      client_disconnects.fetch_add(1);
       GuardedHttpServer::close_after_reply();
       return send_error(res, 499, "client closed the connection; request cancelled", "invalid_request_error");
     }
