@@ -25,10 +25,34 @@
 
 namespace troupe::engine {
 
-struct ChatMessage {
-  std::string role;  // "system" | "user" | "assistant"
-  std::string content;
+class JsonGrammar;  // engine/json_grammar.hpp
+
+// A function call the model made (OpenAI tool_calls[i]).
+struct ToolCall {
+  std::string id;         // "call_..."
+  std::string name;
+  std::string arguments;  // JSON text of an object
 };
+
+struct ChatMessage {
+  std::string role;  // "system" | "user" | "assistant" | "tool"
+  std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant messages that called tools
+  std::string tool_call_id;          // role "tool": the call this answers
+  std::string name;                  // role "tool": the function's name, when given
+};
+
+// A function the model may call (OpenAI tools[i] of type "function").
+struct ToolSpec {
+  std::string name;
+  std::string description;
+  std::string parameters;  // JSON Schema text; empty = none given
+};
+
+// none: never call; automatic: the model decides (calls are parsed from its
+// text); required: at least one call, forced by constrained decoding;
+// named: a call to `tool_choice_name`, forced likewise.
+enum class ToolChoice { none, automatic, required, named };
 
 // Sampling parameters in vLLM's vocabulary. Unset optionals are left to the
 // server (vLLM then applies the model's generation_config.json).
@@ -59,6 +83,15 @@ struct GenerateRequest {
   // continued (vLLM continue_final_message=true, add_generation_prompt=false).
   bool continue_final_message = false;
   SamplingParams sampling;
+  // Structured output (backends that cannot constrain refuse a request that
+  // sets them): the text must be a document of this grammar
+  // (response_format json_object / json_schema).
+  std::shared_ptr<const JsonGrammar> response_grammar;
+  // Chat only: functions the model may call, and how (backends without
+  // tool support refuse non-empty tools).
+  std::vector<ToolSpec> tools;
+  ToolChoice tool_choice = ToolChoice::automatic;
+  std::string tool_choice_name;  // ToolChoice::named
   // Optional: called with each piece of text as it is generated (streaming
   // backends), on a backend thread, before `done`. `index` is the choice.
   std::function<void(int index, const std::string& delta)> on_delta;
@@ -89,6 +122,10 @@ struct Choice {
   // a FinishReason::length that hit the model's context, not max_tokens.
   std::string finish_detail;
   std::string error;        // FinishReason::error: why
+  // Calls parsed out of the text when the request had tools; `text` then
+  // keeps only what was written outside the calls. Non-empty means the
+  // wire finish_reason is "tool_calls".
+  std::vector<ToolCall> tool_calls;
 };
 
 struct Usage {

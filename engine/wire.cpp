@@ -6,6 +6,7 @@
 #include "common/json_writer.hpp"
 #include "engine/json_read.hpp"
 #include "engine/wire_detail.hpp"
+#include "engine/wire_structured.hpp"
 
 // Binds `var` to the value of a Result expression or returns its error.
 #define WIRE_TRY(var, expr)                         \
@@ -188,6 +189,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
         WIRE_TRY(text, read_content(*content, json::join(mpath, "content")));
         msg.content = std::move(text);
       }
+      if (auto st = read_message_tool_fields(m, mpath, msg); !st.ok()) return st.error();
       r.messages.push_back(std::move(msg));
     }
     if (r.messages.empty()) return Error{ErrorCode::parse, "messages: must not be empty"};
@@ -252,7 +254,8 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   static const std::set<std::string_view> known = {
       "model", "messages", "prompt", "n", "max_tokens", "max_completion_tokens", "top_k", "seed", "temperature",
       "top_p", "min_p", "stop", "logprobs", "top_logprobs", "stream", "stream_options", "continue_final_message",
-      "add_generation_prompt", "repetition_penalty", "frequency_penalty", "presence_penalty", "user"};
+      "add_generation_prompt", "repetition_penalty", "frequency_penalty", "presence_penalty", "user",
+      "tools", "tool_choice", "parallel_tool_calls", "response_format"};
   for (auto field : obj) {
     if (!known.count(field.key))
       return Error{ErrorCode::parse, std::string(field.key) + ": unknown or unsupported parameter"};
@@ -262,6 +265,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
       return Error{ErrorCode::parse, "prompt: not a /v1/chat/completions parameter (use messages)"};
   }
   Status st;
+  if (!(st = read_structured_fields(obj, api == Api::chat, r)).ok()) return st.error();
   if (!(st = double_field("repetition_penalty", 0.01, 100.0, [&](double v) { sp.repetition_penalty = v; })).ok())
     return st.error();
   if (!(st = double_field("frequency_penalty", -2.0, 2.0, [&](double v) { sp.frequency_penalty = v; })).ok())
@@ -636,6 +640,23 @@ const char* finish_reason_name(FinishReason reason) {
   return "stop";
 }
 
+namespace {
+
+// "tool_calls":[{"index":i,"id":...,"type":"function","function":{"name":...,"arguments":...}}]
+void write_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls, bool with_index) {
+  w.key("tool_calls").begin_array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    w.begin_object();
+    if (with_index) w.field("index", static_cast<int>(i));
+    w.field("id", calls[i].id).field("type", "function");
+    w.key("function").begin_object().field("name", calls[i].name).field("arguments", calls[i].arguments).end_object();
+    w.end_object();
+  }
+  w.end_array();
+}
+
+}  // namespace
+
 std::string write_response_body(const GenerateResult& result, Api api, const ReplyMeta& meta) {
   std::string out;
   JsonWriter w(out);
@@ -649,13 +670,26 @@ std::string write_response_body(const GenerateResult& result, Api api, const Rep
   for (const auto& c : result.choices) {
     w.begin_object().field("index", c.index);
     if (api == Api::chat) {
-      w.key("message").begin_object().field("role", "assistant").field("content", c.text).end_object();
+      w.key("message").begin_object().field("role", "assistant");
+      if (c.tool_calls.empty()) {
+        w.field("content", c.text);
+      } else {
+        w.key("content");
+        if (c.text.empty()) {
+          w.null();
+        } else {
+          w.value(c.text);
+        }
+        write_tool_calls(w, c.tool_calls, false);
+      }
+      w.end_object();
     } else {
       w.field("text", c.text);
     }
     w.key("logprobs");
     write_logprobs(w, api, &c.logprobs);
-    w.field("finish_reason", finish_reason_name(c.finish)).key("stop_reason");
+    const bool called = !c.tool_calls.empty() && c.finish == FinishReason::stop;
+    w.field("finish_reason", called ? "tool_calls" : finish_reason_name(c.finish)).key("stop_reason");
     if (c.stop_string.empty()) {
       w.null();
     } else {
@@ -685,6 +719,7 @@ std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece
     w.key("delta").begin_object();
     if (piece.with_role) w.field("role", "assistant");
     if (!piece.text.empty() || piece.with_role) w.field("content", piece.text);
+    if (piece.tool_calls && !piece.tool_calls->empty()) write_tool_calls(w, *piece.tool_calls, true);
     w.end_object();
   } else {
     w.field("text", piece.text);
@@ -693,7 +728,8 @@ std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece
   write_logprobs(w, api, piece.logprobs);
   w.key("finish_reason");
   if (piece.finish) {
-    w.value(finish_reason_name(*piece.finish));
+    w.value(piece.finish_tool_calls && *piece.finish == FinishReason::stop ? "tool_calls"
+                                                                            : finish_reason_name(*piece.finish));
   } else {
     w.null();
   }

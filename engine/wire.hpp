@@ -82,7 +82,8 @@ struct IncomingRequest {
 // Accepts max_tokens or max_completion_tokens, stop as string or list,
 // message content as a string or a list of {"type":"text","text":...} parts,
 // completions prompt as a string or a one-element list of strings.
-// Unknown keys are ignored (as vLLM does).
+// Unknown keys are ignored (as vLLM does). tools, tool_choice and
+// response_format are read by engine/wire_structured.hpp.
 Result<IncomingRequest> parse_request_body(std::string_view body, Api api);
 
 // Identity of one reply, repeated in every stream chunk.
@@ -95,7 +96,9 @@ struct ReplyMeta {
 // The wire name of a finish reason: stop, length, abort (cancelled), error.
 const char* finish_reason_name(FinishReason reason);
 
-// A complete non-stream reply in `api`'s shape.
+// A complete non-stream reply in `api`'s shape. A chat choice with
+// tool_calls has message.tool_calls, content null when its text is empty,
+// and finish_reason "tool_calls".
 std::string write_response_body(const GenerateResult& result, Api api, const ReplyMeta& meta);
 
 // One stream chunk for choice `index`: `text` as delta.content (chat) or
@@ -109,6 +112,10 @@ struct StreamPiece {
   std::optional<FinishReason> finish;
   std::string_view stop_string;
   const std::vector<TokenLogprob>* logprobs = nullptr;
+  // Chat: delta.tool_calls (each with its index); finish_tool_calls makes a
+  // stop finish read "tool_calls".
+  const std::vector<ToolCall>* tool_calls = nullptr;
+  bool finish_tool_calls = false;
 };
 std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece& piece);
 // The final usage chunk (empty choices), sent when include_usage was asked.

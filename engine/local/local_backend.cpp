@@ -78,6 +78,7 @@ class TokenizerCodec : public TextCodec {
     o.continue_final_message = continue_final;
     return tmpl_->render(msgs, o);
   }
+  const ChatTemplate* chat_template() const override { return tmpl_ ? &*tmpl_ : nullptr; }
 
  private:
   Tokenizer tok_;

@@ -9,6 +9,7 @@
 #include "common/ids.hpp"
 #include "engine/local/sampler.hpp"
 #include "engine/local/stop_matcher.hpp"
+#include "engine/local/structured_output.hpp"
 
 namespace troupe::engine::local {
 
@@ -28,6 +29,7 @@ struct Scheduler::Choice {
   // After a preemption: tokens to put back into the cache before decoding.
   std::vector<int32_t> replay;
   size_t replayed = 0;
+  std::unique_ptr<TokenConstraint> constraint;  // structured output / forced tool call
 };
 
 struct Scheduler::Request {
@@ -44,6 +46,7 @@ struct Scheduler::Request {
   std::vector<Choice> choices;
   SamplerParams sampler;
   bool finished = false;
+  StructuredPlan structured;  // grammar and tool-call parsing for this request
 };
 
 namespace {
@@ -174,8 +177,17 @@ void Scheduler::loop() {
 bool Scheduler::admit(Request& r) {
   if (!r.tokenized) {
     std::string text;
+    auto plan = plan_structured(r.req, codec_->chat_template());
+    if (!plan.ok()) {
+      auto done = std::move(r.done);
+      r.finished = true;
+      done(plan.error().with_context("request " + r.req.id));
+      return false;
+    }
+    r.structured = std::move(plan.value());
     if (r.req.kind == PromptKind::chat) {
-      auto rendered = codec_->render_chat(r.req.messages, r.req.continue_final_message);
+      auto rendered = r.structured.rendered ? Result<std::string>(*r.structured.rendered)
+                                            : codec_->render_chat(r.req.messages, r.req.continue_final_message);
       if (!rendered.ok()) {
         auto done = std::move(r.done);
         r.finished = true;
@@ -215,6 +227,10 @@ bool Scheduler::admit(Request& r) {
       c.index = i;
       c.stop = std::make_unique<StopMatcher>(s.stop);
       c.rng = SequenceRng(seed, static_cast<uint64_t>(i));
+      if (r.structured.grammar) {
+        if (!vocab_trie_) vocab_trie_ = build_vocab_trie(*codec_, model_->vocab_size());
+        c.constraint = std::make_unique<TokenConstraint>(r.structured.grammar, vocab_trie_);
+      }
       r.choices.push_back(std::move(c));
     }
   }
@@ -388,7 +404,7 @@ void Scheduler::step() {
       r.forked = true;
       for (auto& c : r.choices) {
         if (c.done || !c.generated.empty()) continue;
-        auto t = Sampler::sample({row, vocab}, r.sampler, r.prompt, c.rng);
+        auto t = sample_constrained({row, vocab}, r.sampler, r.prompt, c.rng, c.constraint.get());
         c.generated.push_back(t.id);
         finish_choice(r, c, FinishReason::stop, "");  // checks stop conditions for the new token
       }
@@ -400,7 +416,7 @@ void Scheduler::step() {
       }
       std::vector<int32_t> history = r.prompt;
       history.insert(history.end(), c.generated.begin(), c.generated.end());
-      auto t = Sampler::sample({row, vocab}, r.sampler, history, c.rng);
+      auto t = sample_constrained({row, vocab}, r.sampler, history, c.rng, c.constraint.get());
       c.generated.push_back(t.id);
       if (r.sampler.logprobs != 0) {
         TokenLogprob lp;
@@ -467,6 +483,13 @@ void Scheduler::check_token(Request& r, Choice& c) {
     c.stop_string = *step.stopped;
     return;
   }
+  if (c.constraint && c.constraint->finished()) {  // the document is complete
+    emit(c.stop->flush() + c.utf8_hold);
+    c.utf8_hold.clear();
+    c.done = true;
+    c.finish = FinishReason::stop;
+    return;
+  }
   // The sequence is prompt + generated; the newest token is not in the
   // cache yet. It may hold at most context_length tokens.
   const int in_cache = c.seq ? cache_->length(c.seq) : 0;
@@ -520,6 +543,7 @@ GenerateResult Scheduler::result_of(Request& r) {
     ch.finish = c.done ? c.finish : FinishReason::cancelled;
     ch.stop_string = c.stop_string;
     ch.finish_detail = c.finish_detail;
+    r.structured.parse_calls(ch);
     out.usage.completion_tokens += static_cast<int64_t>(c.generated.size());
     out.choices.push_back(std::move(ch));
   }

@@ -47,6 +47,9 @@
 
 namespace troupe::engine::local {
 
+class ChatTemplate;  // engine/local/chat_template.hpp
+class VocabTrie;     // engine/local/token_constraint.hpp
+
 // One sequence's part of a forward step: `tokens` at positions pos0...;
 // K/V rows for them are written into the sequence's cache blocks (already
 // reserved); logits are returned for the last token when want_logits.
@@ -80,6 +83,9 @@ class TextCodec {
   // Chat messages to prompt text (template applied). continue_final: the
   // last assistant message stays open.
   virtual Result<std::string> render_chat(const std::vector<ChatMessage>& messages, bool continue_final) const = 0;
+  // The chat template, for tool-aware rendering and tool-call parsing
+  // (engine/local/tool_calls.hpp); null when there is none.
+  virtual const ChatTemplate* chat_template() const { return nullptr; }
 };
 
 struct SchedulerOptions {
@@ -141,6 +147,7 @@ class Scheduler : public Backend {
   SchedulerStats stats_;
 
   // Engine-thread state.
+  std::shared_ptr<const VocabTrie> vocab_trie_;  // built at the first constrained request
   std::deque<std::shared_ptr<Request>> waiting_;
   std::vector<std::shared_ptr<Request>> running_;  // admission order
   std::thread thread_;

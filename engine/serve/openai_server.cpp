@@ -229,7 +229,10 @@ struct OpenAIServer::Impl {
     const int n = request.sampling.n;
     state->role_sent.assign(static_cast<size_t>(n), false);
     state->streamed.assign(static_cast<size_t>(n), 0);
-    request.on_delta = [state](int index, const std::string& text) {
+    // With tools the text may turn out to be a call: it is sent whole at
+    // the end (content and delta.tool_calls), not as it is generated.
+    const bool hold_text = !request.tools.empty() && request.tool_choice != ToolChoice::none;
+    if (!hold_text) request.on_delta = [state](int index, const std::string& text) {
       {
         std::lock_guard<std::mutex> lock(state->mu);
         state->deltas.emplace_back(index, text);
@@ -308,6 +311,17 @@ struct OpenAIServer::Impl {
           piece.finish = c.finish;
           piece.stop_string = c.stop_string;
           piece.logprobs = &c.logprobs;
+          if (!c.tool_calls.empty()) {
+            // The calls in a chunk of their own, then the finish.
+            wire::StreamPiece calls = piece;
+            calls.finish.reset();
+            calls.tool_calls = &c.tool_calls;
+            calls.logprobs = nullptr;
+            out += wire::sse_frame(wire::write_stream_chunk(api, meta, calls));
+            piece.text = {};
+            piece.with_role = false;
+            piece.finish_tool_calls = true;
+          }
           out += wire::sse_frame(wire::write_stream_chunk(api, meta, piece));
         }
         if (include_usage) out += wire::sse_frame(wire::write_usage_chunk(api, meta, (*final)->usage));
