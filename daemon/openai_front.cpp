@@ -106,6 +106,17 @@ struct Pending {
 void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Request& req, httplib::Response& res) {
   auto in = wire::parse_request_body(req.body, wire::Api::chat);
   if (!in.ok()) return send_error(res, 400, in.error().message, wire::error_param(in.error()));
+  // A pipeline writes its own answer: it cannot call tools or follow a
+  // response format (tool_choice "none" and response_format text are no-ops).
+  const engine::GenerateRequest& asked = in->request;
+  const char* structured = !asked.tools.empty() && asked.tool_choice != engine::ToolChoice::none ? "tools"
+                           : asked.response_grammar                                               ? "response_format"
+                                                                                                  : nullptr;
+  if (structured)
+    return send_error(res, 400,
+                      std::string(structured) + ": not supported by a pipeline model (tools and structured output "
+                                                "need a model served by `troupe serve`); leave it out",
+                      structured);
   if (auto param = unhonoured_parameter(req.body))
     return send_error(res, 400,
                       *param + ": not supported by a pipeline model (the workflow decides how it samples and "
