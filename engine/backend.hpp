@@ -35,6 +35,8 @@ struct ToolCall {
 };
 
 struct ChatMessage {
+  ChatMessage() = default;
+  ChatMessage(std::string role_, std::string content_) : role(std::move(role_)), content(std::move(content_)) {}
   std::string role;  // "system" | "user" | "assistant" | "tool"
   std::string content;
   std::vector<ToolCall> tool_calls;  // assistant messages that called tools

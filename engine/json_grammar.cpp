@@ -18,7 +18,7 @@ constexpr size_t kMaxProps = 64;
 constexpr size_t kMaxLiterals = 1024;
 constexpr size_t kMaxPaths = 32;
 constexpr int kMaxWhitespace = 8;
-constexpr int kMaxIntDigits = 15, kMaxFracDigits = 15, kMaxExpDigits = 3;
+constexpr int kMaxIntDigits = 15, kMaxFracDigits = 15, kMaxExpDigits = 2;
 
 // Built-in nodes shared by every grammar.
 constexpr int32_t kAny = 0, kAnyObject = 1, kAnyArray = 2, kAnyString = 3, kAnyNumber = 4, kBool = 5, kNull = 6;

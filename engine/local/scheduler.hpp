@@ -82,7 +82,7 @@ class TextCodec {
   virtual bool is_eos(int32_t id) const = 0;
   // Chat messages to prompt text (template applied). continue_final: the
   // last assistant message stays open.
-  virtual Result<std::string> render_chat(const std::vector<ChatMessage>& messages, bool continue_final) const = 0;
+  virtual Result<std::string> render_chat(const std::vector<engine::ChatMessage>& messages, bool continue_final) const = 0;
   // The chat template, for tool-aware rendering and tool-call parsing
   // (engine/local/tool_calls.hpp); null when there is none.
   virtual const ChatTemplate* chat_template() const { return nullptr; }

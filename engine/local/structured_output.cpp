@@ -63,6 +63,15 @@ SampledToken sample_constrained(std::span<const float> logits, const SamplerPara
     return t;
   }
   SampledToken t = Sampler::sample(masked, params, history, rng);
+  if (!constraint->allows(t.id)) {
+    // Only a zero-probability pick at a filter's edge could land here: take
+    // the best allowed token instead.
+    int32_t best = -1;
+    for (size_t i = 0; i < masked.size(); ++i)
+      if (constraint->allows(static_cast<int32_t>(i)) && (best < 0 || masked[i] > masked[static_cast<size_t>(best)]))
+        best = static_cast<int32_t>(i);
+    t.id = best;
+  }
   constraint->advance(t.id);
   return t;
 }

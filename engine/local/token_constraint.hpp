@@ -61,6 +61,10 @@ class TokenConstraint {
   TokenConstraint(std::shared_ptr<const JsonGrammar> grammar, std::shared_ptr<const VocabTrie> vocab);
   // Masks `logits` (vocab_size floats); false when no token may come next.
   bool mask(std::span<float> logits);
+  // Whether the last mask() allowed `id`.
+  bool allows(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < allowed_.size() && allowed_[static_cast<size_t>(id)];
+  }
   // Feeds token `id` (an end-of-generation id feeds nothing).
   void advance(int32_t id);
   bool finished() const { return matcher_.finished(); }

@@ -50,7 +50,7 @@ std::string random_walk(const std::shared_ptr<const JsonGrammar>& g, std::mt1993
   // Bytes worth trying: printable ASCII, whitespace and a few UTF-8 bytes.
   std::vector<uint8_t> alphabet;
   for (int c = 0x20; c < 0x7F; ++c) alphabet.push_back(static_cast<uint8_t>(c));
-  for (uint8_t c : {'\n', '\t', 0xC3, 0xA9, 0xE2, 0x82, 0xAC}) alphabet.push_back(c);
+  for (int c : {10, 9, 0xC3, 0xA9, 0xE2, 0x82, 0xAC}) alphabet.push_back(static_cast<uint8_t>(c));  // \n \t é €
   while (out.size() < max_bytes) {
     if (m.finished() || (m.can_end() && rng() % 4 == 0)) {
       complete = true;
