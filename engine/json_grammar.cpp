@@ -665,8 +665,10 @@ bool JsonMatcher::step(Path& p, uint8_t c, std::vector<Path>& forks) const {
         switch (f.sub) {
           case S_CHARS:
             if (f.pending > 0) {
-              if ((c & 0xC0) != 0x80) return false;
+              if (c < f.next_lo || c > f.next_hi) return false;
               --f.pending;
+              f.next_lo = 0x80;
+              f.next_hi = 0xBF;
               return true;
             }
             if (c == '"') {
@@ -683,12 +685,21 @@ bool JsonMatcher::step(Path& p, uint8_t c, std::vector<Path>& forks) const {
               return true;
             }
             if (c >= 0x80) {
+              // Well-formed UTF-8 only (no overlongs, surrogates or code
+              // points past U+10FFFF): the second byte's range depends on
+              // the first.
+              f.next_lo = 0x80;
+              f.next_hi = 0xBF;
               if (c >= 0xC2 && c <= 0xDF) {
                 f.pending = 1;
               } else if (c >= 0xE0 && c <= 0xEF) {
                 f.pending = 2;
+                if (c == 0xE0) f.next_lo = 0xA0;
+                if (c == 0xED) f.next_hi = 0x9F;
               } else if (c >= 0xF0 && c <= 0xF4) {
                 f.pending = 3;
+                if (c == 0xF0) f.next_lo = 0x90;
+                if (c == 0xF4) f.next_hi = 0x8F;
               } else {
                 return false;
               }

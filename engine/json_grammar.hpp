@@ -109,6 +109,7 @@ class JsonMatcher {
     uint8_t type = 0;
     uint8_t sub = 0;
     uint8_t pending = 0;  // strings: UTF-8 continuation bytes still due
+    uint8_t next_lo = 0x80, next_hi = 0xBF;  // strings: the range of the next continuation byte
     int32_t node = 0;
     int32_t lo = 0, hi = 0, pos = 0;  // literal / key ranges
     int64_t count = 0;

@@ -101,6 +101,10 @@ TEST_CASE("json_object accepts any JSON object and no other text", "[json_gramma
   // Invalid UTF-8 inside strings is refused byte by byte.
   CHECK_FALSE(prefix_ok(g, "{\"a\":\"\xC3("));
   CHECK_FALSE(prefix_ok(g, "{\"a\":\"\xFF"));
+  CHECK_FALSE(prefix_ok(g, "{\"a\":\"\xE0\x80"));      // overlong
+  CHECK_FALSE(prefix_ok(g, "{\"a\":\"\xED\xA0"));      // surrogate
+  CHECK_FALSE(prefix_ok(g, "{\"a\":\"\xF4\x90"));      // past U+10FFFF
+  CHECK(accepts(g, "{\"a\":\"\xE0\xA0\x80\xED\x9F\xBF\xF4\x8F\xBF\xBF\"}"));
   // Whitespace runs are bounded.
   CHECK(prefix_ok(g, "{" + std::string(8, ' ')));
   CHECK_FALSE(prefix_ok(g, "{" + std::string(9, ' ')));
