@@ -358,7 +358,9 @@ TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them
            {R"("temperature":0.2)", "temperature"},
            {R"("seed":7)", "seed"},
            {R"("logprobs":true)", "logprobs"},
-           {R"("top_p":0.5)", "top_p"}}) {
+           {R"("top_p":0.5)", "top_p"},
+           {R"("tools":[{"type":"function","function":{"name":"f"}}])", "tools"},
+           {R"("response_format":{"type":"json_object"})", "response_format"}}) {
     INFO(extra);
     auto r = with(extra);
     REQUIRE(r);
