@@ -21,7 +21,8 @@
 //   the schema; some valid documents are never produced. Objects with
 //   `properties` get only declared properties (each at most once, any
 //   order, required ones before '}'); numbers have at most 15 integer
-//   digits, 15 fraction digits and 2 exponent digits (so every number is a finite double); \u escapes for
+//   digits, 15 fraction digits and 2 exponent digits (so every number is
+//   a finite double); strings are well-formed UTF-8 and \u escapes of
 //   surrogates are refused; at most 8 whitespace bytes in a row between
 //   tokens and none after the document.
 // - A grammar may carry literal text before and after the JSON value (a
