@@ -301,3 +301,43 @@ TEST_CASE("tools, assistant tool calls and tool results are rendered into the pr
                  "{\"city\":\"Paris\"}}<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n{\"temp\":21}<|eot_id|>") !=
         std::string::npos);
 }
+
+TEST_CASE("the forced-call grammar follows each format and the named tool's schema", "[structured][tools]") {
+  GenerateRequest r;
+  r.tools.push_back({"f", "", R"({"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]})"});
+  r.tools.push_back({"g", "", ""});
+  r.tool_choice = ToolChoice::required;
+  auto tagged = forced_call_grammar(ChatStyle::chatml, r);
+  REQUIRE(tagged.ok());
+  JsonMatcher m(*tagged);
+  CHECK((m.feed("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n</tool_call>") && m.finished()));
+  CHECK_FALSE(JsonMatcher(*tagged).feed("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": \"3\""));
+  JsonMatcher g(*tagged);
+  CHECK((g.feed("<tool_call>\n{\"arguments\":{},\"name\":\"g\"}\n</tool_call>") && g.finished()));
+  CHECK_FALSE(JsonMatcher(*tagged).feed("<tool_call>\n{\"name\": \"h\""));
+  auto l3 = forced_call_grammar(ChatStyle::llama3, r);
+  REQUIRE(l3.ok());
+  JsonMatcher m3(*l3);
+  CHECK((m3.feed("{\"name\": \"f\", \"parameters\": {\"x\": -1}}") && m3.finished()));
+  CHECK_FALSE(JsonMatcher(*l3).feed("{\"name\": \"f\", \"arguments\""));
+  r.tool_choice = ToolChoice::named;
+  r.tool_choice_name = "g";
+  auto named = forced_call_grammar(ChatStyle::chatml, r);
+  REQUIRE(named.ok());
+  CHECK_FALSE(JsonMatcher(*named).feed("<tool_call>\n{\"name\": \"f\""));
+}
+
+TEST_CASE("n choices under one schema each get their own constraint", "[structured]") {
+  TinyModel tiny;
+  auto r = chat("three people", 400, 77);
+  r.sampling.n = 3;
+  r.response_grammar = grammar(kBoundedSchema);
+  auto res = run(*tiny.backend, r);
+  REQUIRE(res.ok());
+  REQUIRE(res->choices.size() == 3);
+  for (const auto& c : res->choices) {
+    CHECK(c.finish == FinishReason::stop);
+    check_bounded_document(c.text);
+  }
+  CHECK((res->choices[0].text != res->choices[1].text || res->choices[1].text != res->choices[2].text));
+}
