@@ -818,22 +818,24 @@ bool JsonMatcher::step(Path& p, uint8_t c, std::vector<Path>& forks) const {
   }
 }
 
-bool JsonMatcher::feed_byte(uint8_t c) {
+bool JsonMatcher::step_state(State& paths, uint8_t c) const {
   forks_.clear();
   size_t w = 0;
-  for (size_t i = 0; i < paths_.size(); ++i) {
-    if (step(paths_[i], c, forks_)) {
-      if (w != i) paths_[w] = std::move(paths_[i]);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (step(paths[i], c, forks_)) {
+      if (w != i) std::swap(paths[w], paths[i]);
       ++w;
     }
   }
-  paths_.resize(w);
+  paths.resize(w);
   for (auto& f : forks_) {
-    if (paths_.size() >= kMaxPaths) break;
-    paths_.push_back(std::move(f));
+    if (paths.size() >= kMaxPaths) break;
+    paths.push_back(std::move(f));
   }
-  return !paths_.empty();
+  return !paths.empty();
 }
+
+bool JsonMatcher::feed_byte(uint8_t c) { return step_state(paths_, c); }
 
 bool JsonMatcher::feed(std::string_view bytes) {
   std::vector<Path> saved = paths_;

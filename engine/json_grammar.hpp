@@ -122,6 +122,12 @@ class JsonMatcher {
     uint16_t ws = 0;    // whitespace bytes in a row
     int32_t pos = 0;    // prefix/suffix position
   };
+  // The position alone, for walks that branch over many continuations (the
+  // token trie): copied without touching the grammar's reference count and
+  // stepped by step_state() of a matcher of the same grammar.
+  using State = std::vector<Path>;
+  const State& state() const { return paths_; }
+  bool step_state(State& state, uint8_t c) const;
 
  private:
   bool step(Path& p, uint8_t c, std::vector<Path>& forks) const;
@@ -130,7 +136,7 @@ class JsonMatcher {
 
   std::shared_ptr<const JsonGrammar> g_;
   std::vector<Path> paths_;
-  std::vector<Path> forks_;
+  mutable std::vector<Path> forks_;  // scratch of step_state()
 };
 
 }  // namespace troupe::engine

@@ -45,23 +45,25 @@ uint32_t VocabTrie::build(const std::vector<std::pair<std::string_view, int32_t>
   return self;
 }
 
-void VocabTrie::walk(uint32_t node, size_t depth, std::vector<JsonMatcher>& levels,
+void VocabTrie::walk(const JsonMatcher& m, uint32_t node, size_t depth, std::vector<JsonMatcher::State>& levels,
                      std::vector<uint8_t>& allowed) const {
   const Node& n = nodes_[node];
-  if (levels.size() <= depth + 1) levels.push_back(levels[depth]);
+  if (levels.size() <= depth + 1) levels.emplace_back();
   for (uint32_t e = n.edge_begin; e < n.edge_end; ++e) {
-    levels[depth + 1] = levels[depth];
-    if (!levels[depth + 1].feed_byte(edges_[e].byte)) continue;
+    levels[depth + 1] = levels[depth];  // reuses the level's buffers
+    if (!m.step_state(levels[depth + 1], edges_[e].byte)) continue;
     const Node& child = nodes_[edges_[e].child];
     for (uint32_t t = child.token_begin; t < child.token_end; ++t) allowed[static_cast<size_t>(tokens_[t])] = 1;
-    if (child.edge_begin != child.edge_end) walk(edges_[e].child, depth + 1, levels, allowed);
+    if (child.edge_begin != child.edge_end) walk(m, edges_[e].child, depth + 1, levels, allowed);
   }
 }
 
 void VocabTrie::allowed(const JsonMatcher& m, std::vector<uint8_t>& allowed) const {
   allowed.assign(static_cast<size_t>(vocab_size_), 0);
-  std::vector<JsonMatcher> levels{m};
-  if (!nodes_.empty()) walk(0, 0, levels, allowed);
+  static thread_local std::vector<JsonMatcher::State> levels;
+  if (levels.empty()) levels.emplace_back();
+  levels[0] = m.state();
+  if (!nodes_.empty()) walk(m, 0, 0, levels, allowed);
   if (m.can_end())
     for (int32_t id : eos_) allowed[static_cast<size_t>(id)] = 1;
 }

@@ -46,7 +46,8 @@ class VocabTrie {
     uint32_t child;
   };
   uint32_t build(const std::vector<std::pair<std::string_view, int32_t>>& sorted, size_t lo, size_t hi, size_t depth);
-  void walk(uint32_t node, size_t depth, std::vector<JsonMatcher>& levels, std::vector<uint8_t>& allowed) const;
+  void walk(const JsonMatcher& m, uint32_t node, size_t depth, std::vector<JsonMatcher::State>& levels,
+            std::vector<uint8_t>& allowed) const;
 
   int vocab_size_ = 0;
   std::vector<std::string> pieces_;
@@ -77,7 +78,6 @@ class TokenConstraint {
   JsonMatcher matcher_;
   std::shared_ptr<const VocabTrie> vocab_;
   std::vector<uint8_t> allowed_;
-  std::vector<JsonMatcher> levels_;
 };
 
 }  // namespace troupe::engine::local
