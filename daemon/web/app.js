@@ -209,7 +209,7 @@ function renderList() {
     ++shown;
     const m = r.metrics || {};
     body.append(h('tr', { 'data-run-id': r.id, 'data-status': r.status, 'data-workflow': r.workflow },
-      h('td', {}, h('a', { href: '#/runs/' + encodeURIComponent(r.id), text: r.id })),
+      h('td', { class: 'run-id' }, h('a', { href: '#/runs/' + encodeURIComponent(r.id), text: r.id })),
       h('td', { text: r.workflow }), h('td', { text: r.pipeline }),
       h('td', {}, h('span', { class: 'status ' + r.status, text: r.status })),
       h('td', { text: clip(r.answer || r.error, 60), title: r.answer || r.error }),
@@ -305,7 +305,7 @@ function renderHead(data) {
     ['input', r.input ? JSON.stringify(r.input) : ''], ['answer', r.answer],
     ['correct', r.correct === null ? '—' : r.correct ? 'yes' : 'no'], ['error', r.error],
     ['calls', m.calls], ['tokens', m.prompt_tokens !== undefined ? m.prompt_tokens + ' prompt (' + (m.cached_prompt_tokens || 0) + ' cached) + ' + m.completion_tokens + ' completion' : ''],
-    ['replayed calls', m.replayed_calls], ['wall', m.wall_ms !== undefined ? m.wall_ms + ' ms' : ''],
+    ['replayed calls', m.replayed_calls], ['wall', m.wall_ms !== undefined ? Math.round(m.wall_ms) + ' ms' : ''],
     ['steps', data.steps.length], ['pairs', data.pairs.length], ['created', fmtTime(r.created_ms)],
   ];
   const dl = h('dl', { class: 'facts' });
@@ -344,7 +344,7 @@ function renderGraph(steps) {
   const g = clear($('graph'));
   const roles = [];
   for (const s of steps) if (!roles.includes(s.role)) roles.push(s.role);
-  const laneH = 56, colW = 54, left = 120, top = 24, r = 13;
+  const laneH = 56, colW = 60, left = 120, top = 24, r = 13;
   const width = left + Math.max(1, steps.length) * colW + 20, height = top + roles.length * laneH + 10;
   g.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
   g.setAttribute('width', width);
@@ -566,6 +566,7 @@ function szsStatuses(value, out = []) {
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
       if (/szs/i.test(k) && typeof v === 'string') out.push(v);
+      else if (/szs/i.test(k) && Array.isArray(v)) out.push(...v.filter((x) => typeof x === 'string'));
       else szsStatuses(v, out);
     }
   }
@@ -592,7 +593,7 @@ function lincView(steps, run) {
     body.append(h('tr', { 'data-sample': i + 1, 'data-seq': t.seq },
       h('td', { text: '#' + (i + 1) + ' (steps ' + t.seq + (proof ? ', ' + proof.seq : '') + ')' }),
       h('td', {}, h('pre', { text: fol || clip(t.completion, 300) })),
-      h('td', { text: szs.join(', ') || '—' }), h('td', { class: 'label ' + label, text: label })));
+      h('td', { class: 'szs', text: szs.join(', ') || '—' }), h('td', { class: 'label ' + label, text: label })));
   });
   table.append(body);
   const tally = [...votes.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => k + ': ' + v).join(', ');
@@ -610,7 +611,7 @@ function renderPipeline(data) {
   else if (p === 'linc') content = lincView(data.steps, data.run);
   sec.hidden = !content;
   sec.dataset.pipeline = p;
-  if (content) sec.append(...content);
+  if (content) sec.append(...content.filter(Boolean));
 }
 
 function renderRun(data) {

@@ -191,6 +191,15 @@ try {
     } else if (p === 'linc') {
       const samples = t.steps.filter((s) => s.kind === 'translation').length;
       assert.equal(await page.$$eval('#pipeline-view tr[data-sample]', (c) => c.length), samples, 'linc: samples');
+      // Each proof's SZS statuses (its record's result.szs) are in its row.
+      const szsCells = await page.$$eval('#pipeline-view tr[data-sample] td.szs', (c) => c.map((e) => e.textContent));
+      const proofs = t.steps.filter((s) => s.kind === 'proof');
+      assert.equal(szsCells.length, proofs.length, 'linc: one SZS cell per proof');
+      for (const proof of proofs) {
+        const szs = (JSON.parse(proof.completion).result || {}).szs || [];
+        const row = t.steps.filter((s) => s.kind === 'translation').findIndex((s) => s.seq === proof.parents[0]);
+        for (const status of szs) assert.ok(szsCells[row].includes(status), `linc: sample ${row + 1} shows SZS ${status}`);
+      }
       const vote = await page.$eval('#pipeline-view .vote', (e) => e.textContent);
       assert.ok(vote.includes(t.run.answer), 'linc vote line names the answer: ' + vote);
     } else {

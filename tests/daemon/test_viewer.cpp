@@ -107,7 +107,7 @@ TEST_CASE("viewer: the API the page calls refuses requests without the token or 
   d.events(id);
   httplib::Headers wrong = {{"Authorization", "Bearer wrong"}};
   for (const auto& headers : {httplib::Headers{}, wrong}) {
-    for (const std::string path : {"/v1/runs", "/v1/runs/" + id, "/v1/runs/" + id + "/steps",
+    for (const std::string& path : std::vector<std::string>{"/v1/runs", "/v1/runs/" + id, "/v1/runs/" + id + "/steps",
                                    "/v1/runs/" + id + "/events", "/v1/runs/" + id + "/export?format=sft"}) {
       INFO(path);
       auto r = d.client->Get(path.c_str(), headers);
@@ -198,4 +198,48 @@ TEST_CASE("viewer: GET /v1/runs/{id}/export writes that run's rows with memory's
   CHECK(error_param(bad->body) == "format");
   CHECK(d.get("/v1/runs/" + twice + "/export")->status == 400);
   CHECK(d.get("/v1/runs/run-nope/export?format=sft")->status == 404);
+}
+
+TEST_CASE("viewer: /steps marks the steps of calls the run's receipt says were replayed", "[daemon][viewer]") {
+  TestDaemon d;
+  // A resumed run as the director records it: the receipt names each call
+  // by its journal key and says whether it was replayed; the journal maps a
+  // key to the steps the call recorded.
+  memory::WriteSet set;
+  memory::RunRecord run;
+  run.id = "run-resumed-1";
+  run.workflow = "spoc";
+  run.pipeline = "spoc";
+  run.status = memory::RunStatus::succeeded;
+  run.metrics_json = R"({"calls":2,"replayed_calls":1,"receipt":[)"
+                     R"({"key":"k-solve","role":"solver","replayed":true},)"
+                     R"({"key":"k-verify","role":"verifier","replayed":false}]})";
+  set.runs.push_back(run);
+  for (uint64_t seq : {0, 1, 2}) {
+    memory::StepRecord s;
+    s.run_id = run.id;
+    s.seq = seq;
+    s.role = seq == 0 ? "solver" : "verifier";
+    s.kind = "step";
+    s.completion = "c" + std::to_string(seq);
+    if (seq > 0) s.parents = {0};
+    set.steps.push_back(s);
+  }
+  memory::CallRecord solve, verify;
+  solve.run_id = verify.run_id = run.id;
+  solve.key = "k-solve";
+  solve.step_seqs = {0};
+  verify.key = "k-verify";
+  verify.step_seqs = {1, 2};
+  set.calls = {solve, verify};
+  REQUIRE(d.service->store().commit(set).ok());
+
+  auto r = d.get("/v1/runs/" + run.id + "/steps");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  simdjson::dom::parser p;
+  simdjson::dom::element doc = p.parse(r->body);
+  std::vector<bool> replayed;
+  for (auto s : simdjson::dom::array(doc["steps"])) replayed.push_back(bool(s["replayed"]));
+  CHECK(replayed == std::vector<bool>{true, false, false});
 }
