@@ -513,22 +513,46 @@ function leapView(steps) {
     rest.length ? h('p', { class: 'muted', text: 'other steps: ' + rest.map((s) => s.role + '/' + s.kind + ' #' + s.seq).join(', ') }) : null];
 }
 
-// Archon: consecutive steps of one kind are one layer's component.
+// Archon: the orchestrator records a `layer` step when a layer ends (its
+// state: {layer, components, candidates, critiques, unit_tests, notes}); the
+// component steps before it are that layer's. `final` records the choice.
 function archonView(steps) {
   const layers = [];
+  let current = [], final = null;
   for (const s of steps) {
-    const last = layers[layers.length - 1];
-    if (last && last.kind === s.kind) last.steps.push(s);
-    else layers.push({ kind: s.kind, steps: [s] });
+    if (s.role === 'orchestrator' && s.kind === 'layer') {
+      const state = parseJson(s.completion) || {};
+      layers.push({ n: state.layer ?? layers.length + 1, components: state.components || [], steps: current, state, seq: s.seq });
+      current = [];
+    } else if (s.role === 'orchestrator' && s.kind === 'final') {
+      final = s;
+    } else {
+      current.push(s);
+    }
   }
+  if (current.length) layers.push({ n: layers.length + 1, components: [], steps: current, state: null, seq: null });
   const wrap = h('div', { class: 'layers' });
-  layers.forEach((l, i) => {
+  for (const l of layers) {
     const row = h('div', { class: 'row-cards' });
     for (const s of l.steps) row.append(card(s, h('div', {},
       s.verdict !== null ? h('p', { class: s.verdict ? 'yes' : 'no', text: 'verdict ' + (s.verdict ? 'yes' : 'no') }) : null,
+      s.answer ? h('p', { class: 'answer', text: 'answer: ' + s.answer }) : null,
       h('pre', { text: clip(s.completion, 300) }))));
-    wrap.append(h('div', { class: 'layer', 'data-layer': i + 1 }, h('h3', { text: 'layer ' + (i + 1) + ': ' + l.kind + ' ×' + l.steps.length }), row));
-  });
+    const st = l.state;
+    const after = st ? 'after it: candidates [' + (st.candidates || []).join(', ') + ']' +
+      ((st.critiques || []).length ? ', critiques [' + st.critiques.join(', ') + ']' : '') +
+      ((st.unit_tests || []).length ? ', ' + st.unit_tests.length + ' unit tests' : '') +
+      ((st.notes || []).length ? ' — ' + st.notes.join('; ') : '') : 'in progress';
+    wrap.append(h('div', { class: 'layer', 'data-layer': l.n, 'data-state-seq': l.seq ?? '' },
+      h('h3', { text: 'layer ' + l.n + ': ' + (l.components.join(', ') || [...new Set(l.steps.map((s) => s.kind))].join(', ')) +
+        ' (' + l.steps.length + ' steps)' }),
+      row, h('p', { class: 'muted', text: after })));
+  }
+  if (final) {
+    const f = parseJson(final.completion) || {};
+    wrap.append(h('p', { class: 'vote', text: 'final: ' + (f.chosen_step !== undefined ? 'step ' + f.chosen_step : '—') +
+      (f.rule ? ' (' + f.rule + ')' : '') + ' → answer ' + (final.answer || '—') }));
+  }
   return [h('h2', { text: 'Archon layers' }), wrap];
 }
 

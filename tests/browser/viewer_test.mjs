@@ -183,7 +183,13 @@ try {
       assert.equal(await page.$$eval('#pipeline-view .column', (c) => c.length), roots, 'leap: one column per path');
       assert.ok(await page.$$eval('#pipeline-view .summary', (c) => c.length) > 0, 'leap: summaries shown');
     } else if (p === 'archon') {
-      assert.ok(await page.$$eval('#pipeline-view .layer', (c) => c.length) >= 2, 'archon: layers');
+      // One layer per state the orchestrator recorded, each holding the component steps before it.
+      const states = t.steps.filter((s) => s.role === 'orchestrator' && s.kind === 'layer');
+      assert.ok(states.length >= 2, 'archon: the example has several layers');
+      const shown = await page.$$eval('#pipeline-view .layer', (ls) => ls.map((l) => Number(l.dataset.stateSeq)));
+      assert.deepEqual(shown, states.map((s) => s.seq), 'archon: layers');
+      const inLayers = await page.$$eval('#pipeline-view .layer .card', (c) => c.length);
+      assert.equal(inLayers, t.steps.filter((s) => s.role !== 'orchestrator').length, 'archon: component steps');
     } else if (p === 'iad') {
       const candidates = t.steps.filter((s) => s.kind === 'candidate').length;
       assert.equal(await page.$$eval('#pipeline-view .round .card', (c) => c.length), candidates, 'iad: candidates');
