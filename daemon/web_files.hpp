@@ -34,7 +34,7 @@ inline const WebFile* find_web_file(std::string_view path) {
 // images and fetches from the daemon itself only; no inline script or
 // style markup, no plugins, frames, forms or base changes.
 inline constexpr std::string_view kViewerCsp =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 }  // namespace troupe::daemon
