@@ -33,6 +33,13 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/workflows" "$artifacts"
 for p in spoc leap iad archon linc coc; do cp "$examples/$p.yaml" "$work/workflows/$p.yaml"; done
+# A backend whose verifier call is held until the run is cancelled: a run
+# that stays running while the page watches it.
+cat > "$work/hold.yaml" <<'YAML'
+rules:
+  - {match: "You are checking", hold: true}
+  - {match: "Solve the following", reply: "So \\boxed{42}"}
+YAML
 cat > "$work/troupe.yaml" <<YAML
 listen: {host: 127.0.0.1, port: 0}
 token_env: TROUPE_VIEWER_TEST_TOKEN
@@ -46,6 +53,7 @@ backends:
   archon: {kind: scripted, fixture: $examples/fixtures/archon-demo.yaml}
   linc: {kind: scripted, fixture: $examples/fixtures/linc-demo.yaml}
   coc: {kind: scripted, fixture: $examples/fixtures/coc-lighthouse.yaml}
+  hold: {kind: scripted, fixture: hold.yaml}
 YAML
 export TROUPE_VIEWER_TEST_TOKEN="viewer-$$-token"
 mkfifo "$work/log"

@@ -32,10 +32,25 @@ const apiJson = async (p, o) => JSON.parse(await api(p, o));
 
 function firstLine(file) { return JSON.parse(readFileSync(path.join(examples, 'data', file), 'utf8').split('\n')[0]); }
 
-async function submit(workflow, input) {
-  const body = JSON.stringify({ workflow, backend: workflow, input });
+async function submit(workflow, input, backend = workflow) {
+  const body = JSON.stringify({ workflow, backend, input });
   const r = await apiJson('/v1/runs', { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
   return r.run_ids[0];
+}
+
+// Reads the run's event stream until its first step event.
+async function waitFirstStep(id) {
+  const ac = new AbortController();
+  const res = await fetch(`${url}/v1/runs/${id}/events`, { headers: auth, signal: ac.signal });
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!/event: step/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`run ${id}: its event stream ended before a step`);
+    text += decoder.decode(value, { stream: true });
+  }
+  ac.abort();
 }
 
 // Reads the run's event stream to its end event (the daemon closes it then).
@@ -224,6 +239,29 @@ try {
     await shot(`run-${p}.png`);
     log(`${p}: ${t.steps.length} steps, ${edges.length} edges, ${t.pairs.length} pairs`);
   }
+
+  // An open run page follows its run: a run held at its verifier shows its
+  // first step as running; cancelled over the API, the page shows it
+  // cancelled without a reload.
+  const heldId = await submit('spoc', firstLine('arithmetic.jsonl'), 'hold');
+  await waitFirstStep(heldId);
+  await page.goto(`${url}/#/runs/${heldId}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForFunction((rid) => {
+    const v = document.getElementById('run-view');
+    return v.dataset.runId === rid && v.dataset.status === 'running' && v.dataset.steps === '1' &&
+      document.getElementById('live').classList.contains('on');
+  }, WAIT, heldId);
+  await page.evaluate(() => { window.__sameRunPage = true; });
+  await shot('run-live-running.png');
+  const del = await fetch(`${url}/v1/runs/${heldId}`, { method: 'DELETE', headers: auth });
+  assert.ok(del.status === 200 || del.status === 202, 'cancel: ' + del.status);
+  await page.waitForFunction((rid) => {
+    const v = document.getElementById('run-view');
+    return v.dataset.runId === rid && v.dataset.status === 'cancelled' && !document.getElementById('live').classList.contains('on');
+  }, WAIT, heldId);
+  assert.equal(await page.evaluate(() => window.__sameRunPage === true), true, 'the run page reloaded');
+  await shot('run-live-cancelled.png');
+  log('live run page: ' + heldId + ' running, then cancelled');
 
   const csp = await page.evaluate(() => window.__cspViolations || []);
   assert.deepEqual(csp, [], 'CSP violations');
