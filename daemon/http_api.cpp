@@ -338,6 +338,7 @@ struct ApiServer::Impl {
     });
     server.Get(R"(/v1/runs/([^/]+)/events)",
                [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
+    server.Get("/v1/events", [this](const httplib::Request&, httplib::Response& res) { status_stream(res); });
     server.Get(R"(/v1/runs/([^/]+)/steps)",
                [this](const httplib::Request& req, httplib::Response& res) { trajectory(req, res); });
     server.Get(R"(/v1/runs/([^/]+)/export)",
@@ -384,6 +385,49 @@ struct ApiServer::Impl {
     if (runs->size() == limit) w.field("next_after", runs->back().id);
     w.end_object();
     res.set_content(out, "application/json");
+  }
+
+  // GET /v1/events: run status changes of every run (event_hub.hpp,
+  // kAllRunsKey). A ": ready" comment first says the subscription is in
+  // place (list GET /v1/runs after it to miss nothing); then the events as
+  // they come, a keep-alive comment each idle second, until shutdown.
+  void status_stream(httplib::Response& res) {
+    auto slot = std::make_shared<engine::GuardedHttpServer::StreamSlot>(guarded->try_stream_slot());
+    if (!*slot)
+      return send_error(res, 503,
+                        "too many event streams open (max_event_streams: " +
+                            std::to_string(svc.config().max_event_streams) + "); retry later");
+    auto sub = svc.hub().subscribe(kAllRunsKey);
+    auto greeted = std::make_shared<bool>(false);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, sub, greeted](size_t, httplib::DataSink& sink) {
+          if (!*greeted) {
+            *greeted = true;
+            static constexpr char kReady[] = ": ready\n\n";
+            return sink.write(kReady, sizeof(kReady) - 1);
+          }
+          auto events = sub->wait(std::chrono::milliseconds(1000));
+          if (events.empty()) {
+            if (sub->closed() || stopping) {
+              sink.done();
+              return true;
+            }
+            static constexpr char kComment[] = ": keep-alive\n\n";
+            return sink.write(kComment, sizeof(kComment) - 1);
+          }
+          for (const auto& e : events) {
+            std::string frame = sse_event(e);
+            if (!sink.write(frame.data(), frame.size())) return false;
+          }
+          return true;
+        },
+        [this, sub, slot](bool) {
+          svc.hub().unsubscribe(kAllRunsKey, sub);
+          *slot = {};
+        });
   }
 
   void trajectory(const httplib::Request& req, httplib::Response& res) {

@@ -6,7 +6,7 @@
 
 const TOKEN_KEY = 'troupe-token';
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const POLL_MS = 1500;       // how often the runs list asks for new runs
+const POLL_MS = 1500;       // how often the runs list asks for new runs without the event stream
 const MAX_LIST_STREAMS = 6; // event streams the list keeps open for active runs
 const MAX_ROWS = 500;       // rows the list draws at once (newest first)
 
@@ -85,10 +85,11 @@ async function apiJson(path, options) { return (await api(path, options)).json()
 
 // Reads an SSE stream (fetch, so the token goes in a header: EventSource
 // cannot send one) and calls onEvent(type, data, id) per event.
-async function readEvents(path, lastId, onEvent, signal) {
+async function readEvents(path, lastId, onEvent, signal, onOpen) {
   const headers = {};
   if (lastId !== null && lastId !== undefined) headers['Last-Event-ID'] = String(lastId);
   const res = await api(path, { headers, signal });
+  if (onOpen) await onOpen();
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buf = '';
@@ -253,15 +254,29 @@ async function refreshRun(id, signal) {
   renderList();
 }
 
-async function showList(signal) {
-  document.title = 'troupe — runs';
-  $('run-view').hidden = true;
-  $('list-view').hidden = false;
-  list.runs.clear(); list.last = ''; list.streams.clear();
-  await fetchNewRuns(signal);
+// A status event of the daemon-wide stream: a new run is read with the
+// next page of the list; a known one takes the new status, and its whole
+// record once it has ended (answer, metrics).
+let listFetch = null;
+function onRunEvent(data, signal, retried) {
+  const run = list.runs.get(data.run_id);
+  if (!run) {
+    // Events keep their order: applied after the fetch, the last one of a
+    // run is its newest status.
+    if (retried) return;
+    if (!listFetch) listFetch = fetchNewRuns(signal).then(renderList).catch(handleFailure).finally(() => { listFetch = null; });
+    listFetch.then(() => onRunEvent(data, signal, true));
+    return;
+  }
+  run.status = data.status;
   renderList();
-  document.body.dataset.state = 'list';
-  setLive(true);
+  if (!isActive(run)) refreshRun(run.id, signal).catch(handleFailure);
+}
+
+// Without the daemon-wide stream (an older daemon, or every stream slot
+// taken): ask for new runs every POLL_MS and follow active runs over their
+// own event streams.
+function pollList(signal) {
   const tick = async () => {
     if (signal.aborted) return;
     try {
@@ -279,6 +294,40 @@ async function showList(signal) {
   };
   followActive(signal);
   pollTimer = setTimeout(tick, POLL_MS);
+}
+
+async function showList(signal) {
+  document.title = 'troupe — runs';
+  $('run-view').hidden = true;
+  $('list-view').hidden = false;
+  list.runs.clear(); list.last = ''; list.streams.clear();
+  // The stream first, then the list: no run is missed in between.
+  let opened = false;
+  const stream = readEvents('/v1/events', null, (type, data) => { if (type === 'run' && data) onRunEvent(data, signal); },
+    signal, async () => {
+      opened = true;
+      await fetchNewRuns(signal);
+      renderList();
+      document.body.dataset.state = 'list';
+      document.body.dataset.updates = 'stream';
+      setLive(true);
+    });
+  try {
+    await stream;
+  } catch (e) {
+    if (e.name === 'AbortError' || e instanceof AuthError) throw e;
+    if (opened) showError('live updates stopped: ' + e.message);
+  }
+  if (signal.aborted) return;
+  setLive(false);
+  if (!opened) {
+    await fetchNewRuns(signal);
+    renderList();
+    document.body.dataset.state = 'list';
+  }
+  document.body.dataset.updates = 'poll';
+  setLive(true);
+  pollList(signal);
 }
 
 for (const id of ['f-workflow', 'f-status', 'f-since']) $(id).addEventListener('change', renderList);

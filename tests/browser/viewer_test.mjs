@@ -161,7 +161,9 @@ try {
   await page.select('#f-since', '');
   log('filters: workflow, status, time');
 
-  // A run started now appears without a reload, and reaches its end state.
+  // A run started now appears without a reload, and reaches its end state:
+  // the list follows the daemon-wide event stream (GET /v1/events).
+  assert.equal(await page.evaluate(() => document.body.dataset.updates), 'stream', 'the list is not on the event stream');
   const marker = await page.evaluate(() => { window.__sameDocument = true; return true; });
   const liveId = await submit('spoc', firstLine('arithmetic.jsonl'));
   await page.waitForSelector(`#runs tbody tr[data-run-id="${liveId}"]`, WAIT);

@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "daemon/web_files.hpp"
 #include "daemon_harness.hpp"
@@ -107,7 +110,7 @@ TEST_CASE("viewer: the API the page calls refuses requests without the token or 
   d.events(id);
   httplib::Headers wrong = {{"Authorization", "Bearer wrong"}};
   for (const auto& headers : {httplib::Headers{}, wrong}) {
-    for (const std::string& path : std::vector<std::string>{"/v1/runs", "/v1/runs/" + id, "/v1/runs/" + id + "/steps",
+    for (const std::string& path : std::vector<std::string>{"/v1/runs", "/v1/events", "/v1/runs/" + id, "/v1/runs/" + id + "/steps",
                                    "/v1/runs/" + id + "/events", "/v1/runs/" + id + "/export?format=sft"}) {
       INFO(path);
       auto r = d.client->Get(path.c_str(), headers);
@@ -242,4 +245,52 @@ TEST_CASE("viewer: /steps marks the steps of calls the run's receipt says were r
   std::vector<bool> replayed;
   for (auto s : simdjson::dom::array(doc["steps"])) replayed.push_back(bool(s["replayed"]));
   CHECK(replayed == std::vector<bool>{true, false, false});
+}
+
+TEST_CASE("viewer: GET /v1/events streams each run's status changes, queued, running, then its end",
+          "[daemon][viewer]") {
+  TestDaemon d;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string body, id;
+  bool ended = false;
+  auto has_end = [&] { return !id.empty() && body.find(R"("run_id":")" + id + R"(","status":"succeeded")") != std::string::npos; };
+  httplib::Client c("127.0.0.1", d.api->port());
+  c.set_read_timeout(30, 0);
+  std::thread reader([&] {
+    c.Get("/v1/events", d.auth(), [&](const char* data, size_t n) {
+      std::lock_guard<std::mutex> lock(mu);
+      body.append(data, n);
+      ended = has_end();
+      cv.notify_all();
+      return !ended;  // hang up once the run's end is in
+    });
+    std::lock_guard<std::mutex> lock(mu);
+    ended = true;
+    cv.notify_all();
+  });
+  {
+    // The stream says when its subscription is in place.
+    std::unique_lock<std::mutex> lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return body.find(": ready") != std::string::npos || ended; }));
+    REQUIRE(body.find(": ready") != std::string::npos);
+  }
+  std::string submitted = d.submit("ONCE");
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    id = submitted;
+    ended = has_end();
+    cv.wait_for(lock, std::chrono::seconds(30), [&] { return ended; });
+  }
+  reader.join();
+  REQUIRE(has_end());
+  std::vector<std::string> statuses;
+  int64_t last_id = 0;
+  for (const auto& e : parse_sse(body)) {
+    CHECK(e.event == "run");
+    CHECK(std::stoll(e.id) > last_id);
+    last_id = std::stoll(e.id);
+    if (json_string(e.data, "run_id") == id) statuses.push_back(json_string(e.data, "status"));
+  }
+  CHECK(statuses == std::vector<std::string>{"queued", "running", "succeeded"});
 }
