@@ -5,6 +5,7 @@
 // rather than ignored. See docs/daemon.md.
 #include <future>
 #include <optional>
+#include <set>
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -68,29 +69,48 @@ engine::Usage usage_of(RunService& svc, const std::string& run_id) {
 }
 
 // A pipeline produces one answer however it was configured: a parameter
-// that would change sampling or the reply's shape cannot be honoured and is
-// refused, naming it. Null values and values that ask for what a pipeline
-// does anyway (n: 1, stop: [], logprobs: false, ...) are accepted. The
-// body has already passed wire::parse_request_body, so types are right.
+// that would change sampling or the reply's shape (n, logprobs,
+// top_logprobs, max_tokens, max_completion_tokens, temperature, top_p,
+// top_k, min_p, seed, stop, penalties, tools, response_format, ...) cannot
+// be passed to one role of a multi-call pipeline honestly and is refused,
+// naming it. Null values and values that ask for what a pipeline does
+// anyway (n: 1, stop: [], logprobs: false, tools: [], tool_choice:
+// "none"/"auto", ...) are accepted; so are parameters that change nothing
+// (user, metadata, store, parallel_tool_calls, service_tier, ...) and keys
+// troupe does not know, as on troupe serve. The body has already passed
+// wire::parse_request_body, so types are right.
 std::optional<std::string> unhonoured_parameter(const std::string& body) {
+  static const std::set<std::string_view> refused_unless_noop = {
+      "n", "logprobs", "top_logprobs", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+      "min_p", "seed", "stop", "repetition_penalty", "frequency_penalty", "presence_penalty",
+      "continue_final_message", "add_generation_prompt", "tools", "tool_choice", "response_format", "functions",
+      "function_call", "logit_bias"};
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
   if (parser.parse(body).get(obj) != simdjson::SUCCESS) return std::nullopt;
   for (auto field : obj) {
     std::string_view k = field.key;
     simdjson::dom::element v = field.value;
-    if (v.is_null()) continue;
-    if (k == "model" || k == "messages" || k == "stream" || k == "stream_options" || k == "user") continue;
+    if (v.is_null() || !refused_unless_noop.count(k)) continue;
     int64_t i = 0;
     bool b = false;
+    std::string_view str;
     simdjson::dom::array arr;
+    simdjson::dom::object o;
     if (k == "n" && v.get_int64().get(i) == simdjson::SUCCESS && i == 1) continue;
-    if (k == "stop" && v.get_array().get(arr) == simdjson::SUCCESS && arr.size() == 0) continue;
+    if (v.get_array().get(arr) == simdjson::SUCCESS && arr.size() == 0) continue;
+    if (v.get_object().get(o) == simdjson::SUCCESS && o.size() == 0) continue;
     if ((k == "logprobs" || k == "continue_final_message") && v.get_bool().get(b) == simdjson::SUCCESS && !b)
       continue;
     if (k == "logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
     if (k == "top_logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
     if (k == "add_generation_prompt" && v.get_bool().get(b) == simdjson::SUCCESS && b) continue;
+    if ((k == "tool_choice" || k == "function_call") && v.get_string().get(str) == simdjson::SUCCESS &&
+        (str == "none" || str == "auto"))
+      continue;
+    if (k == "response_format" && v.get_object().get(o) == simdjson::SUCCESS && o.size() == 1 &&
+        o["type"].get_string().get(str) == simdjson::SUCCESS && str == "text")
+      continue;
     return std::string(k);
   }
   return std::nullopt;
@@ -108,8 +128,9 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
   if (!in.ok()) return send_error(res, 400, in.error().message, wire::error_param(in.error()));
   if (auto param = unhonoured_parameter(req.body))
     return send_error(res, 400,
-                      *param + ": not supported by a pipeline model (the workflow decides how it samples and "
-                               "answers with one choice); leave it out",
+                      *param + ": not supported by a pipeline model (the workflow's roles decide how they sample, "
+                               "and the pipeline answers with one choice and no logprobs); leave it out or send "
+                               "null",
                       *param);
   const std::string model = in->request.model;
   const ModelRoute* route = nullptr;
@@ -204,7 +225,7 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
         } else {
           out += wire::sse_frame(wire::write_error_body(
               "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error),
-              "server_error", "", r.status == memory::RunStatus::failed ? 500 : 503));
+              "server_error", "", wire::error_code_for_status(r.status == memory::RunStatus::failed ? 500 : 503)));
         }
         out += "data: [DONE]\n\n";
         if (!sink.write(out.data(), out.size())) return false;
@@ -224,16 +245,36 @@ void install_openai_routes(engine::GuardedHttpServer& server, RunService& svc) {
   server.Post("/v1/chat/completions", [&server, &svc](const httplib::Request& req, httplib::Response& res) {
     chat(server, svc, req, res);
   });
-  server.Get("/v1/models", [&svc](const httplib::Request&, httplib::Response& res) {
+  auto write_model = [](JsonWriter& w, const ModelRoute& r) {
+    w.begin_object().field("id", r.name).field("object", "model").field("created", 0LL);
+    w.field("owned_by", "troupe").field("workflow", r.workflow).field("backend", r.backend).end_object();
+  };
+  server.Get("/v1/models", [&svc, write_model](const httplib::Request&, httplib::Response& res) {
     std::string out;
     JsonWriter w(out);
     w.begin_object().field("object", "list").key("data").begin_array();
-    for (const auto& r : model_routes(svc)) {
-      w.begin_object().field("id", r.name).field("object", "model").field("created", 0LL);
-      w.field("owned_by", "troupe").field("workflow", r.workflow).field("backend", r.backend).end_object();
-    }
+    for (const auto& r : model_routes(svc)) write_model(w, r);
     w.end_array().end_object();
     res.set_content(out, "application/json");
+  });
+  // A model id holds a '/' (<workflow>/<backend model>): the rest of the path.
+  server.Get(R"(/v1/models/(.+))", [&svc, write_model](const httplib::Request& req, httplib::Response& res) {
+    for (const auto& r : model_routes(svc)) {
+      if (r.name != req.matches[1]) continue;
+      std::string out;
+      JsonWriter w(out);
+      write_model(w, r);
+      return res.set_content(out, "application/json");
+    }
+    send_error(res, 404, "model '" + sanitize_utf8(std::string(req.matches[1])) + "' does not exist (see GET /v1/models)",
+               "model");
+  });
+  // The Responses API needs a streamed, itemised reply the front does not
+  // make from a pipeline run: say where to go instead of "no such route".
+  server.Post("/v1/responses", [](const httplib::Request&, httplib::Response& res) {
+    send_error(res, 400,
+               "/v1/responses is not served by the daemon's OpenAI front; use /v1/chat/completions (troupe serve "
+               "answers /v1/responses for a single model)");
   });
 }
 
