@@ -388,7 +388,7 @@ TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them
   CHECK(std::string_view(doc["error"]["param"]) == "tools");
 }
 
-TEST_CASE("OpenAI front: models/{id}, /v1/responses names chat completions, 401 asks for a bearer token",
+TEST_CASE("OpenAI front: models/{id}, /v1/responses answers the run's answer, 401 asks for a bearer token",
           "[daemon]") {
   TestDaemon d;
   auto one = d.client->Get("/v1/models/spoc/scripted", d.auth());
@@ -398,10 +398,26 @@ TEST_CASE("OpenAI front: models/{id}, /v1/responses names chat completions, 401 
   auto missing = d.client->Get("/v1/models/nope/x", d.auth());
   REQUIRE(missing);
   CHECK(missing->status == 404);
-  auto responses = d.post("/v1/responses", R"({"model":"spoc/scripted","input":"2+2"})");
+  auto responses = d.post("/v1/responses", R"({"model":"spoc/scripted","instructions":"be brief","input":"2+2"})");
   REQUIRE(responses);
-  CHECK(responses->status == 400);
-  CHECK_THAT(error_message(responses->body), Catch::Contains("/v1/chat/completions"));
+  CHECK(responses->status == 200);
+  {
+    simdjson::dom::parser p;
+    simdjson::dom::element doc;
+    REQUIRE(p.parse(responses->body).get(doc) == simdjson::SUCCESS);
+    CHECK(std::string_view(doc["object"]) == "response");
+    CHECK(std::string_view(doc["status"]) == "completed");
+    CHECK(std::string_view(doc["output"].at(0)["content"].at(0)["text"]) == "4");
+  }
+  auto streamed = d.post("/v1/responses", R"({"model":"spoc/scripted","input":"2+2","stream":true})");
+  REQUIRE(streamed);
+  CHECK(streamed->body.find("event: response.created") != std::string::npos);
+  CHECK(streamed->body.find("\"delta\":\"4\"") != std::string::npos);
+  CHECK(streamed->body.find("event: response.completed") != std::string::npos);
+  auto hot = d.post("/v1/responses", R"({"model":"spoc/scripted","input":"2+2","temperature":0.3})");
+  REQUIRE(hot);
+  CHECK(hot->status == 400);
+  CHECK_THAT(error_message(hot->body), Catch::StartsWith("temperature: not supported by a pipeline model"));
   auto denied = d.client->Get("/v1/models");
   REQUIRE(denied);
   CHECK(denied->status == 401);

@@ -2,8 +2,8 @@
 // model (spoc/scripted) answers chat completions, plain and streamed, with
 // the run's final answer; the run id comes back in a header and the run is
 // recorded. Issue 16 on this front: sampling parameters are refused naming
-// them, null and no-op parameters are accepted, /v1/responses names
-// /v1/chat/completions, GET /v1/models/{id}, string error codes,
+// them, null and no-op parameters are accepted, /v1/responses answers the
+// run's answer, GET /v1/models/{id}, string error codes,
 // system_fingerprint, WWW-Authenticate.
 // Usage: node daemon_client.mjs daemon BASE_URL MODEL TOKEN
 import assert from 'node:assert/strict';
@@ -92,9 +92,23 @@ await check('4: null and no-op parameters are accepted, real tools are refused n
     (err) => err.status === 400 && err.param === 'tools');
 });
 
-await check('3: /v1/responses answers an error naming /v1/chat/completions', async () => {
-  await assert.rejects(client.responses.create({ model, input: '2+2' }),
-    (err) => err.status === 400 && String(err.message).includes('/v1/chat/completions'));
+await check('3: /v1/responses answers the run\'s final answer, plain and streamed', async () => {
+  const r = await client.responses.create({ model, input: '2+2', instructions: 'Be brief.' });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, '4');
+  const stream = await client.responses.create({ model, input: [{ role: 'user', content: '2+2' }], stream: true });
+  const types = [];
+  let text = '';
+  for await (const ev of stream) {
+    types.push(ev.type);
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+  }
+  assert.equal(text, '4');
+  assert.equal(types[0], 'response.created');
+  assert.equal(types.at(-1), 'response.completed');
+  await assert.rejects(client.responses.create({ model, input: '2+2', max_output_tokens: 5 }),
+    (err) => err.status === 400 && err.param === 'max_output_tokens');
 });
 
 await check('6: GET /v1/models/{id} and system_fingerprint', async () => {
