@@ -574,7 +574,14 @@ std::optional<Error> error_from_object(json::Object obj, int fallback_status) {
   auto take_code = [&](json::Object o) {
     if (auto code = json::field(o, "code")) {
       int64_t c;
-      if (code->get_int64().get(c) == simdjson::SUCCESS && c >= 400 && c <= 599) status = static_cast<int>(c);
+      std::string_view name;
+      if (code->get_int64().get(c) == simdjson::SUCCESS && c >= 400 && c <= 599) {
+        status = static_cast<int>(c);
+      } else if (code->get_string().get(name) == simdjson::SUCCESS) {
+        // troupe's own string codes (error_code_for_status) name a status.
+        for (int st : {400, 401, 404, 408, 413, 415, 429, 499, 500, 502, 503, 504})
+          if (name == error_code_for_status(st)) status = st;
+      }
     }
   };
   auto take_message = [&](json::Object o) -> bool {

@@ -66,7 +66,8 @@ Error parse_error_body(int http_status, std::string_view body);
 
 // When `body` (for example an SSE data payload or a 200 body) is one of the
 // three error shapes: that error, with status taken from an integer "code"
-// (400..599) else `fallback_status`. Otherwise nullopt.
+// (400..599) or one of troupe's string codes (error_code_for_status), else
+// `fallback_status`. Otherwise nullopt.
 std::optional<Error> error_in_payload(std::string_view body, int fallback_status);
 
 // ---- server side ----------------------------------------------------------

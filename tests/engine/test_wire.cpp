@@ -524,6 +524,10 @@ TEST_CASE("server replies carry system_fingerprint, error bodies a string code, 
   REQUIRE(p.parse(wire::write_error_body("no", "invalid_request_error", "n", wire::error_code_for_status(400)))
               .get(doc) == simdjson::SUCCESS);
   CHECK(std::string_view(doc["error"]["code"].get_string().value()) == "invalid_request");
+  // troupe's client reads the status back from troupe's string code.
+  auto back = wire::error_in_payload(wire::write_error_body("gone", "invalid_request_error", "", "not_found"), 500);
+  REQUIRE(back);
+  CHECK(back->http_status == 404);
   REQUIRE(p.parse(wire::write_error_body("boom", "server_error", "", "")).get(doc) == simdjson::SUCCESS);
   CHECK(doc["error"]["code"].is_null());
   std::vector<TokenLogprob> lps = {{"c", -0.1, {}}, {"de", -0.2, {}}};
