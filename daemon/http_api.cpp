@@ -25,7 +25,7 @@ void send_error(httplib::Response& res, int status, std::string_view message, st
                      : status < 500  ? "invalid_request_error"
                                      : "server_error";
   res.status = status;
-  res.set_content(engine::wire::write_error_body(message, type, param, status), "application/json");
+  res.set_content(engine::wire::write_error_body(message, type, param, engine::wire::error_code_for_status(status)), "application/json");
 }
 
 int status_for(const Error& e) {

@@ -27,6 +27,10 @@
 //   FinishReason::length and a finish_detail naming the lengths (logged at
 //   info); a prompt of context_length tokens or more is an invalid_argument
 //   error naming both lengths.
+// - With logprobs asked, every generated token (Choice::token_ids) has one
+//   entry in Choice::logprobs, the first (sampled from the prompt's
+//   logits) included, and each is reported to GenerateRequest::on_logprobs before
+//   the text it adds is reported to on_delta.
 // All scheduling runs on one engine thread; submit/cancel only enqueue.
 #pragma once
 
@@ -46,6 +50,8 @@
 #include "engine/local/kv_cache.hpp"
 
 namespace troupe::engine::local {
+
+struct SampledToken;
 
 // One sequence's part of a forward step: `tokens` at positions pos0...;
 // K/V rows for them are written into the sequence's cache blocks (already
@@ -80,6 +86,9 @@ class TextCodec {
   // Chat messages to prompt text (template applied). continue_final: the
   // last assistant message stays open.
   virtual Result<std::string> render_chat(const std::vector<ChatMessage>& messages, bool continue_final) const = 0;
+  // Why render_chat() fails for every request (no usable chat template),
+  // or empty when chat works.
+  virtual std::string chat_unavailable() const { return {}; }
 };
 
 struct SchedulerOptions {
@@ -112,6 +121,10 @@ class Scheduler : public Backend {
   void cancel(const std::string& request_id) override;
   BackendInfo info() const override;
   SchedulerStats stats() const;
+  // Tokens per sequence, prompt included (the model's context length).
+  int context_length() const;
+  // Why chat requests cannot be served (TextCodec::chat_unavailable), or empty.
+  std::string chat_unavailable() const;
 
  private:
   struct Request;
@@ -121,6 +134,7 @@ class Scheduler : public Backend {
   void step();
   void finish_choice(Request& r, Choice& c, FinishReason why, const std::string& stop = "");
   void check_token(Request& r, Choice& c);
+  void record_logprob(Request& r, Choice& c, const SampledToken& t);
   void maybe_complete(std::shared_ptr<Request> r);
   void preempt_one();
   void publish_cache_stats();
