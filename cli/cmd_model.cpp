@@ -52,6 +52,8 @@ void add_mkmodel_command(CLI::App& app, Action& action) {
   cmd->add_option("--seed", a->o.seed, "Random seed (same seed, same file)")->required();
   cmd->add_flag("--tied", a->tied, "Tie the output projection to the token embedding (default for qwen2)");
   cmd->add_flag("--untied", a->untied, "Write a separate output.weight (default for llama)");
+  cmd->add_flag("!--no-chat-template", a->o.chat_template,
+                "Leave out tokenizer.chat_template (to test a model without one)");
   cmd->add_option("-o,--output", a->out, "Output .gguf path")->required();
   cmd->callback([a, &action] {
     action = [a] {

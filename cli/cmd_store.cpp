@@ -1,5 +1,6 @@
 // Commands that read a store: export, runs, show. They open it read-only,
 // so they work while another process (troupe run, the daemon) writes it.
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -126,9 +127,37 @@ int do_runs(const RunsArgs& a) {
 struct ShowArgs {
   std::string db = "troupe.db";
   std::string run_id;
+  bool open = false;
+  std::string url = "http://127.0.0.1:8080";
 };
 
+// The viewer's page for one run (docs/viewer.md): the daemon's base URL,
+// then the run id, percent-encoded, in the fragment.
+std::string viewer_url(std::string base, const std::string& run_id) {
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string out = base + "/#/runs/";
+  static const char* kHex = "0123456789ABCDEF";
+  for (unsigned char c : run_id) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 int do_show(const ShowArgs& a) {
+  if (a.open) {
+    if (a.url.rfind("http://", 0) != 0 && a.url.rfind("https://", 0) != 0) {
+      print_error("--url '" + a.url + "': expected the daemon's address, like http://127.0.0.1:8080");
+      return 2;
+    }
+    std::printf("%s\n", viewer_url(a.url, a.run_id).c_str());
+    return 0;
+  }
   auto store = open_read_only(a.db);
   if (!store.ok()) {
     print_error(store.error().message);
@@ -200,6 +229,8 @@ void add_show_command(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand("show", "Show a run and its steps as text");
   cmd->add_option("run_id", a->run_id, "Run id (see troupe runs)")->required();
   cmd->add_option("--db", a->db, "Store path")->capture_default_str();
+  cmd->add_flag("--open", a->open, "Print the run's page in the daemon's viewer (see --url) instead of the text");
+  cmd->add_option("--url", a->url, "The daemon's address, for --open")->capture_default_str();
   cmd->callback([a, &action] { action = [a] { return do_show(*a); }; });
 }
 

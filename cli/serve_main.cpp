@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "cli/serve.hpp"
@@ -83,6 +84,18 @@ int serve_main(const ServeArgs& a) {
     std::shared_ptr<engine::local::Scheduler> sched(std::move(local.value()));
     o.model = sched->info().model;
     o.metrics = [sched] { return engine_metrics(*sched); };
+    // A request without max_tokens generates until it stops or the context
+    // is full, as OpenAI and vLLM do.
+    o.default_max_tokens = sched->context_length();
+    if (std::string why = sched->chat_unavailable(); !why.empty()) {
+      o.chat_unavailable = "this server has no chat template, so it cannot answer chat requests (" + why +
+                           "); restart troupe serve with --chat-template chatml|llama3|llama2, or use "
+                           "/v1/completions with a raw prompt";
+      std::fprintf(stderr,
+                   "troupe serve: warning: %s: no usable chat template; /v1/chat/completions and /v1/responses "
+                   "will answer 400 (start with --chat-template chatml|llama3|llama2); /v1/completions works\n",
+                   why.c_str());
+    }
     backend = sched;
     what = "local engine on " + a.model;
   }

@@ -41,6 +41,13 @@ std::string end_event_json(const memory::RunRecord& r, uint64_t steps) {
   return out;
 }
 
+std::string run_status_event_json(const std::string& run_id, std::string_view status) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().field("run_id", run_id).field("status", status).end_object();
+  return out;
+}
+
 std::vector<RunEvent> Subscription::wait(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, timeout, [&] { return closed_ || !queue_.empty(); });

@@ -37,6 +37,15 @@ std::string step_event_json(const memory::StepRecord& step, int64_t committed_us
 // JSON for an end event.
 std::string end_event_json(const memory::RunRecord& run, uint64_t steps);
 
+// The key the run service publishes run status changes under, for the
+// daemon-wide stream GET /v1/events (no run id is "*"): an event "run"
+// with {"run_id","status"} when a run is queued (submitted), running
+// (launched) and when it ends (its final status). Their ids count from 1
+// per daemon process; nothing is kept for a later catch-up (a client lists
+// GET /v1/runs after its stream is open).
+inline constexpr const char* kAllRunsKey = "*";
+std::string run_status_event_json(const std::string& run_id, std::string_view status);
+
 class Subscription {
  public:
   // Waits up to `timeout` for events; returns those queued (possibly none).

@@ -3,12 +3,16 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/json_writer.hpp"
 #include "daemon/http_common.hpp"
 #include "engine/json_read.hpp"
 #include "engine/wire.hpp"
+#include "memory/export.hpp"
+#include "daemon/web_files.hpp"
 #include "workflows/inputs.hpp"
 
 namespace troupe::daemon {
@@ -21,7 +25,7 @@ void send_error(httplib::Response& res, int status, std::string_view message, st
                      : status < 500  ? "invalid_request_error"
                                      : "server_error";
   res.status = status;
-  res.set_content(engine::wire::write_error_body(message, type, param, status), "application/json");
+  res.set_content(engine::wire::write_error_body(message, type, param, engine::wire::error_code_for_status(status)), "application/json");
 }
 
 int status_for(const Error& e) {
@@ -112,10 +116,107 @@ Result<SubmitRequest> parse_submit(const std::string& body) {
   return req;
 }
 
+// `text` when it is a JSON object or array, else null (a stored JSON field
+// that does not parse never breaks the reply).
+void raw_json_or_null(JsonWriter& w, const std::string& text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  if (text.empty() || parser.parse(text).get(e) || !(e.is_object() || e.is_array())) w.null();
+  else w.raw(text);
+}
+
+// The seqs of the steps a resumed run replayed from its journal: the
+// receipt in the run's metrics marks replayed calls by key, and the
+// journal maps each key to the steps it recorded.
+std::set<uint64_t> replayed_seqs(memory::Store& store, const memory::RunRecord& run) {
+  std::set<uint64_t> out;
+  if (run.metrics_json.empty()) return out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element metrics;
+  if (parser.parse(run.metrics_json).get(metrics)) return out;
+  int64_t replayed = 0;
+  if (metrics["replayed_calls"].get(replayed) || replayed <= 0) return out;
+  std::set<std::string> keys;
+  simdjson::dom::array receipt;
+  if (metrics["receipt"].get(receipt)) return out;
+  for (auto e : receipt) {
+    bool was_replayed = false;
+    std::string_view key;
+    if (!e["replayed"].get(was_replayed) && was_replayed && !e["key"].get(key)) keys.insert(std::string(key));
+  }
+  if (keys.empty()) return out;
+  auto calls = store.read_calls(run.id);
+  if (!calls.ok()) return out;
+  for (const auto& c : *calls)
+    if (keys.count(c.key)) out.insert(c.step_seqs.begin(), c.step_seqs.end());
+  return out;
+}
+
+// GET /v1/runs/{id}/steps: the run, every step in full (prompt, usage,
+// sampling, meta), the run's preference pairs and which steps were replayed.
+std::string trajectory_json(const memory::RunRecord& run, const std::vector<memory::StepRecord>& steps,
+                            const std::vector<memory::PairRecord>& pairs, const std::set<uint64_t>& replayed) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("run").raw(run_json(run)).key("steps").begin_array();
+  for (const auto& s : steps) {
+    w.begin_object().field("seq", static_cast<unsigned long long>(s.seq)).field("role", s.role).field("kind", s.kind);
+    w.key("parents").begin_array();
+    for (uint64_t p : s.parents) w.value(static_cast<unsigned long long>(p));
+    w.end_array().key("prompt").begin_array();
+    for (const auto& m : s.prompt) w.begin_object().field("role", m.role).field("content", m.content).end_object();
+    w.end_array().field("completion", s.completion).field("answer", s.answer);
+    w.key("verdict");
+    if (s.verdict) w.value(*s.verdict);
+    else w.null();
+    w.key("score");
+    if (s.score) w.value(*s.score);
+    else w.null();
+    w.key("label");
+    if (s.label) w.value(*s.label);
+    else w.null();
+    w.field("prompt_tokens", static_cast<long long>(s.prompt_tokens))
+        .field("cached_prompt_tokens", static_cast<long long>(s.cached_prompt_tokens))
+        .field("completion_tokens", static_cast<long long>(s.completion_tokens))
+        .field("finish_reason", s.finish_reason)
+        .field("latency_ms", s.latency_ms)
+        .field("backend", s.backend)
+        .field("created_ms", static_cast<long long>(s.created_ms))
+        .field("replayed", replayed.count(s.seq) > 0);
+    w.key("sampling");
+    raw_json_or_null(w, s.sampling_json);
+    w.key("meta");
+    raw_json_or_null(w, s.meta_json);
+    w.end_object();
+  }
+  w.end_array().key("pairs").begin_array();
+  for (const auto& p : pairs) {
+    w.begin_object().field("id", p.id).key("prompt").begin_array();
+    for (const auto& m : p.prompt) w.begin_object().field("role", m.role).field("content", m.content).end_object();
+    w.end_array().field("chosen", p.chosen).field("rejected", p.rejected).key("source_steps").begin_array();
+    for (uint64_t seq : p.source_steps) w.value(static_cast<unsigned long long>(seq));
+    w.end_array().field("reason", p.reason).field("margin", p.margin).field("created_ms",
+                                                                           static_cast<long long>(p.created_ms));
+    w.end_object();
+  }
+  w.end_array().end_object();
+  return out;
+}
+
+// A viewer file with its headers (see web_files.hpp).
+void serve_web_file(const WebFile& f, httplib::Response& res) {
+  res.set_header("Content-Security-Policy", std::string(kViewerCsp));
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(f.body.data(), f.body.size(), std::string(f.content_type));
+}
+
 // Routes answered on the guard's quick threads: they only read.
 bool quick_route(std::string_view method, std::string_view path) {
   if (method != "GET") return false;
   if (path == "/health" || path == "/metrics" || path == "/v1/models") return true;
+  if (find_web_file(path)) return true;
   constexpr std::string_view runs = "/v1/runs/";
   return path.size() > runs.size() && path.substr(0, runs.size()) == runs &&
          path.find('/', runs.size()) == std::string_view::npos;
@@ -159,6 +260,14 @@ struct ApiServer::Impl {
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       svc.metrics().http_request();
       if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      // The viewer's files are public (they hold no data); every API call
+      // the page makes carries the token.
+      if (req.method == "GET" || req.method == "HEAD") {
+        if (const WebFile* f = find_web_file(req.path)) {
+          serve_web_file(*f, res);
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
       const std::string& token = svc.config().token;
       if (!token.empty() && !engine::tokens_equal(req.get_header_value("Authorization"), "Bearer " + token)) {
         engine::GuardedHttpServer::close_after_reply();  // the body, if any, is not read
@@ -229,6 +338,11 @@ struct ApiServer::Impl {
     });
     server.Get(R"(/v1/runs/([^/]+)/events)",
                [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
+    server.Get("/v1/events", [this](const httplib::Request&, httplib::Response& res) { status_stream(res); });
+    server.Get(R"(/v1/runs/([^/]+)/steps)",
+               [this](const httplib::Request& req, httplib::Response& res) { trajectory(req, res); });
+    server.Get(R"(/v1/runs/([^/]+)/export)",
+               [this](const httplib::Request& req, httplib::Response& res) { export_run(req, res); });
     install_openai_routes(*guarded, svc);
   }
 
@@ -271,6 +385,86 @@ struct ApiServer::Impl {
     if (runs->size() == limit) w.field("next_after", runs->back().id);
     w.end_object();
     res.set_content(out, "application/json");
+  }
+
+  // GET /v1/events: run status changes of every run (event_hub.hpp,
+  // kAllRunsKey). A ": ready" comment first says the subscription is in
+  // place (list GET /v1/runs after it to miss nothing); then the events as
+  // they come, a keep-alive comment each idle second, until shutdown.
+  void status_stream(httplib::Response& res) {
+    auto slot = std::make_shared<engine::GuardedHttpServer::StreamSlot>(guarded->try_stream_slot());
+    if (!*slot)
+      return send_error(res, 503,
+                        "too many event streams open (max_event_streams: " +
+                            std::to_string(svc.config().max_event_streams) + "); retry later");
+    auto sub = svc.hub().subscribe(kAllRunsKey);
+    auto greeted = std::make_shared<bool>(false);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, sub, greeted](size_t, httplib::DataSink& sink) {
+          if (!*greeted) {
+            *greeted = true;
+            static constexpr char kReady[] = ": ready\n\n";
+            return sink.write(kReady, sizeof(kReady) - 1);
+          }
+          auto events = sub->wait(std::chrono::milliseconds(1000));
+          if (events.empty()) {
+            if (sub->closed() || stopping) {
+              sink.done();
+              return true;
+            }
+            static constexpr char kComment[] = ": keep-alive\n\n";
+            return sink.write(kComment, sizeof(kComment) - 1);
+          }
+          for (const auto& e : events) {
+            std::string frame = sse_event(e);
+            if (!sink.write(frame.data(), frame.size())) return false;
+          }
+          return true;
+        },
+        [this, sub, slot](bool) {
+          svc.hub().unsubscribe(kAllRunsKey, sub);
+          *slot = {};
+        });
+  }
+
+  void trajectory(const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    auto run = svc.get(id);
+    if (!run.ok()) return send_error(res, status_for(run.error()), run.error().message);
+    if (!*run) return send_error(res, 404, "no run '" + id + "'");
+    auto steps = svc.store().read_steps(id);
+    if (!steps.ok()) return send_error(res, status_for(steps.error()), steps.error().message);
+    std::vector<memory::PairRecord> pairs;
+    Status scan = svc.store().for_each_pair([&](const memory::PairRecord& p) {
+      if (p.run_id == id) pairs.push_back(p);
+      return true;
+    });
+    if (!scan.ok()) return send_error(res, status_for(scan.error()), scan.error().message);
+    res.set_content(trajectory_json(**run, *steps, pairs, replayed_seqs(svc.store(), **run)), "application/json");
+  }
+
+  // The run's fine-tuning rows, written by memory/'s exporters.
+  void export_run(const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    std::string name = req.has_param("format") ? req.get_param_value("format") : "";
+    auto format = memory::parse_export_format(name);
+    if (!format.ok() || (*format != memory::ExportFormat::sft && *format != memory::ExportFormat::dpo &&
+                         *format != memory::ExportFormat::kto))
+      return send_error(res, 400, "format: expected sft, dpo or kto", "format");
+    auto run = svc.get(id);
+    if (!run.ok()) return send_error(res, status_for(run.error()), run.error().message);
+    if (!*run) return send_error(res, 404, "no run '" + id + "'");
+    memory::ExportFilter filter;
+    filter.run_id = id;
+    std::ostringstream rows;
+    auto stats = memory::export_jsonl(svc.store(), *format, filter, rows);
+    if (!stats.ok()) return send_error(res, status_for(stats.error()), stats.error().message);
+    res.set_header("Content-Disposition", "attachment; filename=\"" + id + "-" + name + ".jsonl\"");
+    res.set_header("X-Troupe-Rows", std::to_string(stats->rows));
+    res.set_content(rows.str(), "application/x-ndjson");
   }
 
   // State of one event stream, used by the connection's thread only.

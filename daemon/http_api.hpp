@@ -1,11 +1,14 @@
 // The daemon's HTTP server (cpp-httplib): the run API, live events, health,
-// metrics and the OpenAI-compatible front, over a RunService. Routes and
+// metrics, the OpenAI-compatible front and the trajectory viewer, over a
+// RunService. Routes and
 // shapes are documented in docs/daemon.md.
 //
 // Callers may rely on:
-// - Every route but GET /health requires "Authorization: Bearer <token>"
-//   when the config has a token; without it (or with a wrong one) the reply
-//   is 401 before any body is read further.
+// - Every route but GET /health and the viewer's static files (GET/HEAD of
+//   a path in daemon/web_files.hpp's table, served with their content type
+//   and a strict CSP) requires "Authorization: Bearer <token>" when the
+//   config has a token; without it (or with a wrong one) the reply is 401
+//   before any body is read further.
 // - Request bodies over config.max_body_bytes are refused with 413; a body
 //   whose Content-Type is not JSON with 415 naming the type.
 // - Connections go through engine::GuardedHttpServer with the config's

@@ -1,10 +1,12 @@
 // The OpenAI-compatible front: a "model" named <workflow>/<backend model>
 // runs that workflow on the request's messages; the reply is the run's
-// final answer as an ordinary chat completion. The workflow decides how it
-// samples, so sampling parameters are refused (400 naming the parameter)
-// rather than ignored. See docs/daemon.md.
+// final answer as an ordinary chat completion (POST /v1/chat/completions)
+// or Responses API response (POST /v1/responses, text only). The workflow
+// decides how it samples, so sampling parameters are refused (400 naming
+// the parameter) rather than ignored. See docs/daemon.md.
 #include <future>
 #include <optional>
+#include <set>
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -12,6 +14,7 @@
 #include "daemon/http_common.hpp"
 #include "engine/json_read.hpp"
 #include "engine/wire.hpp"
+#include "engine/wire_responses.hpp"
 #include "workflows/inputs.hpp"
 
 namespace troupe::daemon {
@@ -68,29 +71,48 @@ engine::Usage usage_of(RunService& svc, const std::string& run_id) {
 }
 
 // A pipeline produces one answer however it was configured: a parameter
-// that would change sampling or the reply's shape cannot be honoured and is
-// refused, naming it. Null values and values that ask for what a pipeline
-// does anyway (n: 1, stop: [], logprobs: false, ...) are accepted. The
-// body has already passed wire::parse_request_body, so types are right.
+// that would change sampling or the reply's shape (n, logprobs,
+// top_logprobs, max_tokens, max_completion_tokens, temperature, top_p,
+// top_k, min_p, seed, stop, penalties, tools, response_format, ...) cannot
+// be passed to one role of a multi-call pipeline honestly and is refused,
+// naming it. Null values and values that ask for what a pipeline does
+// anyway (n: 1, stop: [], logprobs: false, tools: [], tool_choice:
+// "none"/"auto", ...) are accepted; so are parameters that change nothing
+// (user, metadata, store, parallel_tool_calls, service_tier, ...) and keys
+// troupe does not know, as on troupe serve. The body has already passed
+// wire::parse_request_body, so types are right.
 std::optional<std::string> unhonoured_parameter(const std::string& body) {
+  static const std::set<std::string_view> refused_unless_noop = {
+      "n", "logprobs", "top_logprobs", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+      "min_p", "seed", "stop", "repetition_penalty", "frequency_penalty", "presence_penalty",
+      "continue_final_message", "add_generation_prompt", "tools", "tool_choice", "response_format", "functions",
+      "function_call", "logit_bias"};
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
   if (parser.parse(body).get(obj) != simdjson::SUCCESS) return std::nullopt;
   for (auto field : obj) {
     std::string_view k = field.key;
     simdjson::dom::element v = field.value;
-    if (v.is_null()) continue;
-    if (k == "model" || k == "messages" || k == "stream" || k == "stream_options" || k == "user") continue;
+    if (v.is_null() || !refused_unless_noop.count(k)) continue;
     int64_t i = 0;
     bool b = false;
+    std::string_view str;
     simdjson::dom::array arr;
+    simdjson::dom::object o;
     if (k == "n" && v.get_int64().get(i) == simdjson::SUCCESS && i == 1) continue;
-    if (k == "stop" && v.get_array().get(arr) == simdjson::SUCCESS && arr.size() == 0) continue;
+    if (v.get_array().get(arr) == simdjson::SUCCESS && arr.size() == 0) continue;
+    if (v.get_object().get(o) == simdjson::SUCCESS && o.size() == 0) continue;
     if ((k == "logprobs" || k == "continue_final_message") && v.get_bool().get(b) == simdjson::SUCCESS && !b)
       continue;
     if (k == "logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
     if (k == "top_logprobs" && v.get_int64().get(i) == simdjson::SUCCESS && i == 0) continue;
     if (k == "add_generation_prompt" && v.get_bool().get(b) == simdjson::SUCCESS && b) continue;
+    if ((k == "tool_choice" || k == "function_call") && v.get_string().get(str) == simdjson::SUCCESS &&
+        (str == "none" || str == "auto"))
+      continue;
+    if (k == "response_format" && v.get_object().get(o) == simdjson::SUCCESS && o.size() == 1 &&
+        o["type"].get_string().get(str) == simdjson::SUCCESS && str == "text")
+      continue;
     return std::string(k);
   }
   return std::nullopt;
@@ -103,24 +125,40 @@ struct Pending {
   bool finished = false;
 };
 
-void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Request& req, httplib::Response& res) {
-  auto in = wire::parse_request_body(req.body, wire::Api::chat);
+// The Responses API's parameters a pipeline cannot honour (the others are
+// checked by wire::parse_responses_request).
+std::optional<std::string> unhonoured_responses_parameter(const std::string& body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  if (parser.parse(body).get(obj) != simdjson::SUCCESS) return std::nullopt;
+  for (const char* k : {"max_output_tokens", "temperature", "top_p"}) {
+    simdjson::dom::element v;
+    if (obj[k].get(v) == simdjson::SUCCESS && !v.is_null()) return std::string(k);
+  }
+  return std::nullopt;
+}
+
+// Answers POST /v1/chat/completions, or POST /v1/responses when
+// `responses` (the same run, in the Responses API's shapes).
+void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Request& req, httplib::Response& res,
+          bool responses) {
+  Result<wire::IncomingRequest> in = Error{ErrorCode::internal, "unparsed"};
+  if (responses) {
+    auto r = wire::parse_responses_request(req.body);
+    if (r.ok()) {
+      in = std::move(r->chat);
+    } else {
+      in = r.error();
+    }
+  } else {
+    in = wire::parse_request_body(req.body, wire::Api::chat);
+  }
   if (!in.ok()) return send_error(res, 400, in.error().message, wire::error_param(in.error()));
-  // A pipeline writes its own answer: it cannot call tools or follow a
-  // response format (tool_choice "none" and response_format text are no-ops).
-  const engine::GenerateRequest& asked = in->request;
-  const char* structured = !asked.tools.empty() && asked.tool_choice != engine::ToolChoice::none ? "tools"
-                           : asked.response_grammar                                               ? "response_format"
-                                                                                                  : nullptr;
-  if (structured)
+  if (auto param = responses ? unhonoured_responses_parameter(req.body) : unhonoured_parameter(req.body))
     return send_error(res, 400,
-                      std::string(structured) + ": not supported by a pipeline model (tools and structured output "
-                                                "need a model served by `troupe serve`); leave it out",
-                      structured);
-  if (auto param = unhonoured_parameter(req.body))
-    return send_error(res, 400,
-                      *param + ": not supported by a pipeline model (the workflow decides how it samples and "
-                               "answers with one choice); leave it out",
+                      *param + ": not supported by a pipeline model (the workflow's roles decide how they sample, "
+                               "and the pipeline answers with one choice and no logprobs); leave it out or send "
+                               "null",
                       *param);
   const std::string model = in->request.model;
   const ModelRoute* route = nullptr;
@@ -131,7 +169,12 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
   std::string question = question_from(in->request.messages);
   if (question.empty()) return send_error(res, 400, "messages: at least one user message is needed", "messages");
 
-  wire::ReplyMeta meta{new_id("chatcmpl"), model, now_unix_ms() / 1000};
+  wire::ReplyMeta meta{new_id(responses ? "resp" : "chatcmpl"), model, now_unix_ms() / 1000};
+  wire::ResponsesMeta rmeta;
+  rmeta.id = meta.id;
+  rmeta.item_id = new_id("msg");
+  rmeta.model = model;
+  rmeta.created = meta.created;
   std::string line;
   JsonWriter w(line);
   w.begin_object().field("id", meta.id).field("question", question).end_object();
@@ -181,21 +224,32 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
     if (r.status != memory::RunStatus::succeeded)
       return send_error(res, r.status == memory::RunStatus::failed ? 500 : 503,
                         "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error));
-    res.set_content(wire::write_response_body(result_of(r), wire::Api::chat, meta), "application/json");
+    engine::GenerateResult g = result_of(r);
+    res.set_content(responses ? wire::write_response_object(rmeta, &g, nullptr)
+                              : wire::write_response_body(g, wire::Api::chat, meta),
+                    "application/json");
     return;
   }
 
   bool include_usage = in->include_usage;
   res.set_header("Cache-Control", "no-cache");
   auto role_sent = std::make_shared<bool>(false);
+  // A Responses stream: its events and their sequence numbers.
+  auto events = std::make_shared<std::optional<wire::ResponsesStream>>();
+  if (responses) events->emplace(rmeta);
   res.set_chunked_content_provider(
       "text/event-stream",
-      [&svc, pending, meta, include_usage, role_sent, result_of](size_t, httplib::DataSink& sink) {
+      [&svc, pending, meta, include_usage, role_sent, result_of, events](size_t, httplib::DataSink& sink) {
         if (!*role_sent) {
           *role_sent = true;
-          wire::StreamPiece p;
-          p.with_role = true;
-          std::string out = wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
+          std::string out;
+          if (*events) {
+            out = (*events)->begin();
+          } else {
+            wire::StreamPiece p;
+            p.with_role = true;
+            out = wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
+          }
           return sink.write(out.data(), out.size());
         }
         if (pending->future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
@@ -205,19 +259,31 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
         const memory::RunRecord& r = pending->future.get();
         pending->finished = true;
         std::string out;
-        if (r.status == memory::RunStatus::succeeded) {
-          engine::GenerateResult g = result_of(r);
-          wire::StreamPiece p;
-          p.text = g.choices[0].text;
-          p.finish = engine::FinishReason::stop;
-          out += wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
-          if (include_usage) out += wire::sse_frame(wire::write_usage_chunk(wire::Api::chat, meta, g.usage));
+        const int status = r.status == memory::RunStatus::failed ? 500 : 503;
+        const std::string failure =
+            "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error);
+        if (*events) {
+          if (r.status == memory::RunStatus::succeeded) {
+            engine::GenerateResult g = result_of(r);
+            out += (*events)->delta(g.choices[0].text);
+            out += (*events)->finish(g);
+          } else {
+            out += (*events)->fail(Error{ErrorCode::internal, failure}, status);
+          }
         } else {
-          out += wire::sse_frame(wire::write_error_body(
-              "run " + r.id + " " + memory::to_string(r.status) + (r.error.empty() ? "" : ": " + r.error),
-              "server_error", "", r.status == memory::RunStatus::failed ? 500 : 503));
+          if (r.status == memory::RunStatus::succeeded) {
+            engine::GenerateResult g = result_of(r);
+            wire::StreamPiece p;
+            p.text = g.choices[0].text;
+            p.finish = engine::FinishReason::stop;
+            out += wire::sse_frame(wire::write_stream_chunk(wire::Api::chat, meta, p));
+            if (include_usage) out += wire::sse_frame(wire::write_usage_chunk(wire::Api::chat, meta, g.usage));
+          } else {
+            out += wire::sse_frame(
+                wire::write_error_body(failure, "server_error", "", wire::error_code_for_status(status)));
+          }
+          out += "data: [DONE]\n\n";
         }
-        out += "data: [DONE]\n\n";
         if (!sink.write(out.data(), out.size())) return false;
         sink.done();
         return true;
@@ -233,18 +299,34 @@ void chat(engine::GuardedHttpServer& server, RunService& svc, const httplib::Req
 
 void install_openai_routes(engine::GuardedHttpServer& server, RunService& svc) {
   server.Post("/v1/chat/completions", [&server, &svc](const httplib::Request& req, httplib::Response& res) {
-    chat(server, svc, req, res);
+    chat(server, svc, req, res, false);
   });
-  server.Get("/v1/models", [&svc](const httplib::Request&, httplib::Response& res) {
+  server.Post("/v1/responses", [&server, &svc](const httplib::Request& req, httplib::Response& res) {
+    chat(server, svc, req, res, true);
+  });
+  auto write_model = [](JsonWriter& w, const ModelRoute& r) {
+    w.begin_object().field("id", r.name).field("object", "model").field("created", 0LL);
+    w.field("owned_by", "troupe").field("workflow", r.workflow).field("backend", r.backend).end_object();
+  };
+  server.Get("/v1/models", [&svc, write_model](const httplib::Request&, httplib::Response& res) {
     std::string out;
     JsonWriter w(out);
     w.begin_object().field("object", "list").key("data").begin_array();
-    for (const auto& r : model_routes(svc)) {
-      w.begin_object().field("id", r.name).field("object", "model").field("created", 0LL);
-      w.field("owned_by", "troupe").field("workflow", r.workflow).field("backend", r.backend).end_object();
-    }
+    for (const auto& r : model_routes(svc)) write_model(w, r);
     w.end_array().end_object();
     res.set_content(out, "application/json");
+  });
+  // A model id holds a '/' (<workflow>/<backend model>): the rest of the path.
+  server.Get(R"(/v1/models/(.+))", [&svc, write_model](const httplib::Request& req, httplib::Response& res) {
+    for (const auto& r : model_routes(svc)) {
+      if (r.name != req.matches[1]) continue;
+      std::string out;
+      JsonWriter w(out);
+      write_model(w, r);
+      return res.set_content(out, "application/json");
+    }
+    send_error(res, 404, "model '" + sanitize_utf8(std::string(req.matches[1])) + "' does not exist (see GET /v1/models)",
+               "model");
   });
 }
 

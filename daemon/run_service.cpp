@@ -1,6 +1,7 @@
 #include "daemon/run_service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -131,6 +132,14 @@ struct RunService::Impl {
 
   void publish_end(const memory::RunRecord& r, uint64_t steps) {
     if (hub.watched(r.id)) hub.publish(r.id, RunEvent{steps, "end", end_event_json(r, steps)});
+    publish_status(r.id, memory::to_string(r.status));
+  }
+
+  // A status change on the daemon-wide stream (GET /v1/events).
+  std::atomic<uint64_t> status_events{0};
+  void publish_status(const std::string& id, std::string_view status) {
+    if (hub.watched(kAllRunsKey))
+      hub.publish(kAllRunsKey, RunEvent{++status_events, "run", run_status_event_json(id, status)});
   }
 
   // Launches queued runs while there is room.
@@ -175,6 +184,7 @@ struct RunService::Impl {
         binding->runs += 1;
         active.emplace(id, Active{director, r.workflow_hash, std::move(on_end)});
         watch(id, director);
+        publish_status(id, "running");
       }
     }
     for (auto& [r, cb] : failed) {
@@ -394,6 +404,7 @@ Result<std::vector<std::string>> RunService::submit(SubmitRequest req) {
       if (req.on_end) im.queued_on_end.emplace(id, req.on_end);
     }
   }
+  for (const auto& id : ids) im.publish_status(id, "queued");
   im.launch_ready();
   return ids;
 }

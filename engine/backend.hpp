@@ -73,6 +73,17 @@ struct SamplingParams {
   double presence_penalty = 0.0;
 };
 
+struct TopLogprob {
+  std::string token;
+  double logprob = 0.0;
+};
+
+struct TokenLogprob {
+  std::string token;
+  double logprob = 0.0;
+  std::vector<TopLogprob> top;
+};
+
 enum class PromptKind { chat, text };
 
 struct GenerateRequest {
@@ -97,21 +108,14 @@ struct GenerateRequest {
   // Optional: called with each piece of text as it is generated (streaming
   // backends), on a backend thread, before `done`. `index` is the choice.
   std::function<void(int index, const std::string& delta)> on_delta;
+  // Optional: called with each sampled token's logprobs when logprobs were
+  // asked (backends that sample locally), on a backend thread, before the
+  // on_delta that carries its text. Others report logprobs only in the result.
+  std::function<void(int index, const TokenLogprob& logprob)> on_logprobs;
 };
 
 enum class FinishReason { stop, length, cancelled, error };
 const char* to_string(FinishReason r);
-
-struct TopLogprob {
-  std::string token;
-  double logprob = 0.0;
-};
-
-struct TokenLogprob {
-  std::string token;
-  double logprob = 0.0;
-  std::vector<TopLogprob> top;
-};
 
 struct Choice {
   int index = 0;

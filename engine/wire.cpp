@@ -38,7 +38,7 @@ void write_logprobs_chat(JsonWriter& w, const std::vector<TokenLogprob>& lps) {
   w.end_array().end_object();
 }
 
-void write_logprobs_completion(JsonWriter& w, const std::vector<TokenLogprob>& lps) {
+void write_logprobs_completion(JsonWriter& w, const std::vector<TokenLogprob>& lps, size_t text_offset) {
   w.begin_object().key("tokens").begin_array();
   for (const auto& t : lps) w.value(t.token);
   w.end_array().key("token_logprobs").begin_array();
@@ -50,7 +50,7 @@ void write_logprobs_completion(JsonWriter& w, const std::vector<TokenLogprob>& l
     w.end_object();
   }
   w.end_array().key("text_offset").begin_array();
-  size_t offset = 0;
+  size_t offset = text_offset;
   for (const auto& t : lps) {
     w.value(static_cast<unsigned long long>(offset));
     offset += t.token.size();
@@ -58,13 +58,13 @@ void write_logprobs_completion(JsonWriter& w, const std::vector<TokenLogprob>& l
   w.end_array().end_object();
 }
 
-void write_logprobs(JsonWriter& w, Api api, const std::vector<TokenLogprob>* lps) {
+void write_logprobs(JsonWriter& w, Api api, const std::vector<TokenLogprob>* lps, size_t text_offset = 0) {
   if (lps == nullptr || lps->empty()) {
     w.null();
   } else if (api == Api::chat) {
     write_logprobs_chat(w, *lps);
   } else {
-    write_logprobs_completion(w, *lps);
+    write_logprobs_completion(w, *lps, text_offset);
   }
 }
 
@@ -160,20 +160,145 @@ Result<std::string> read_content(json::Element value, const std::string& path) {
   return out;
 }
 
+// How the request parser treats each top-level key of a request body. One
+// table for /v1/chat/completions and /v1/completions:
+// - read: a parameter troupe honours (parsed below; null = absent).
+// - ignored: accepted and ignored whatever its value: it changes nothing
+//   troupe produces (user, metadata, store, ...).
+// - noop_only: accepted when null or a value that asks for nothing
+//   (echo: false, best_of: 1, ...); any other value is refused with a 400
+//   naming it, because troupe cannot honour it.
+// - chat_only: read on /v1/chat/completions (tools and tool_choice, by
+//   read_structured_fields, engine/wire_structured.cpp); noop_only on
+//   /v1/completions (tools: [], tool_choice: "none" or "auto").
+// Keys not in the table are accepted and ignored, as OpenAI and vLLM do.
+enum class ParamKind { read, ignored, noop_only, chat_only };
+struct ParamRule {
+  std::string_view name;
+  ParamKind kind;
+  const char* refusal = "";  // noop_only, chat_only: why a real value is refused
+};
+
+constexpr ParamRule kParamRules[] = {
+    {"model", ParamKind::read},
+    {"messages", ParamKind::read},
+    {"prompt", ParamKind::read},
+    {"n", ParamKind::read},
+    {"max_tokens", ParamKind::read},
+    {"max_completion_tokens", ParamKind::read},
+    {"temperature", ParamKind::read},
+    {"top_p", ParamKind::read},
+    {"top_k", ParamKind::read},
+    {"min_p", ParamKind::read},
+    {"seed", ParamKind::read},
+    {"stop", ParamKind::read},
+    {"logprobs", ParamKind::read},
+    {"top_logprobs", ParamKind::read},
+    {"stream", ParamKind::read},
+    {"stream_options", ParamKind::read},
+    {"continue_final_message", ParamKind::read},
+    {"add_generation_prompt", ParamKind::read},
+    {"repetition_penalty", ParamKind::read},
+    {"frequency_penalty", ParamKind::read},
+    {"presence_penalty", ParamKind::read},
+    {"user", ParamKind::ignored},
+    {"metadata", ParamKind::ignored},
+    {"store", ParamKind::ignored},
+    {"parallel_tool_calls", ParamKind::read},
+    {"response_format", ParamKind::read},
+    {"service_tier", ParamKind::ignored},
+    {"prompt_cache_key", ParamKind::ignored},
+    {"safety_identifier", ParamKind::ignored},
+    {"tools", ParamKind::chat_only, "tool calls are a /v1/chat/completions parameter"},
+    {"tool_choice", ParamKind::chat_only, "tool calls are a /v1/chat/completions parameter"},
+    {"functions", ParamKind::noop_only, "function calls are not supported by this server"},
+    {"function_call", ParamKind::noop_only, "function calls are not supported by this server"},
+    {"logit_bias", ParamKind::noop_only, "logit_bias is not supported by this server"},
+    {"echo", ParamKind::noop_only, "echoing the prompt is not supported by this server"},
+    {"best_of", ParamKind::noop_only, "best_of other than 1 is not supported by this server"},
+    {"suffix", ParamKind::noop_only, "suffix is not supported by this server"},
+    {"modalities", ParamKind::noop_only, "only text output is supported"},
+    {"audio", ParamKind::noop_only, "audio output is not supported"},
+};
+
+const ParamRule* param_rule(std::string_view key) {
+  for (const auto& rule : kParamRules)
+    if (rule.name == key) return &rule;
+  return nullptr;
+}
+
+// True when `value` of a noop_only parameter asks for nothing: null, an
+// empty list or object, false, or the parameter's own "do nothing" value.
+bool is_noop_value(std::string_view key, json::Element value) {
+  if (value.is_null()) return true;
+  json::Array arr;
+  if (value.get_array().get(arr) == simdjson::SUCCESS) {
+    if (arr.size() == 0) return true;
+    if (key == "modalities" && arr.size() == 1) {
+      std::string_view m;
+      return arr.at(0).get_string().get(m) == simdjson::SUCCESS && m == "text";
+    }
+    return false;
+  }
+  json::Object obj;
+  if (value.get_object().get(obj) == simdjson::SUCCESS) {
+    if (obj.size() == 0) return true;
+    return false;
+  }
+  bool b = true;
+  if (value.get_bool().get(b) == simdjson::SUCCESS) return !b;
+  std::string_view str;
+  if (value.get_string().get(str) == simdjson::SUCCESS) {
+    if (key == "tool_choice" || key == "function_call") return str == "none" || str == "auto";
+    if (key == "suffix") return str.empty();
+    return false;
+  }
+  int64_t i = 0;
+  if (key == "best_of" && value.get_int64().get(i) == simdjson::SUCCESS) return i == 1;
+  return false;
+}
+
+// Checks every top-level key against kParamRules (see there).
+Status check_parameters(json::Object obj, Api api) {
+  for (auto field : obj) {
+    const ParamRule* rule = param_rule(field.key);
+    if (!rule) continue;
+    const bool noop_only =
+        rule->kind == ParamKind::noop_only || (rule->kind == ParamKind::chat_only && api != Api::chat);
+    if (noop_only && !is_noop_value(field.key, field.value))
+      return Error{ErrorCode::parse, std::string(field.key) + ": " + rule->refusal + "; leave it out or send null"};
+    if (field.value.is_null()) continue;
+    if (field.key == "messages" && api != Api::chat)
+      return Error{ErrorCode::parse, "messages: not a /v1/completions parameter (use prompt)"};
+    if (field.key == "prompt" && api == Api::chat)
+      return Error{ErrorCode::parse, "prompt: not a /v1/chat/completions parameter (use messages)"};
+  }
+  return {};
+}
+
+constexpr size_t kMaxPrompts = 64;  // completions: prompts in one request
+
 Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   WIRE_TRY(doc, json::parse(detail::local_parser(), body, "request body"));
   WIRE_TRY(obj, json::as_object(doc, ""));
   IncomingRequest in;
   GenerateRequest& r = in.request;
   SamplingParams& sp = r.sampling;
+  if (Status checked = check_parameters(obj, api); !checked.ok()) return checked.error();
+  // A read parameter sent as null is the same as absent.
+  auto present = [&obj](std::string_view key) -> std::optional<json::Element> {
+    auto v = json::field(obj, key);
+    if (v && v->is_null()) return std::nullopt;
+    return v;
+  };
 
-  if (auto v = json::field(obj, "model")) {
+  if (auto v = present("model")) {
     WIRE_TRY(s, json::as_string(*v, "model"));
     r.model = s;
   }
   if (api == Api::chat) {
     r.kind = PromptKind::chat;
-    auto v = json::field(obj, "messages");
+    auto v = present("messages");
     if (!v) return Error{ErrorCode::parse, "messages: missing"};
     WIRE_TRY(arr, json::as_array(*v, "messages"));
     size_t i = 0;
@@ -185,7 +310,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
       WIRE_TRY(rs, json::as_string(*role, json::join(mpath, "role")));
       ChatMessage msg;
       msg.role = rs;
-      if (auto content = json::field(m, "content")) {
+      if (auto content = json::field(m, "content"); content && !content->is_null()) {
         WIRE_TRY(text, read_content(*content, json::join(mpath, "content")));
         msg.content = std::move(text);
       }
@@ -193,14 +318,14 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
       r.messages.push_back(std::move(msg));
     }
     if (r.messages.empty()) return Error{ErrorCode::parse, "messages: must not be empty"};
-    if (auto v2 = json::field(obj, "continue_final_message")) {
+    if (auto v2 = present("continue_final_message")) {
       WIRE_TRY(b, json::as_bool(*v2, "continue_final_message"));
       r.continue_final_message = b;
     }
     if (r.continue_final_message && r.messages.back().role != "assistant") {
       return Error{ErrorCode::parse, "continue_final_message: the last message must have role \"assistant\""};
     }
-    if (auto v2 = json::field(obj, "add_generation_prompt")) {
+    if (auto v2 = present("add_generation_prompt")) {
       WIRE_TRY(b, json::as_bool(*v2, "add_generation_prompt"));
       if (b && r.continue_final_message) {
         return Error{ErrorCode::parse,
@@ -209,23 +334,33 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     }
   } else {
     r.kind = PromptKind::text;
-    auto v = json::field(obj, "prompt");
+    auto v = present("prompt");
     if (!v) return Error{ErrorCode::parse, "prompt: missing"};
     std::string_view s;
     if (v->get_string().get(s) == simdjson::SUCCESS) {
-      r.prompt = s;
+      in.prompts.emplace_back(s);
     } else if (v->is_array()) {
       WIRE_TRY(arr, json::as_array(*v, "prompt"));
-      if (arr.size() != 1) return Error{ErrorCode::parse, "prompt: expected a string or a list of one string"};
-      WIRE_TRY(p, json::as_string(arr.at(0).value_unsafe(), "prompt[0]"));
-      r.prompt = p;
+      if (arr.size() == 0) return Error{ErrorCode::parse, "prompt: must not be an empty list"};
+      if (arr.size() > kMaxPrompts)
+        return Error{ErrorCode::parse, "prompt: at most " + std::to_string(kMaxPrompts) + " prompts per request, got " +
+                                           std::to_string(arr.size())};
+      size_t i = 0;
+      for (json::Element e : arr) {
+        std::string ppath = json::join("prompt", i++);
+        if (e.is_int64() || e.is_uint64() || e.is_array())
+          return Error{ErrorCode::parse, ppath + ": token-id prompts are not supported; send the prompt as text"};
+        WIRE_TRY(p, json::as_string(e, ppath));
+        in.prompts.emplace_back(p);
+      }
     } else {
-      return Error{ErrorCode::parse, "prompt: expected string"};
+      return Error{ErrorCode::parse, "prompt: expected string or a list of strings"};
     }
+    r.prompt = in.prompts.front();
   }
 
   auto int_field = [&](std::string_view key, int64_t lo, int64_t hi, auto&& set) -> Status {
-    auto v = json::field(obj, key);
+    auto v = present(key);
     if (!v) return {};
     auto i = json::as_int(*v, std::string(key));
     if (!i.ok()) return i.error();
@@ -237,7 +372,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     return {};
   };
   auto double_field = [&](std::string_view key, double lo, double hi, auto&& set) -> Status {
-    auto v = json::field(obj, key);
+    auto v = present(key);
     if (!v) return {};
     auto d = json::as_double(*v, std::string(key));
     if (!d.ok()) return d.error();
@@ -249,21 +384,6 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     return {};
   };
 
-  // A parameter this server does not know is refused, never ignored: a
-  // typo must not silently change what is sampled.
-  static const std::set<std::string_view> known = {
-      "model", "messages", "prompt", "n", "max_tokens", "max_completion_tokens", "top_k", "seed", "temperature",
-      "top_p", "min_p", "stop", "logprobs", "top_logprobs", "stream", "stream_options", "continue_final_message",
-      "add_generation_prompt", "repetition_penalty", "frequency_penalty", "presence_penalty", "user",
-      "tools", "tool_choice", "parallel_tool_calls", "response_format"};
-  for (auto field : obj) {
-    if (!known.count(field.key))
-      return Error{ErrorCode::parse, std::string(field.key) + ": unknown or unsupported parameter"};
-    if (field.key == "messages" && api != Api::chat)
-      return Error{ErrorCode::parse, "messages: not a /v1/completions parameter (use prompt)"};
-    if (field.key == "prompt" && api == Api::chat)
-      return Error{ErrorCode::parse, "prompt: not a /v1/chat/completions parameter (use messages)"};
-  }
   Status st;
   if (!(st = read_structured_fields(obj, api == Api::chat, r)).ok()) return st.error();
   if (!(st = double_field("repetition_penalty", 0.01, 100.0, [&](double v) { sp.repetition_penalty = v; })).ok())
@@ -273,24 +393,28 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   if (!(st = double_field("presence_penalty", -2.0, 2.0, [&](double v) { sp.presence_penalty = v; })).ok())
     return st.error();
   if (!(st = int_field("n", 1, 1024, [&](int64_t v) { sp.n = static_cast<int>(v); })).ok()) return st.error();
-  if (!(st = int_field("max_tokens", 0, 1 << 24, [&](int64_t v) { sp.max_tokens = static_cast<int>(v); })).ok())
-    return st.error();
-  if (!(st = int_field("max_completion_tokens", 0, 1 << 24,
-                       [&](int64_t v) { sp.max_tokens = static_cast<int>(v); })).ok())
-    return st.error();
+  if (in.prompts.size() * static_cast<size_t>(sp.n) > 1024)
+    return Error{ErrorCode::parse, "n: prompts x n must be at most 1024, got " +
+                                       std::to_string(in.prompts.size() * static_cast<size_t>(sp.n))};
+  auto set_max_tokens = [&](int64_t v) {
+    sp.max_tokens = static_cast<int>(v);
+    in.max_tokens_set = true;
+  };
+  if (!(st = int_field("max_tokens", 0, 1 << 24, set_max_tokens)).ok()) return st.error();
+  if (!(st = int_field("max_completion_tokens", 0, 1 << 24, set_max_tokens)).ok()) return st.error();
   if (!(st = int_field("top_k", -1, 1 << 20, [&](int64_t v) { sp.top_k = v < 0 ? 0 : static_cast<int>(v); })).ok())
     return st.error();
   if (!(st = int_field("seed", INT64_MIN, INT64_MAX, [&](int64_t v) { sp.seed = v; })).ok()) return st.error();
   if (!(st = double_field("temperature", 0.0, 100.0, [&](double v) { sp.temperature = v; })).ok()) return st.error();
   if (!(st = double_field("top_p", 0.0, 1.0, [&](double v) { sp.top_p = v; })).ok()) return st.error();
   if (!(st = double_field("min_p", 0.0, 1.0, [&](double v) { sp.min_p = v; })).ok()) return st.error();
-  if (auto v = json::field(obj, "stop")) {
+  if (auto v = present("stop")) {
     WIRE_TRY(stops, read_stop(*v, "stop"));
     sp.stop = std::move(stops);
   }
   if (api == Api::chat) {
     bool want = false;
-    if (auto v = json::field(obj, "logprobs")) {
+    if (auto v = present("logprobs")) {
       WIRE_TRY(b, json::as_bool(*v, "logprobs"));
       want = b;
     }
@@ -303,13 +427,13 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     if (!(st = int_field("logprobs", 0, 20, [&](int64_t v) { sp.logprobs = v == 0 ? -1 : static_cast<int>(v); })).ok())
       return st.error();
   }
-  if (auto v = json::field(obj, "stream")) {
+  if (auto v = present("stream")) {
     WIRE_TRY(b, json::as_bool(*v, "stream"));
     in.stream = b;
   }
-  if (auto v = json::field(obj, "stream_options")) {
+  if (auto v = present("stream_options")) {
     WIRE_TRY(so, json::as_object(*v, "stream_options"));
-    if (auto u = json::field(so, "include_usage")) {
+    if (auto u = json::field(so, "include_usage"); u && !u->is_null()) {
       WIRE_TRY(b, json::as_bool(*u, "stream_options.include_usage"));
       in.include_usage = b;
     }
@@ -453,7 +577,14 @@ std::optional<Error> error_from_object(json::Object obj, int fallback_status) {
   auto take_code = [&](json::Object o) {
     if (auto code = json::field(o, "code")) {
       int64_t c;
-      if (code->get_int64().get(c) == simdjson::SUCCESS && c >= 400 && c <= 599) status = static_cast<int>(c);
+      std::string_view name;
+      if (code->get_int64().get(c) == simdjson::SUCCESS && c >= 400 && c <= 599) {
+        status = static_cast<int>(c);
+      } else if (code->get_string().get(name) == simdjson::SUCCESS) {
+        // troupe's own string codes (error_code_for_status) name a status.
+        for (int st : {400, 401, 404, 408, 413, 415, 429, 499, 500, 502, 503, 504})
+          if (name == error_code_for_status(st)) status = st;
+      }
     }
   };
   auto take_message = [&](json::Object o) -> bool {
@@ -495,6 +626,8 @@ std::optional<Error> error_from_object(json::Object obj, int fallback_status) {
 }
 
 }  // namespace detail
+
+const char* const kSystemFingerprint = "troupe-" TROUPE_VERSION_STRING;
 
 const char* to_string(Api api) { return api == Api::chat ? "chat" : "completions"; }
 
@@ -665,6 +798,7 @@ std::string write_response_body(const GenerateResult& result, Api api, const Rep
       .field("object", api == Api::chat ? "chat.completion" : "text_completion")
       .field("created", static_cast<long long>(meta.created))
       .field("model", meta.model)
+      .field("system_fingerprint", meta.system_fingerprint)
       .key("choices")
       .begin_array();
   for (const auto& c : result.choices) {
@@ -711,6 +845,7 @@ std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece
       .field("object", api == Api::chat ? "chat.completion.chunk" : "text_completion")
       .field("created", static_cast<long long>(meta.created))
       .field("model", meta.model)
+      .field("system_fingerprint", meta.system_fingerprint)
       .key("choices")
       .begin_array()
       .begin_object()
@@ -725,7 +860,7 @@ std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece
     w.field("text", piece.text);
   }
   w.key("logprobs");
-  write_logprobs(w, api, piece.logprobs);
+  write_logprobs(w, api, piece.logprobs, piece.text_offset);
   w.key("finish_reason");
   if (piece.finish) {
     w.value(piece.finish_tool_calls && *piece.finish == FinishReason::stop ? "tool_calls"
@@ -751,6 +886,7 @@ std::string write_usage_chunk(Api api, const ReplyMeta& meta, const Usage& usage
       .field("object", api == Api::chat ? "chat.completion.chunk" : "text_completion")
       .field("created", static_cast<long long>(meta.created))
       .field("model", meta.model)
+      .field("system_fingerprint", meta.system_fingerprint)
       .key("choices")
       .begin_array()
       .end_array()
@@ -760,7 +896,8 @@ std::string write_usage_chunk(Api api, const ReplyMeta& meta, const Usage& usage
   return out;
 }
 
-std::string write_error_body(std::string_view message, std::string_view type, std::string_view param, int code) {
+std::string write_error_body(std::string_view message, std::string_view type, std::string_view param,
+                             std::string_view code) {
   std::string out;
   JsonWriter w(out);
   w.begin_object().key("error").begin_object().field("message", message).field("type", type).key("param");
@@ -769,8 +906,32 @@ std::string write_error_body(std::string_view message, std::string_view type, st
   } else {
     w.value(param);
   }
-  w.field("code", code).end_object().end_object();
+  w.key("code");
+  if (code.empty()) {
+    w.null();
+  } else {
+    w.value(code);
+  }
+  w.end_object().end_object();
   return out;
+}
+
+const char* error_code_for_status(int status) {
+  switch (status) {
+    case 400: return "invalid_request";
+    case 401: return "invalid_api_key";
+    case 404: return "not_found";
+    case 408: return "request_timeout";
+    case 413: return "request_too_large";
+    case 415: return "unsupported_media_type";
+    case 429: return "rate_limit_exceeded";
+    case 499: return "client_closed_request";
+    case 500: return "internal_error";
+    case 502: return "upstream_error";
+    case 503: return "unavailable";
+    case 504: return "upstream_timeout";
+    default: return status >= 400 && status < 500 ? "invalid_request" : "";
+  }
 }
 
 std::string sse_frame(std::string_view payload) {

@@ -66,7 +66,8 @@ Error parse_error_body(int http_status, std::string_view body);
 
 // When `body` (for example an SSE data payload or a 200 body) is one of the
 // three error shapes: that error, with status taken from an integer "code"
-// (400..599) else `fallback_status`. Otherwise nullopt.
+// (400..599) or one of troupe's string codes (error_code_for_status), else
+// `fallback_status`. Otherwise nullopt.
 std::optional<Error> error_in_payload(std::string_view body, int fallback_status);
 
 // ---- server side ----------------------------------------------------------
@@ -75,22 +76,44 @@ struct IncomingRequest {
   GenerateRequest request;  // id empty; on_delta unset
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // max_tokens or max_completion_tokens was given; otherwise
+  // request.sampling.max_tokens keeps SamplingParams' default and the
+  // server picks its own (troupe serve: the rest of the context).
+  bool max_tokens_set = false;
+  // Completions: every prompt of "prompt" (a string or a list of up to 64
+  // strings); request.prompt is the first. Choice k of prompt p is
+  // answered as index p * n + k, as OpenAI does. Chat: empty.
+  std::vector<std::string> prompts;
 };
 
 // An incoming request body for `api`. Errors are ErrorCode::invalid_argument
 // and start with the field path: "messages[2].role: expected string".
 // Accepts max_tokens or max_completion_tokens, stop as string or list,
-// message content as a string or a list of {"type":"text","text":...} parts,
-// completions prompt as a string or a one-element list of strings.
-// Unknown keys are ignored (as vLLM does). tools, tool_choice and
-// response_format are read by engine/wire_structured.hpp.
+// message content as a string or a list of {"type":"text","text":...} parts
+// (a null content is empty), completions prompt as a string or a list of
+// strings (prompts x n at most 1024).
+// Parameters (one table in wire.cpp, kParamRules): a parameter troupe
+// honours and sends as null is the same as absent; user, metadata, store,
+// service_tier, prompt_cache_key and safety_identifier are accepted and
+// ignored; tools, tool_choice, parallel_tool_calls and response_format are
+// read by engine/wire_structured.hpp (tools and tool_choice on chat only: on
+// /v1/completions they are accepted only as no-ops, [] / "none" / "auto");
+// functions, function_call, logit_bias, echo, best_of, suffix, modalities
+// and audio are accepted only as null or a value that asks for nothing
+// (echo: false, best_of: 1, ...), any other value is a 400 naming the
+// parameter; keys troupe does not know are ignored (as OpenAI and vLLM do).
 Result<IncomingRequest> parse_request_body(std::string_view body, Api api);
+
+// troupe's system_fingerprint: "troupe-<version>".
+extern const char* const kSystemFingerprint;
 
 // Identity of one reply, repeated in every stream chunk.
 struct ReplyMeta {
   std::string id;       // "chatcmpl-..." / "cmpl-..."
   std::string model;
   int64_t created = 0;  // unix seconds
+  // Sent as system_fingerprint in every reply and chunk.
+  std::string system_fingerprint = kSystemFingerprint;
 };
 
 // The wire name of a finish reason: stop, length, abort (cancelled), error.
@@ -104,7 +127,9 @@ std::string write_response_body(const GenerateResult& result, Api api, const Rep
 // One stream chunk for choice `index`: `text` as delta.content (chat) or
 // text (completions); `with_role` adds "role":"assistant" (chat's first
 // chunk); `finish` set => finish_reason (and stop_reason when
-// `stop_string` is not empty).
+// `stop_string` is not empty); `logprobs`: this chunk's tokens (null when
+// none), their completions text_offset counted from `text_offset`, the
+// bytes of the choice's text sent before this chunk.
 struct StreamPiece {
   int index = 0;
   std::string_view text;
@@ -112,6 +137,7 @@ struct StreamPiece {
   std::optional<FinishReason> finish;
   std::string_view stop_string;
   const std::vector<TokenLogprob>* logprobs = nullptr;
+  size_t text_offset = 0;
   // Chat: delta.tool_calls (each with its index); finish_tool_calls makes a
   // stop finish read "tool_calls".
   const std::vector<ToolCall>* tool_calls = nullptr;
@@ -121,8 +147,15 @@ std::string write_stream_chunk(Api api, const ReplyMeta& meta, const StreamPiece
 // The final usage chunk (empty choices), sent when include_usage was asked.
 std::string write_usage_chunk(Api api, const ReplyMeta& meta, const Usage& usage);
 
-// {"error":{"message":...,"type":...,"param":...|null,"code":code}}.
-std::string write_error_body(std::string_view message, std::string_view type, std::string_view param, int code);
+// {"error":{"message":...,"type":...,"param":...|null,"code":...|null}}:
+// param and code are null when empty. code is a string, as OpenAI's.
+std::string write_error_body(std::string_view message, std::string_view type, std::string_view param,
+                             std::string_view code);
+
+// The error.code string troupe sends for an HTTP status ("invalid_request"
+// for 400, "invalid_api_key" for 401, "not_found" for 404, ...; empty =
+// null for statuses without one).
+const char* error_code_for_status(int status);
 
 // "data: <payload>\n\n".
 std::string sse_frame(std::string_view payload);

@@ -44,8 +44,10 @@ Status invalid_to_parse(const Error& e) {
 Status read_structured_fields(json::Object obj, bool chat, GenerateRequest& r) {
   // tools
   std::vector<std::string> tool_paths;
-  if (auto v = json::field(obj, "tools")) {
-    if (!chat) return bad("tools", "not a /v1/completions parameter");
+  // On /v1/completions tools and tool_choice are no-ops (wire.cpp's
+  // kParamRules has refused any other value).
+  auto chat_field = [&](std::string_view key) { return chat ? json::field(obj, key) : std::nullopt; };
+  if (auto v = chat_field("tools")) {
     auto arr = json::as_array(*v, "tools");
     if (!arr.ok()) return arr.error();
     if (arr->size() > kMaxTools) return bad("tools", "at most " + std::to_string(kMaxTools) + " tools");
@@ -82,8 +84,7 @@ Status read_structured_fields(json::Object obj, bool chat, GenerateRequest& r) {
   }
   // tool_choice
   r.tool_choice = ToolChoice::automatic;
-  if (auto v = json::field(obj, "tool_choice")) {
-    if (!chat) return bad("tool_choice", "not a /v1/completions parameter");
+  if (auto v = chat_field("tool_choice")) {
     std::string_view s;
     if (v->get_string().get(s) == simdjson::SUCCESS) {
       if (s == "none") {

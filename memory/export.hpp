@@ -4,8 +4,10 @@
 // - Export streams: it visits runs one at a time and reads only that run's
 //   steps (pairs one at a time), never the whole database.
 // - Runs match a filter when RunRecord.workflow equals `workflow` (empty =
-//   any) and created_ms >= since_ms; pairs match on PairRecord.workflow and
-//   PairRecord.created_ms the same way.
+//   any), created_ms >= since_ms and the id equals `run_id` (empty = any);
+//   pairs match on PairRecord.workflow, created_ms and run_id the same way.
+//   With a run_id, the steps of that run alone are read (no scan of runs);
+//   pairs are still one pass over the pairs.
 // - export_jsonl writes one JSON object per line with exactly TRL's keys
 //   (see shared/docs/formats.md §3):
 //     sft: every step with label == true:
@@ -53,6 +55,7 @@ const char* to_string(ExportFormat format);
 struct ExportFilter {
   std::string workflow;             // exact match; empty = every workflow
   std::optional<int64_t> since_ms;  // created_ms >= since_ms
+  std::string run_id;               // exact match; empty = every run
 };
 
 struct ExportStats {

@@ -27,7 +27,8 @@ const char* to_string(ExportFormat format) {
 
 namespace detail {
 
-bool matches(const ExportFilter& filter, const std::string& workflow, int64_t created_ms) {
+bool matches(const ExportFilter& filter, const std::string& run_id, const std::string& workflow, int64_t created_ms) {
+  if (!filter.run_id.empty() && run_id != filter.run_id) return false;
   if (!filter.workflow.empty() && workflow != filter.workflow) return false;
   if (filter.since_ms && created_ms < *filter.since_ms) return false;
   return true;
@@ -36,8 +37,8 @@ bool matches(const ExportFilter& filter, const std::string& workflow, int64_t cr
 Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportStats& stats,
                               const std::function<Status(const StepRecord&)>& visit) {
   Status failure;
-  auto st = store.for_each_run(std::nullopt, [&](const RunRecord& run) {
-    if (!matches(filter, run.workflow, run.created_ms)) return true;
+  auto visit_run = [&](const RunRecord& run) {
+    if (!matches(filter, run.id, run.workflow, run.created_ms)) return true;
     ++stats.runs;
     auto steps = store.read_steps(run.id);
     if (!steps) {
@@ -52,7 +53,14 @@ Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportSt
       }
     }
     return true;
-  });
+  };
+  if (!filter.run_id.empty()) {
+    auto run = store.get_run(filter.run_id);
+    if (!run) return run.error();
+    if (*run) visit_run(**run);
+    return failure;
+  }
+  auto st = store.for_each_run(std::nullopt, visit_run);
   if (!st) return st;
   return failure;
 }
@@ -62,7 +70,7 @@ Status for_each_matching_pair(Store& store, const ExportFilter& filter, ExportSt
   Status failure;
   std::unordered_set<std::string> runs;
   auto st = store.for_each_pair([&](const PairRecord& pair) {
-    if (!matches(filter, pair.workflow, pair.created_ms)) return true;
+    if (!matches(filter, pair.run_id, pair.workflow, pair.created_ms)) return true;
     runs.insert(pair.run_id);
     if (auto r = visit(pair); !r) {
       failure = r;

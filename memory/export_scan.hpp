@@ -18,7 +18,7 @@
 
 namespace troupe::memory::detail {
 
-bool matches(const ExportFilter& filter, const std::string& workflow, int64_t created_ms);
+bool matches(const ExportFilter& filter, const std::string& run_id, const std::string& workflow, int64_t created_ms);
 
 Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportStats& stats,
                               const std::function<Status(const StepRecord&)>& visit);

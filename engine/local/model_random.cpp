@@ -135,7 +135,7 @@ Status write_random_model(const RandomModelOptions& o, const std::string& path) 
   const SpmVocab vocab = synthetic_vocab(o.vocab_size);
   add_spm_vocab(out, vocab);
   out.set_u32("tokenizer.ggml.eot_token_id", 260);
-  out.set_string("tokenizer.chat_template", kChatmlTemplate);
+  if (o.chat_template) out.set_string("tokenizer.chat_template", kChatmlTemplate);
   out.set_u64("troupe.random_seed", o.seed);
 
   Status st;

@@ -15,7 +15,8 @@
 //   259 <|im_start|> and 260 <|im_end|> (control; eot), then synthetic
 //   pieces ("▁", letters, "▁"+letters, pairs, triples, ...) with decreasing
 //   scores, each reachable by merging two shorter pieces. vocab >= 261.
-// - `tokenizer.chat_template` is ChatML (kChatmlTemplate).
+// - `tokenizer.chat_template` is ChatML (kChatmlTemplate), or absent with
+//   chat_template = false (to test what a model without one does).
 // - Memory: one tensor at a time is generated while the file is written.
 #pragma once
 
@@ -46,6 +47,7 @@ struct RandomModelOptions {
   float stddev = 0.02f;
   float rope_theta = 10000.0f;
   float rms_eps = 1e-5f;
+  bool chat_template = true;  // false: no tokenizer.chat_template key
 };
 
 // Errors name the bad option ("--heads 5 does not divide --dim 64").

@@ -94,6 +94,10 @@ Scheduler::~Scheduler() {
 
 BackendInfo Scheduler::info() const { return {"local", opt_.model_name, "in-process"}; }
 
+int Scheduler::context_length() const { return model_->context_length(); }
+
+std::string Scheduler::chat_unavailable() const { return codec_->chat_unavailable(); }
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -406,6 +410,7 @@ void Scheduler::step() {
         if (c.done || !c.generated.empty()) continue;
         auto t = sample_constrained({row, vocab}, r.sampler, r.prompt, c.rng, c.constraint.get());
         c.generated.push_back(t.id);
+        record_logprob(r, c, t);
         finish_choice(r, c, FinishReason::stop, "");  // checks stop conditions for the new token
       }
     } else {
@@ -418,13 +423,7 @@ void Scheduler::step() {
       history.insert(history.end(), c.generated.begin(), c.generated.end());
       auto t = sample_constrained({row, vocab}, r.sampler, history, c.rng, c.constraint.get());
       c.generated.push_back(t.id);
-      if (r.sampler.logprobs != 0) {
-        TokenLogprob lp;
-        lp.token = codec_->piece(t.id);
-        lp.logprob = t.logprob;
-        for (auto [id, l] : t.top) lp.top.push_back({codec_->piece(id), l});
-        c.logprobs.push_back(std::move(lp));
-      }
+      record_logprob(r, c, t);
       finish_choice(r, c, FinishReason::stop, "");
     }
   }
@@ -439,6 +438,20 @@ void Scheduler::step() {
   for (auto& r : running_)
     if (std::all_of(r->choices.begin(), r->choices.end(), [](const Choice& c) { return c.done; })) done.push_back(r);
   for (auto& r : done) maybe_complete(r);
+}
+
+// Records the logprobs of a sampled token when the request asked for them
+// (every sampled token, the first one from the prompt's logits included;
+// not an end-of-generation token, which is not part of the output either)
+// and reports them to on_logprobs.
+void Scheduler::record_logprob(Request& r, Choice& c, const SampledToken& t) {
+  if (r.sampler.logprobs == 0 || codec_->is_eos(t.id)) return;
+  TokenLogprob lp;
+  lp.token = codec_->piece(t.id);
+  lp.logprob = t.logprob;
+  for (auto [id, l] : t.top) lp.top.push_back({codec_->piece(id), l});
+  if (r.req.on_logprobs) r.req.on_logprobs(c.index, lp);
+  c.logprobs.push_back(std::move(lp));
 }
 
 // Handles the newest sampled token of `c`: detokenises, matches stop

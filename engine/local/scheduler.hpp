@@ -27,6 +27,10 @@
 //   FinishReason::length and a finish_detail naming the lengths (logged at
 //   info); a prompt of context_length tokens or more is an invalid_argument
 //   error naming both lengths.
+// - With logprobs asked, every generated token (Choice::token_ids) has one
+//   entry in Choice::logprobs, the first (sampled from the prompt's
+//   logits) included, and each is reported to GenerateRequest::on_logprobs before
+//   the text it adds is reported to on_delta.
 // All scheduling runs on one engine thread; submit/cancel only enqueue.
 #pragma once
 
@@ -49,6 +53,7 @@ namespace troupe::engine::local {
 
 class ChatTemplate;  // engine/local/chat_template.hpp
 class VocabTrie;     // engine/local/token_constraint.hpp
+struct SampledToken;
 
 // One sequence's part of a forward step: `tokens` at positions pos0...;
 // K/V rows for them are written into the sequence's cache blocks (already
@@ -86,6 +91,9 @@ class TextCodec {
   // The chat template, for tool-aware rendering and tool-call parsing
   // (engine/local/tool_calls.hpp); null when there is none.
   virtual const ChatTemplate* chat_template() const { return nullptr; }
+  // Why render_chat() fails for every request (no usable chat template),
+  // or empty when chat works.
+  virtual std::string chat_unavailable() const { return {}; }
 };
 
 struct SchedulerOptions {
@@ -118,6 +126,10 @@ class Scheduler : public Backend {
   void cancel(const std::string& request_id) override;
   BackendInfo info() const override;
   SchedulerStats stats() const;
+  // Tokens per sequence, prompt included (the model's context length).
+  int context_length() const;
+  // Why chat requests cannot be served (TextCodec::chat_unavailable), or empty.
+  std::string chat_unavailable() const;
 
  private:
   struct Request;
@@ -127,6 +139,7 @@ class Scheduler : public Backend {
   void step();
   void finish_choice(Request& r, Choice& c, FinishReason why, const std::string& stop = "");
   void check_token(Request& r, Choice& c);
+  void record_logprob(Request& r, Choice& c, const SampledToken& t);
   void maybe_complete(std::shared_ptr<Request> r);
   void preempt_one();
   void publish_cache_stats();

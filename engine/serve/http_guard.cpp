@@ -147,7 +147,7 @@ thread_local ConnStream* t_conn = nullptr;
 
 std::string quick_reply(int status, const char* reason, std::string_view message) {
   std::string body = wire::write_error_body(message, status >= 500 ? "server_error" : "invalid_request_error", "",
-                                            status);
+                                            wire::error_code_for_status(status));
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
                     "\r\nContent-Type: application/json\r\nConnection: close\r\n";
   if (status == 503) out += "Retry-After: 1\r\n";

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include "common/ids.hpp"
 #include "common/json_writer.hpp"
 #include "engine/wire.hpp"
+#include "engine/wire_responses.hpp"
 
 namespace troupe::engine {
 namespace {
@@ -25,7 +27,9 @@ namespace {
 void send_error(httplib::Response& res, int status, std::string_view message, std::string_view type,
                 std::string_view param = {}) {
   res.status = status;
-  res.set_content(wire::write_error_body(message, type, param, status), "application/json");
+  if (status == 401) res.set_header("WWW-Authenticate", "Bearer");
+  res.set_content(wire::write_error_body(message, type, param, wire::error_code_for_status(status)),
+                  "application/json");
 }
 
 int status_for(const Error& e) {
@@ -52,19 +56,72 @@ const char* type_for(int status) {
   return "server_error";
 }
 
-// What a backend reported for one streamed request; filled on backend
-// threads, drained by the connection's content provider.
+// One piece a backend reported while streaming: text, or one token's logprobs.
+struct StreamEvent {
+  int index = 0;  // the choice, across all prompts of the request
+  std::string text;
+  std::optional<TokenLogprob> logprob;
+};
+
+// What the backend reported for one streamed request (all its prompts);
+// filled on backend threads, drained by the connection's content provider.
 struct StreamState {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<int, std::string>> deltas;
-  std::optional<Result<GenerateResult>> final;
+  std::deque<StreamEvent> events;
+  std::vector<std::optional<Result<GenerateResult>>> parts;  // one per prompt
+  size_t parts_left = 0;
+  std::optional<Result<GenerateResult>> final;  // all parts, merged
   // Provider-thread only.
   std::vector<bool> role_sent;
-  std::vector<size_t> streamed;
+  std::vector<size_t> streamed;        // text bytes sent per choice
+  std::vector<size_t> logprobs_sent;   // logprob entries sent per choice
+  std::vector<std::vector<TokenLogprob>> pending;  // logprobs not sent yet
+  std::optional<wire::ResponsesStream> responses;  // set for /v1/responses
   bool finished = false;
   bool cancel_sent = false;  // cancelled because the server is stopping
 };
+
+// The results of a request's prompts as one: choice k of prompt p becomes
+// index p * n + k, usage is summed; the first error wins.
+Result<GenerateResult> merge_parts(std::vector<std::optional<Result<GenerateResult>>>& parts, int n) {
+  if (parts.size() == 1) return std::move(*parts[0]);
+  GenerateResult out;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    if (!parts[p]->ok()) return parts[p]->error();
+    GenerateResult& r = parts[p]->value();
+    if (p == 0) {
+      out.request_id = r.request_id;
+      out.model = r.model;
+    }
+    for (auto& c : r.choices) {
+      c.index += static_cast<int>(p) * n;
+      out.choices.push_back(std::move(c));
+    }
+    out.usage.prompt_tokens += r.usage.prompt_tokens;
+    out.usage.cached_prompt_tokens += r.usage.cached_prompt_tokens;
+    out.usage.completion_tokens += r.usage.completion_tokens;
+    out.latency_ms = std::max(out.latency_ms, r.latency_ms);
+  }
+  return out;
+}
+
+// The backend requests of one HTTP request: one per prompt (completions
+// may send several); ids are the reply's id, then id-1, id-2, ...
+std::vector<GenerateRequest> split_prompts(const GenerateRequest& request, const std::vector<std::string>& prompts) {
+  std::vector<GenerateRequest> out;
+  if (prompts.size() <= 1) {
+    out.push_back(request);
+    return out;
+  }
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    GenerateRequest r = request;
+    r.prompt = prompts[p];
+    if (p > 0) r.id = request.id + "-" + std::to_string(p);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -81,6 +138,7 @@ struct OpenAIServer::Impl {
   std::atomic<bool> stopping{false};
   std::mutex mu;  // guards `active`
   std::unordered_set<std::string> active;
+  int64_t started_at = now_unix_ms() / 1000;
 
   void track(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu);
@@ -122,7 +180,8 @@ struct OpenAIServer::Impl {
 
   void install() {
     guarded = std::make_unique<GuardedHttpServer>(opts.limits, [](std::string_view method, std::string_view path) {
-      return method == "GET" && (path == "/health" || path == "/v1/models" || path == "/metrics");
+      return method == "GET" && (path == "/health" || path == "/v1/models" || path.rfind("/v1/models/", 0) == 0 ||
+                                 path == "/metrics");
     });
     httplib::Server& server = *guarded;
     server.set_payload_max_length(opts.max_body_bytes);
@@ -167,12 +226,22 @@ struct OpenAIServer::Impl {
     server.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       complete(req, res, wire::Api::completions);
     });
+    server.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) { respond(req, res); });
     server.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       std::string out;
       JsonWriter w(out);
-      w.begin_object().field("object", "list").key("data").begin_array().begin_object();
-      w.field("id", opts.model).field("object", "model").field("created", static_cast<long long>(now_unix_ms() / 1000));
-      w.field("owned_by", "troupe").end_object().end_array().end_object();
+      w.begin_object().field("object", "list").key("data").begin_array();
+      write_model(w);
+      w.end_array().end_object();
+      res.set_content(out, "application/json");
+    });
+    server.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.matches[1] != opts.model)
+        return send_error(res, 404, "The model `" + sanitize_utf8(std::string(req.matches[1])) + "` does not exist.",
+                          "invalid_request_error", "model");
+      std::string out;
+      JsonWriter w(out);
+      write_model(w);
       res.set_content(out, "application/json");
     });
     server.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
@@ -181,25 +250,109 @@ struct OpenAIServer::Impl {
     });
   }
 
+  void write_model(JsonWriter& w) const {
+    w.begin_object().field("id", opts.model).field("object", "model").field("created", static_cast<long long>(started_at));
+    w.field("owned_by", "troupe").end_object();
+  }
+
+  // Checks shared by every generating route; false: `res` holds the error.
+  bool admissible(httplib::Response& res, const GenerateRequest& request) {
+    if (stopping) {
+      send_error(res, 503, "server is stopping", "server_error");
+      return false;
+    }
+    // As vLLM: a model name other than the served one is 404.
+    if (!request.model.empty() && request.model != opts.model) {
+      send_error(res, 404, "The model `" + request.model + "` does not exist.", "invalid_request_error", "model");
+      return false;
+    }
+    if (request.kind == PromptKind::chat && !opts.chat_unavailable.empty()) {
+      send_error(res, 400, opts.chat_unavailable, "invalid_request_error", "messages");
+      return false;
+    }
+    return true;
+  }
+
   void complete(const httplib::Request& req, httplib::Response& res, wire::Api api) {
-    if (stopping) return send_error(res, 503, "server is stopping", "server_error");
     auto in = wire::parse_request_body(req.body, api);
     if (!in.ok()) {
       return send_error(res, 400, in.error().message, "invalid_request_error", wire::error_param(in.error()));
     }
     GenerateRequest request = std::move(in->request);
-    // As vLLM: a model name other than the served one is 404.
-    if (!request.model.empty() && request.model != opts.model)
-      return send_error(res, 404, "The model `" + request.model + "` does not exist.", "NotFoundError", "model");
+    if (!admissible(res, request)) return;
+    if (!in->max_tokens_set && opts.default_max_tokens > 0) request.sampling.max_tokens = opts.default_max_tokens;
     request.id = new_id(api == wire::Api::chat ? "chatcmpl" : "cmpl");
     wire::ReplyMeta meta{request.id, request.model.empty() ? opts.model : request.model, now_unix_ms() / 1000};
-    if (in->stream) return stream(res, api, std::move(request), meta, in->include_usage);
+    auto parts = split_prompts(request, in->prompts);
+    if (in->stream) return stream(res, api, std::move(parts), meta, in->include_usage, std::nullopt);
+    Result<GenerateResult> result = run(std::move(parts), request.sampling.n);
+    if (!result.ok()) return send_failure(res, result.error());
+    res.set_content(wire::write_response_body(*result, api, meta), "application/json");
+  }
 
-    auto promise = std::make_shared<std::promise<Result<GenerateResult>>>();
-    auto future = promise->get_future();
-    const std::string id = request.id;
-    track(id);
-    backend->submit(std::move(request), [promise](Result<GenerateResult> r) { promise->set_value(std::move(r)); });
+  void respond(const httplib::Request& req, httplib::Response& res) {
+    auto in = wire::parse_responses_request(req.body);
+    if (!in.ok()) {
+      return send_error(res, 400, in.error().message, "invalid_request_error", wire::error_param(in.error()));
+    }
+    GenerateRequest request = std::move(in->chat.request);
+    if (!admissible(res, request)) return;
+    if (!in->chat.max_tokens_set && opts.default_max_tokens > 0) request.sampling.max_tokens = opts.default_max_tokens;
+    request.id = new_id("resp");
+    wire::ResponsesMeta meta;
+    meta.id = request.id;
+    meta.item_id = new_id("msg");
+    meta.model = request.model.empty() ? opts.model : request.model;
+    meta.created = now_unix_ms() / 1000;
+    meta.instructions = in->instructions;
+    meta.max_output_tokens = in->max_output_tokens;
+    meta.temperature = request.sampling.temperature;
+    meta.top_p = request.sampling.top_p;
+    std::vector<GenerateRequest> parts;
+    parts.push_back(std::move(request));
+    if (in->chat.stream) {
+      wire::ReplyMeta reply{meta.id, meta.model, meta.created};
+      return stream(res, wire::Api::chat, std::move(parts), reply, false, std::move(meta));
+    }
+    Result<GenerateResult> result = run(std::move(parts), 1);
+    if (!result.ok()) return send_failure(res, result.error());
+    res.set_content(wire::write_response_object(meta, &*result, nullptr), "application/json");
+  }
+
+  void send_failure(httplib::Response& res, const Error& e) {
+    if (e.code == ErrorCode::cancelled && e.message == kClientGone) {
+      GuardedHttpServer::close_after_reply();
+      return send_error(res, 499, "client closed the connection; request cancelled", "invalid_request_error");
+    }
+    int status = status_for(e);
+    send_error(res, status, e.message, type_for(status));
+  }
+
+  static constexpr const char* kClientGone = "client closed the connection";
+
+  // Runs a non-streamed request (one backend request per prompt) and waits
+  // for it, cancelling it when the client closes the connection.
+  Result<GenerateResult> run(std::vector<GenerateRequest> parts, int n) {
+    struct Gather {
+      std::mutex mu;
+      std::vector<std::optional<Result<GenerateResult>>> parts;
+      size_t left = 0;
+      std::promise<void> all;
+    };
+    auto g = std::make_shared<Gather>();
+    g->parts.resize(parts.size());
+    g->left = parts.size();
+    std::vector<std::string> ids;
+    for (const auto& p : parts) ids.push_back(p.id);
+    for (const auto& id : ids) track(id);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      backend->submit(std::move(parts[p]), [g, p](Result<GenerateResult> r) {
+        std::lock_guard<std::mutex> lock(g->mu);
+        g->parts[p].emplace(std::move(r));
+        if (--g->left == 0) g->all.set_value();
+      });
+    }
+    auto future = g->all.get_future();
     // Nobody reads a reply whose client left: watch the connection while
     // the backend works and cancel the request when it closes.
     bool gone = false;
@@ -207,133 +360,185 @@ struct OpenAIServer::Impl {
       if (!gone && GuardedHttpServer::client_gone()) {
         gone = true;
         client_disconnects.fetch_add(1);  // counted before the cancel, so a cancel seen means a count seen
-        backend->cancel(id);
+        for (const auto& id : ids) backend->cancel(id);
       }
     }
-    Result<GenerateResult> result = future.get();
-    untrack(id);
-    if (gone) {
-      GuardedHttpServer::close_after_reply();
-      return send_error(res, 499, "client closed the connection; request cancelled", "invalid_request_error");
-    }
-    if (!result.ok()) {
-      int status = status_for(result.error());
-      return send_error(res, status, result.error().message, type_for(status));
-    }
-    res.set_content(wire::write_response_body(*result, api, meta), "application/json");
+    for (const auto& id : ids) untrack(id);
+    if (gone) return Error{ErrorCode::cancelled, kClientGone};
+    std::lock_guard<std::mutex> lock(g->mu);
+    return merge_parts(g->parts, n);
   }
 
-  void stream(httplib::Response& res, wire::Api api, GenerateRequest request, const wire::ReplyMeta& meta,
-              bool include_usage) {
+  void stream(httplib::Response& res, wire::Api api, std::vector<GenerateRequest> parts, const wire::ReplyMeta& meta,
+              bool include_usage, std::optional<wire::ResponsesMeta> responses) {
     auto state = std::make_shared<StreamState>();
-    const int n = request.sampling.n;
-    state->role_sent.assign(static_cast<size_t>(n), false);
-    state->streamed.assign(static_cast<size_t>(n), 0);
-    // With tools the text may turn out to be a call: it is sent whole at
-    // the end (content and delta.tool_calls), not as it is generated.
-    const bool hold_text = !request.tools.empty() && request.tool_choice != ToolChoice::none;
-    if (!hold_text) request.on_delta = [state](int index, const std::string& text) {
-      {
+    const int n = parts.front().sampling.n;
+    const size_t choices = parts.size() * static_cast<size_t>(n);
+    state->role_sent.assign(choices, false);
+    state->streamed.assign(choices, 0);
+    state->logprobs_sent.assign(choices, 0);
+    state->pending.assign(choices, {});
+    state->parts.resize(parts.size());
+    state->parts_left = parts.size();
+    if (responses) state->responses.emplace(std::move(*responses));
+    std::vector<std::string> ids;
+    for (const auto& p : parts) ids.push_back(p.id);
+    for (const auto& id : ids) track(id);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      const int base = static_cast<int>(p) * n;
+      // With tools the text may turn out to be a call: it is sent whole at
+      // the end (content and delta.tool_calls), not as it is generated.
+      const bool hold_text = !parts[p].tools.empty() && parts[p].tool_choice != ToolChoice::none;
+      if (!hold_text)
+        parts[p].on_delta = [state, base](int index, const std::string& text) {
+          {
+            std::lock_guard<std::mutex> lock(state->mu);
+            state->events.push_back({base + index, text, std::nullopt});
+          }
+          state->cv.notify_all();
+        };
+      parts[p].on_logprobs = [state, base](int index, const TokenLogprob& lp) {
         std::lock_guard<std::mutex> lock(state->mu);
-        state->deltas.emplace_back(index, text);
-      }
-      state->cv.notify_all();
-    };
-    const std::string id = request.id;
-    track(id);
-    backend->submit(std::move(request), [state](Result<GenerateResult> r) {
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->final.emplace(std::move(r));
-      }
-      state->cv.notify_all();
-    });
+        state->events.push_back({base + index, {}, lp});  // sent with the next text of this choice
+      };
+      backend->submit(std::move(parts[p]), [state, p, n](Result<GenerateResult> r) {
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->parts[p].emplace(std::move(r));
+          if (--state->parts_left == 0) state->final.emplace(merge_parts(state->parts, n));
+        }
+        state->cv.notify_all();
+      });
+    }
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, state, api, meta, include_usage, id](size_t, httplib::DataSink& sink) {
-          return pump(*state, sink, api, meta, include_usage, id);
+        [this, state, api, meta, include_usage, ids](size_t, httplib::DataSink& sink) {
+          return pump(*state, sink, api, meta, include_usage, ids);
         },
-        [this, state, id](bool) {
-          if (!state->finished) backend->cancel(id);
-          untrack(id);
+        [this, state, ids](bool) {
+          for (const auto& id : ids) {
+            if (!state->finished) backend->cancel(id);
+            untrack(id);
+          }
         });
   }
 
   // One step of a stream: waits for deltas or the end and writes them.
   bool pump(StreamState& st, httplib::DataSink& sink, wire::Api api, const wire::ReplyMeta& meta, bool include_usage,
-            const std::string& id) {
-    std::deque<std::pair<int, std::string>> deltas;
+            const std::vector<std::string>& ids) {
+    auto cancel_all = [&] {
+      for (const auto& id : ids) backend->cancel(id);
+    };
+    std::deque<StreamEvent> events;
     std::optional<Result<GenerateResult>> final;
+    std::string out;
+    if (st.responses && !st.role_sent[0]) {
+      st.role_sent[0] = true;
+      out += st.responses->begin();
+    }
     {
       std::unique_lock<std::mutex> lock(st.mu);
-      bool ready = st.cv.wait_for(lock, std::chrono::milliseconds(opts.keepalive_ms),
-                                  [&] { return !st.deltas.empty() || st.final.has_value() || (stopping.load() && !st.cancel_sent); });
+      bool ready = !out.empty() ||
+                   st.cv.wait_for(lock, std::chrono::milliseconds(opts.keepalive_ms), [&] {
+                     return !st.events.empty() || st.final.has_value() || (stopping.load() && !st.cancel_sent);
+                   });
       if (!ready) {
         lock.unlock();
         static constexpr char kComment[] = ": keep-alive\n\n";
         if (!sink.write(kComment, sizeof(kComment) - 1)) {
-          backend->cancel(id);
+          cancel_all();
           return false;
         }
         return true;
       }
-      deltas.swap(st.deltas);
+      events.swap(st.events);
       if (st.final) final.emplace(std::move(*st.final));
-      if (!final && deltas.empty()) {  // stopping, and the backend has not answered yet
+      if (!final && events.empty() && out.empty()) {  // stopping, and the backend has not answered yet
         st.cancel_sent = true;
         lock.unlock();
-        backend->cancel(id);
+        cancel_all();
         return true;  // the cancellation's callback ends the stream
       }
     }
-    std::string out;
     auto in_range = [&](int i) { return i >= 0 && static_cast<size_t>(i) < st.streamed.size(); };
-    for (const auto& [index, text] : deltas) {
-      if (!in_range(index)) continue;
+    // A choice's chunk: its text and the logprobs of the tokens since its last chunk.
+    // A choice's tool calls (chat) come in a chunk of their own, with the
+    // text, before the finish chunk, whose finish_reason is "tool_calls".
+    auto chunk = [&](int index, std::string_view text, std::optional<FinishReason> finish,
+                     std::string_view stop_string, const std::vector<ToolCall>* tool_calls = nullptr) {
+      auto i = static_cast<size_t>(index);
       wire::StreamPiece piece;
       piece.index = index;
       piece.text = text;
-      piece.with_role = api == wire::Api::chat && !st.role_sent[static_cast<size_t>(index)];
-      st.role_sent[static_cast<size_t>(index)] = true;
-      st.streamed[static_cast<size_t>(index)] += text.size();
+      piece.with_role = api == wire::Api::chat && !st.role_sent[i];
+      piece.finish = finish;
+      piece.stop_string = stop_string;
+      piece.logprobs = st.pending[i].empty() ? nullptr : &st.pending[i];
+      piece.text_offset = st.streamed[i];
+      st.role_sent[i] = true;
+      st.streamed[i] += text.size();
+      st.logprobs_sent[i] += st.pending[i].size();
+      if (tool_calls && !tool_calls->empty()) {
+        wire::StreamPiece calls = piece;
+        calls.finish.reset();
+        calls.stop_string = {};
+        calls.logprobs = nullptr;
+        calls.tool_calls = tool_calls;
+        out += wire::sse_frame(wire::write_stream_chunk(api, meta, calls));
+        piece.text = {};
+        piece.with_role = false;
+        piece.text_offset = st.streamed[i];
+        piece.finish_tool_calls = true;
+      }
       out += wire::sse_frame(wire::write_stream_chunk(api, meta, piece));
+      st.pending[i].clear();
+    };
+    for (auto& e : events) {
+      if (!in_range(e.index)) continue;
+      if (e.logprob) {
+        st.pending[static_cast<size_t>(e.index)].push_back(std::move(*e.logprob));
+        continue;
+      }
+      if (st.responses) {
+        st.streamed[0] += e.text.size();
+        out += st.responses->delta(e.text);
+        continue;
+      }
+      chunk(e.index, e.text, std::nullopt, {});
     }
     if (final) {
-      if (final->ok()) {
+      if (final->ok() && st.responses) {
+        const auto& cs = (*final)->choices;
+        if (!cs.empty() && st.streamed[0] < cs[0].text.size())
+          out += st.responses->delta(std::string_view(cs[0].text).substr(st.streamed[0]));
+        out += st.responses->finish(**final);
+      } else if (final->ok()) {
         for (const Choice& c : (*final)->choices) {
           if (!in_range(c.index)) continue;
-          size_t done = st.streamed[static_cast<size_t>(c.index)];
-          wire::StreamPiece piece;
-          piece.index = c.index;
-          if (done <= c.text.size()) piece.text = std::string_view(c.text).substr(done);
-          piece.with_role = api == wire::Api::chat && !st.role_sent[static_cast<size_t>(c.index)];
-          piece.finish = c.finish;
-          piece.stop_string = c.stop_string;
-          piece.logprobs = &c.logprobs;
-          if (!c.tool_calls.empty()) {
-            // The calls in a chunk of their own, then the finish.
-            wire::StreamPiece calls = piece;
-            calls.finish.reset();
-            calls.tool_calls = &c.tool_calls;
-            calls.logprobs = nullptr;
-            out += wire::sse_frame(wire::write_stream_chunk(api, meta, calls));
-            piece.text = {};
-            piece.with_role = false;
-            piece.finish_tool_calls = true;
-          }
-          out += wire::sse_frame(wire::write_stream_chunk(api, meta, piece));
+          auto i = static_cast<size_t>(c.index);
+          size_t done = st.streamed[i];
+          // Logprobs a backend did not stream come with the last chunk.
+          for (size_t k = st.logprobs_sent[i] + st.pending[i].size(); k < c.logprobs.size(); ++k)
+            st.pending[i].push_back(c.logprobs[k]);
+          chunk(c.index, done <= c.text.size() ? std::string_view(c.text).substr(done) : std::string_view(),
+                c.finish, c.stop_string, &c.tool_calls);
         }
         if (include_usage) out += wire::sse_frame(wire::write_usage_chunk(api, meta, (*final)->usage));
       } else {
         int status = status_for(final->error());
-        out += wire::sse_frame(wire::write_error_body(final->error().message, type_for(status), "", status));
+        if (st.responses) {
+          out += st.responses->fail(final->error(), status);
+        } else {
+          out += wire::sse_frame(wire::write_error_body(final->error().message, type_for(status), "",
+                                                        wire::error_code_for_status(status)));
+        }
       }
-      out += "data: [DONE]\n\n";
+      if (!st.responses) out += "data: [DONE]\n\n";
       st.finished = true;
     }
     if (!out.empty() && !sink.write(out.data(), out.size())) {
-      if (!st.finished) backend->cancel(id);
+      if (!st.finished) cancel_all();
       return false;
     }
     if (st.finished) sink.done();

@@ -2,12 +2,15 @@
 // (cpp-httplib), so troupe can stand in for a vLLM endpoint.
 //
 // Routes: POST /v1/chat/completions and POST /v1/completions (SSE streams
-// when "stream":true, JSON otherwise), GET /v1/models (the configured model
-// name), GET /metrics (server counters, then the backend's text when
+// when "stream":true, JSON otherwise; a completions request may hold a
+// list of prompts, answered as choices prompt * n + k), POST /v1/responses
+// (the Responses API's text subset, engine/wire_responses.hpp), GET
+// /v1/models (the configured model name) and GET /v1/models/{id}, GET /metrics (server counters, then the backend's text when
 // Options::metrics is set), GET /health (200, no auth). Errors use OpenAI's
 // shape {"error":{"message","type","param","code"}}: 400 for bad JSON or
 // fields (the message and "param" name the field), 401 for a missing or
-// wrong bearer token (when one is configured; compared in constant time),
+// wrong bearer token (when one is configured; compared in constant time;
+// with WWW-Authenticate: Bearer), error.code is a string (or null),
 // 404 "The model `x` does not exist." for a model name other than the
 // served one (as vLLM; an absent or empty model means the served one), 413
 // for a body over max_body_bytes, 415 naming the Content-Type for a body
@@ -26,7 +29,10 @@
 // the backend (counted in troupe_serve_client_disconnects_total). A stream
 // sends deltas as the backend reports them (or the whole text at the end
 // for backends that do not stream), a finish chunk per choice, a usage
-// chunk when stream_options.include_usage, then [DONE]; a backend error
+// chunk when stream_options.include_usage, then [DONE]; with logprobs
+// asked, each chunk carries the logprobs of the tokens since the previous
+// one (backends that do not report them as they go: all in the last
+// chunk); every reply and chunk has a system_fingerprint; a backend error
 // mid-stream is sent as an error payload before [DONE]. An idle stream
 // sends an SSE comment every keepalive_ms, so a client that went away is
 // noticed; the backend request is then cancelled.
@@ -61,6 +67,15 @@ class OpenAIServer {
     // GET /metrics answers with this text (Prometheus exposition format);
     // unset: /metrics is 404.
     std::function<std::string()> metrics;
+    // max_tokens of a request that sends neither max_tokens nor
+    // max_completion_tokens (nor max_output_tokens); 0 = SamplingParams'
+    // default. troupe serve sets the model's context length, so such a
+    // request generates until it stops or the context is full.
+    int default_max_tokens = 0;
+    // Non-empty: chat requests (chat completions and responses) are
+    // answered 400 with this message before anything else (the backend
+    // has no chat template); text completions still work.
+    std::string chat_unavailable;
   };
 
   OpenAIServer(std::shared_ptr<Backend> backend, Options options);

@@ -290,6 +290,19 @@ TEST_CASE("runs and show read a store, show names an unknown run", "[cli]") {
   CHECK(nodb.exit_code == 1);
 }
 
+TEST_CASE("show --open prints the run's page in the daemon's viewer", "[cli][viewer]") {
+  auto r = run_troupe("show run-123-abc --open --url http://127.0.0.1:9999/");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == "http://127.0.0.1:9999/#/runs/run-123-abc\n");
+  // The default address, and a run id that needs escaping in a URL.
+  auto d = run_troupe("show 'a b/c' --open");
+  CHECK(d.exit_code == 0);
+  CHECK(d.output == "http://127.0.0.1:8080/#/runs/a%20b%2Fc\n");
+  auto bad = run_troupe("show run-1 --open --url 127.0.0.1:8080");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("--url") != std::string::npos);
+}
+
 TEST_CASE("doctor reports a reachable and an unreachable backend", "[cli][doctor]") {
   ScriptedServer srv;
   TempDir dir;

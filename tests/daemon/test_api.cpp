@@ -26,8 +26,8 @@ std::string error_message(const std::string& body) {
   if (p.parse(body).get(doc)) return "<not json: " + body + ">";
   std::string_view m;
   if (doc["error"]["message"].get(m)) return "<no error.message: " + body + ">";
-  int64_t code = 0;
-  if (doc["error"]["code"].get(code)) return "<no error.code>";
+  std::string_view code;
+  if (doc["error"]["code"].get(code)) return "<no string error.code>";
   return std::string(m);
 }
 
@@ -377,6 +377,56 @@ TEST_CASE("OpenAI front: parameters a pipeline cannot honour are 400 naming them
   auto empty_stop = with(R"("stop":[])");
   REQUIRE(empty_stop);
   CHECK(empty_stop->status == 200);
+  // Null and no-op tool parameters, keys that change nothing and unknown keys pass.
+  auto noop = with(R"("tools":null,"tool_choice":"none","metadata":{"a":"b"},"store":false,"parallel_tool_calls":true,"some_future_knob":1)");
+  REQUIRE(noop);
+  CHECK(noop->status == 200);
+  auto tools = with(R"("tools":[{"type":"function","function":{"name":"f"}}])");
+  REQUIRE(tools);
+  CHECK(tools->status == 400);
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  REQUIRE(p.parse(tools->body).get(doc) == simdjson::SUCCESS);
+  CHECK(std::string_view(doc["error"]["param"]) == "tools");
+}
+
+TEST_CASE("OpenAI front: models/{id}, /v1/responses answers the run's answer, 401 asks for a bearer token",
+          "[daemon]") {
+  TestDaemon d;
+  auto one = d.client->Get("/v1/models/spoc/scripted", d.auth());
+  REQUIRE(one);
+  CHECK(one->status == 200);
+  CHECK(one->body.find("\"id\":\"spoc/scripted\"") != std::string::npos);
+  auto missing = d.client->Get("/v1/models/nope/x", d.auth());
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  auto responses = d.post("/v1/responses", R"({"model":"spoc/scripted","instructions":"be brief","input":"2+2"})");
+  REQUIRE(responses);
+  CHECK(responses->status == 200);
+  {
+    simdjson::dom::parser p;
+    simdjson::dom::element doc;
+    REQUIRE(p.parse(responses->body).get(doc) == simdjson::SUCCESS);
+    CHECK(std::string_view(doc["object"]) == "response");
+    CHECK(std::string_view(doc["status"]) == "completed");
+    CHECK(std::string_view(doc["output"].at(0)["content"].at(0)["text"]) == "4");
+  }
+  auto streamed = d.post("/v1/responses", R"({"model":"spoc/scripted","input":"2+2","stream":true})");
+  REQUIRE(streamed);
+  CHECK(streamed->body.find("event: response.created") != std::string::npos);
+  CHECK(streamed->body.find("\"delta\":\"4\"") != std::string::npos);
+  CHECK(streamed->body.find("event: response.completed") != std::string::npos);
+  auto hot = d.post("/v1/responses", R"({"model":"spoc/scripted","input":"2+2","temperature":0.3})");
+  REQUIRE(hot);
+  CHECK(hot->status == 400);
+  CHECK_THAT(error_message(hot->body), Catch::StartsWith("temperature: not supported by a pipeline model"));
+  auto denied = d.client->Get("/v1/models");
+  REQUIRE(denied);
+  CHECK(denied->status == 401);
+  CHECK(denied->get_header_value("WWW-Authenticate") == "Bearer");
+  auto chat = d.post("/v1/chat/completions", R"({"model":"spoc/scripted","messages":[{"role":"user","content":"2+2"}]})");
+  REQUIRE(chat);
+  CHECK(chat->body.find("\"system_fingerprint\":\"troupe-") != std::string::npos);
 }
 
 TEST_CASE("a body sent as a form (curl -d) is 415 naming the content type, not 413", "[daemon]") {

@@ -477,3 +477,149 @@ TEST_CASE("serve: a body sent as a form (curl -d) is 415 naming the content type
   REQUIRE(json);
   CHECK(json->status == 200);
 }
+
+TEST_CASE("serve: a completions prompt list is answered with choices indexed prompt x n, streamed or not",
+          "[serve][issue16]") {
+  Served s;
+  auto res = s.client().Post("/v1/completions", R"({"prompt":["A","B"],"n":2})", "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  simdjson::dom::parser p;
+  auto e = parse(p, res->body);
+  auto choices = e["choices"].get_array().value();
+  REQUIRE(choices.size() == 4);
+  const char* want[] = {"echo A #0", "echo A #1", "echo B #0", "echo B #1"};
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(choices.at(i)["index"].get_int64().value() == static_cast<int64_t>(i));
+    CHECK(str(choices.at(i)["text"]) == want[i]);
+  }
+  CHECK(e["usage"]["prompt_tokens"].get_int64().value() == 6);  // 3 per prompt
+  auto streamed = s.client().Post("/v1/completions", R"({"prompt":["A","B"],"stream":true})", "application/json");
+  REQUIRE(streamed);
+  SseParser parser;
+  std::vector<SseEvent> events;
+  parser.feed(streamed->body, events);
+  StreamAccumulator acc(2);
+  for (const auto& ev : events) REQUIRE(acc.add(ev.data, nullptr).ok());
+  REQUIRE(acc.all_finished());
+  auto r = acc.result(FinishReason::error, "");
+  CHECK(r.choices[0].text == "echo A");
+  CHECK(r.choices[1].text == "echo B");
+}
+
+TEST_CASE("serve: a request without max_tokens gets the server's default, max_completion_tokens is read",
+          "[serve][issue16]") {
+  OpenAIServer::Options o;
+  o.default_max_tokens = 4096;
+  Served s(o);
+  auto res = s.client().Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}]})",
+                             "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(s.backend->last().sampling.max_tokens == 4096);
+  res = s.client().Post("/v1/chat/completions",
+                        R"({"messages":[{"role":"user","content":"hi"}],"max_completion_tokens":9})",
+                        "application/json");
+  REQUIRE(res);
+  CHECK(s.backend->last().sampling.max_tokens == 9);
+}
+
+TEST_CASE("serve: without a chat template, chat is a 400 naming --chat-template before any stream starts",
+          "[serve][issue16]") {
+  OpenAIServer::Options o;
+  o.chat_unavailable = "no chat template; start with --chat-template chatml";
+  Served s(o);
+  for (const char* body : {R"({"messages":[{"role":"user","content":"hi"}]})",
+                           R"({"messages":[{"role":"user","content":"hi"}],"stream":true})"}) {
+    auto res = s.client().Post("/v1/chat/completions", body, "application/json");
+    REQUIRE(res);
+    CHECK(res->status == 400);
+    CHECK(res->body.find("--chat-template") != std::string::npos);
+  }
+  auto resp = s.client().Post("/v1/responses", R"({"input":"hi","stream":true})", "application/json");
+  REQUIRE(resp);
+  CHECK(resp->status == 400);
+  auto text = s.client().Post("/v1/completions", R"({"prompt":"hi"})", "application/json");
+  REQUIRE(text);
+  CHECK(text->status == 200);
+}
+
+TEST_CASE("serve: GET /v1/models/{id}, 401 with WWW-Authenticate, string error codes", "[serve][issue16]") {
+  OpenAIServer::Options o;
+  o.bearer_token = "sekrit";
+  Served s(o);
+  auto cli = s.client();
+  httplib::Headers auth = {{"Authorization", "Bearer sekrit"}};
+  auto model = cli.Get("/v1/models/served-model", auth);
+  REQUIRE(model);
+  CHECK(model->status == 200);
+  simdjson::dom::parser p;
+  CHECK(str(parse(p, model->body)["id"]) == "served-model");
+  auto missing = cli.Get("/v1/models/other", auth);
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  CHECK(str(parse(p, missing->body)["error"]["code"]) == "not_found");
+  auto denied = cli.Post("/v1/chat/completions", kChat, "application/json");
+  REQUIRE(denied);
+  CHECK(denied->status == 401);
+  CHECK(denied->get_header_value("WWW-Authenticate") == "Bearer");
+  CHECK(str(parse(p, denied->body)["error"]["code"]) == "invalid_api_key");
+  auto bad = cli.Post("/v1/chat/completions", auth, R"({"messages":[],"tools":null})", "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(str(parse(p, bad->body)["error"]["code"]) == "invalid_request");
+}
+
+TEST_CASE("serve: /v1/responses answers a response object, and streams OpenAI's events in order",
+          "[serve][issue16][responses]") {
+  Served s;
+  auto res = s.client().Post(
+      "/v1/responses",
+      R"({"model":"served-model","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"hey"}]}],"max_output_tokens":12,"store":false})",
+      "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  simdjson::dom::parser p;
+  auto e = parse(p, res->body);
+  CHECK(str(e["object"]) == "response");
+  CHECK(str(e["status"]) == "completed");
+  CHECK(str(e["output"].at(0)["content"].at(0)["text"]) == "echo hey");
+  CHECK(e["usage"]["input_tokens"].get_int64().value() == 3);
+  auto last = s.backend->last();
+  REQUIRE(last.messages.size() == 2);
+  CHECK(last.messages[0].role == "system");
+  CHECK(last.messages[0].content == "be brief");
+  CHECK(last.sampling.max_tokens == 12);
+
+  auto streamed = s.client().Post("/v1/responses", R"({"input":"yo","stream":true})", "application/json");
+  REQUIRE(streamed);
+  REQUIRE(streamed->status == 200);
+  SseParser parser;
+  std::vector<SseEvent> events;
+  parser.feed(streamed->body, events);
+  std::vector<std::string> types;
+  std::string text;
+  int64_t seq = -1;
+  for (const auto& ev : events) {
+    auto d = parse(p, ev.data);
+    types.push_back(str(d["type"]));
+    CHECK(d["sequence_number"].get_int64().value() == seq + 1);
+    seq = d["sequence_number"].get_int64().value();
+    if (types.back() == "response.output_text.delta") text += str(d["delta"]);
+  }
+  CHECK(text == "echo yo");
+  REQUIRE(types.size() >= 9);
+  CHECK(types.front() == "response.created");
+  CHECK(types[1] == "response.in_progress");
+  CHECK(types[2] == "response.output_item.added");
+  CHECK(types[3] == "response.content_part.added");
+  CHECK(types.back() == "response.completed");
+  CHECK(types[types.size() - 2] == "response.output_item.done");
+  CHECK(types[types.size() - 4] == "response.output_text.done");
+  CHECK(streamed->body.find("[DONE]") == std::string::npos);
+
+  auto bad = s.client().Post("/v1/responses", R"({"input":"x","previous_response_id":"resp_1"})", "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(str(parse(p, bad->body)["error"]["param"]) == "previous_response_id");
+}

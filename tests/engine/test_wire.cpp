@@ -430,14 +430,133 @@ TEST_CASE("server replies round-trip through the client parsers", "[wire][server
     CHECK(r.choices[1].stop_string == "\n");
     CHECK(r.usage.prompt_tokens == 10);
   }
-  Error e = wire::parse_error_body(400, wire::write_error_body("bad n", "invalid_request_error", "n", 400));
+  Error e = wire::parse_error_body(400, wire::write_error_body("bad n", "invalid_request_error", "n", "invalid_request"));
   CHECK(e.message == "bad n");
 }
 
-TEST_CASE("server refuses a parameter it does not know, naming it", "[wire][server]") {
-  auto in = wire::parse_request_body(R"({"messages":[{"role":"user","content":"hi"}],"temprature":0.5})", wire::Api::chat);
-  REQUIRE_FALSE(in.ok());
-  CHECK(in.error().message.find("temprature") != std::string::npos);
+TEST_CASE("server ignores unknown keys and no-op values, refuses values it cannot honour, naming them",
+          "[wire][server]") {
+  // Unknown keys (a typo included) and keys that change nothing are ignored.
+  auto in = wire::parse_request_body(
+      R"({"messages":[{"role":"user","content":"hi"}],"temprature":0.5,"user":"u","metadata":{"a":"b"},"store":true,
+          "parallel_tool_calls":true,"tools":null,"tool_choice":"none","response_format":{"type":"text"},
+          "stream_options":null,"max_tokens":null,"temperature":null,"seed":null,"stop":null,"logprobs":null,
+          "functions":[],"logit_bias":{}})",
+      wire::Api::chat);
+  REQUIRE(in.ok());
+  CHECK_FALSE(in->request.sampling.temperature.has_value());
+  CHECK_FALSE(in->request.sampling.seed.has_value());
+  CHECK_FALSE(in->max_tokens_set);
+  CHECK(in->request.sampling.logprobs == 0);
+  CHECK(wire::parse_request_body(R"({"messages":[{"role":"user","content":"x"}],"tools":[],"tool_choice":"auto"})",
+                                 wire::Api::chat)
+            .ok());
+  // tools and response_format are honoured on chat (engine/wire_structured.hpp).
+  auto structured = wire::parse_request_body(
+      R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],
+          "response_format":{"type":"json_object"},"tool_choice":"none"})",
+      wire::Api::chat);
+  REQUIRE(structured.ok());
+  CHECK(structured->request.tools.size() == 1);
+  CHECK(structured->request.response_grammar);
+  // A value that asks for something troupe cannot do is a 400 naming it.
+  struct Case {
+    const char* extra;
+    const char* param;
+    wire::Api api;
+  };
+  const Case cases[] = {
+      {R"("tool_choice":"required")", "tool_choice", wire::Api::chat},  // with no tools
+      {R"("logit_bias":{"50256":-100})", "logit_bias", wire::Api::chat},
+      {R"("functions":[{"name":"f"}])", "functions", wire::Api::chat},
+      {R"("tools":[{"type":"function","function":{"name":"f"}}])", "tools", wire::Api::completions},
+      {R"("tool_choice":"required")", "tool_choice", wire::Api::completions},
+  };
+  for (const auto& c : cases) {
+    std::string body = std::string(c.api == wire::Api::chat ? R"({"messages":[{"role":"user","content":"x"}],)"
+                                                             : R"({"prompt":"x",)") +
+                       c.extra + "}";
+    INFO(body);
+    auto r = wire::parse_request_body(body, c.api);
+    REQUIRE_FALSE(r.ok());
+    CHECK(wire::error_param(r.error()) == c.param);
+  }
+  CHECK(wire::parse_request_body(R"({"prompt":"x","tools":[],"tool_choice":"auto"})", wire::Api::completions).ok());
+  auto echo = wire::parse_request_body(R"({"prompt":"x","echo":true})", wire::Api::completions);
+  REQUIRE_FALSE(echo.ok());
+  CHECK(wire::error_param(echo.error()) == "echo");
+  CHECK(wire::parse_request_body(R"({"prompt":"x","echo":false,"best_of":1,"suffix":null})", wire::Api::completions)
+            .ok());
+}
+
+TEST_CASE("server reads max_tokens or max_completion_tokens and says whether either was given", "[wire][server]") {
+  auto none = wire::parse_request_body(R"({"prompt":"x"})", wire::Api::completions);
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->max_tokens_set);
+  auto mct = wire::parse_request_body(R"({"messages":[{"role":"user","content":"x"}],"max_completion_tokens":7})",
+                                      wire::Api::chat);
+  REQUIRE(mct.ok());
+  CHECK(mct->max_tokens_set);
+  CHECK(mct->request.sampling.max_tokens == 7);
+}
+
+TEST_CASE("server reads a completions prompt list, bounded, text only", "[wire][server]") {
+  auto in = wire::parse_request_body(R"({"prompt":["a","b","c"],"n":2})", wire::Api::completions);
+  REQUIRE(in.ok());
+  CHECK(in->prompts == std::vector<std::string>{"a", "b", "c"});
+  CHECK(in->request.prompt == "a");
+  auto one = wire::parse_request_body(R"({"prompt":"solo"})", wire::Api::completions);
+  REQUIRE(one.ok());
+  CHECK(one->prompts == std::vector<std::string>{"solo"});
+  auto ids = wire::parse_request_body(R"({"prompt":[1,2,3]})", wire::Api::completions);
+  REQUIRE_FALSE(ids.ok());
+  CHECK(ids.error().message.rfind("prompt[0]: token-id prompts are not supported", 0) == 0);
+  CHECK_FALSE(wire::parse_request_body(R"({"prompt":[]})", wire::Api::completions).ok());
+  std::string many = R"({"prompt":[)";
+  for (int i = 0; i < 65; ++i) many += std::string(i ? "," : "") + "\"p\"";
+  many += "]}";
+  auto too_many = wire::parse_request_body(many, wire::Api::completions);
+  REQUIRE_FALSE(too_many.ok());
+  CHECK(too_many.error().message.rfind("prompt: at most 64 prompts", 0) == 0);
+  auto product = wire::parse_request_body(R"({"prompt":["a","b"],"n":600})", wire::Api::completions);
+  REQUIRE_FALSE(product.ok());
+  CHECK(wire::error_param(product.error()) == "n");
+}
+
+TEST_CASE("server replies carry system_fingerprint, error bodies a string code, chunk logprobs their offsets",
+          "[wire][server]") {
+  GenerateResult res;
+  Choice a;
+  a.text = "ab";
+  res.choices = {a};
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  REQUIRE(p.parse(wire::write_response_body(res, wire::Api::chat, {"id", "m", 1})).get(doc) == simdjson::SUCCESS);
+  CHECK(std::string_view(doc["system_fingerprint"].get_string().value()).rfind("troupe-", 0) == 0);
+  REQUIRE(p.parse(wire::write_error_body("no", "invalid_request_error", "n", wire::error_code_for_status(400)))
+              .get(doc) == simdjson::SUCCESS);
+  CHECK(std::string_view(doc["error"]["code"].get_string().value()) == "invalid_request");
+  // troupe's client reads the status back from troupe's string code.
+  auto back = wire::error_in_payload(wire::write_error_body("gone", "invalid_request_error", "", "not_found"), 500);
+  REQUIRE(back);
+  CHECK(back->http_status == 404);
+  REQUIRE(p.parse(wire::write_error_body("boom", "server_error", "", "")).get(doc) == simdjson::SUCCESS);
+  CHECK(doc["error"]["code"].is_null());
+  std::vector<TokenLogprob> lps = {{"c", -0.1, {}}, {"de", -0.2, {}}};
+  wire::StreamPiece piece;
+  piece.text = "cde";
+  piece.logprobs = &lps;
+  piece.text_offset = 5;
+  REQUIRE(p.parse(wire::write_stream_chunk(wire::Api::completions, {"id", "m", 1}, piece)).get(doc) ==
+          simdjson::SUCCESS);
+  auto offsets = doc["choices"].at(0)["logprobs"]["text_offset"].get_array().value();
+  REQUIRE(offsets.size() == 2);
+  CHECK(offsets.at(0).get_int64().value() == 5);
+  CHECK(offsets.at(1).get_int64().value() == 6);
+  CHECK(doc["system_fingerprint"].is_string());
+}
+
+TEST_CASE("server refuses the other endpoint's prompt field and reads the penalties", "[wire][server]") {
   auto wrong_api = wire::parse_request_body(R"({"prompt":"x","messages":[]})", wire::Api::completions);
   REQUIRE_FALSE(wrong_api.ok());
   CHECK(wrong_api.error().message.find("messages") != std::string::npos);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <mutex>
 
 #include "fake_model.hpp"
 
@@ -221,4 +222,55 @@ TEST_CASE("chat requests are rendered with the template, continuation leaves the
   c.prompt = "<user>hi</><assistant>";
   c.sampling = a.sampling;
   CHECK(run_one(*e.sched, c).usage.prompt_tokens == rb.usage.prompt_tokens + 1);
+}
+
+TEST_CASE("logprobs cover every generated token, the first one sampled from the prompt's logits included",
+          "[scheduler][logprobs]") {
+  Engine e;
+  for (int n : {1, 3}) {
+    for (int asked : {-1, 2}) {
+      auto req = text_request("logprob test", 6, 7, n == 1 ? 0.0 : 1.0, n);
+      req.sampling.logprobs = asked;
+      std::mutex mu;
+      std::vector<std::vector<TokenLogprob>> streamed(static_cast<size_t>(n));
+      std::vector<std::string> deltas(static_cast<size_t>(n));
+      std::vector<size_t> logprobs_before_text(static_cast<size_t>(n), 0);
+      req.on_logprobs = [&](int i, const TokenLogprob& lp) {
+        std::lock_guard<std::mutex> lock(mu);
+        streamed[static_cast<size_t>(i)].push_back(lp);
+      };
+      req.on_delta = [&](int i, const std::string& d) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (deltas[static_cast<size_t>(i)].empty()) logprobs_before_text[static_cast<size_t>(i)] = streamed[static_cast<size_t>(i)].size();
+        deltas[static_cast<size_t>(i)] += d;
+      };
+      auto r = run_one(*e.sched, req);
+      REQUIRE(r.choices.size() == static_cast<size_t>(n));
+      for (const auto& c : r.choices) {
+        INFO("n " << n << ", logprobs " << asked << ", choice " << c.index);
+        REQUIRE(c.token_ids.size() == 6);
+        REQUIRE(c.logprobs.size() == c.token_ids.size());
+        std::string joined;
+        for (size_t k = 0; k < c.logprobs.size(); ++k) {
+          CHECK(c.logprobs[k].logprob <= 0.0);
+          CHECK(c.logprobs[k].top.size() == static_cast<size_t>(asked > 0 ? asked : 0));
+          joined += c.logprobs[k].token;
+        }
+        // The tokens' text is the choice's text, from its first byte.
+        CHECK(joined == c.text);
+        const auto& s = streamed[static_cast<size_t>(c.index)];
+        REQUIRE(s.size() == c.logprobs.size());
+        for (size_t k = 0; k < s.size(); ++k) CHECK(s[k].token == c.logprobs[k].token);
+        CHECK(deltas[static_cast<size_t>(c.index)] == c.text);
+        CHECK(logprobs_before_text[static_cast<size_t>(c.index)] >= 1);
+      }
+    }
+  }
+  // Without logprobs asked, none are recorded or reported.
+  auto plain = text_request("logprob test", 4);
+  bool called = false;
+  plain.on_logprobs = [&](int, const TokenLogprob&) { called = true; };
+  auto r = run_one(*e.sched, plain);
+  CHECK(r.choices[0].logprobs.empty());
+  CHECK_FALSE(called);
 }

@@ -193,17 +193,17 @@ TEST_CASE("the workflow and since filters select runs and pairs") {
   f.add_run("run-2", "logic", 2000);
   f.add_run("run-3", "math", 3000);
   ExportStats stats;
-  CHECK(lines_of(export_text(*f.store, ExportFormat::sft, {"math", std::nullopt}, &stats)).size() == 2);
+  CHECK(lines_of(export_text(*f.store, ExportFormat::sft, {"math", std::nullopt, ""}, &stats)).size() == 2);
   CHECK(stats.runs == 2);
-  CHECK(lines_of(export_text(*f.store, ExportFormat::sft, {"", 2000}, &stats)).size() == 2);
-  auto both = lines_of(export_text(*f.store, ExportFormat::kto, {"math", 2000}, &stats));
+  CHECK(lines_of(export_text(*f.store, ExportFormat::sft, {"", 2000, ""}, &stats)).size() == 2);
+  auto both = lines_of(export_text(*f.store, ExportFormat::kto, {"math", 2000, ""}, &stats));
   CHECK(both.size() == 2);
   CHECK(stats.runs == 1);
   CHECK_THAT(both[0], Catch::Contains("run-3 good"));
-  CHECK(export_text(*f.store, ExportFormat::sft, {"mat", std::nullopt}).empty());
-  CHECK(lines_of(export_text(*f.store, ExportFormat::dpo, {"math", 1001}, &stats)).size() == 1);
+  CHECK(export_text(*f.store, ExportFormat::sft, {"mat", std::nullopt, ""}).empty());
+  CHECK(lines_of(export_text(*f.store, ExportFormat::dpo, {"math", 1001, ""}, &stats)).size() == 1);
   CHECK(stats.runs == 1);
-  CHECK(lines_of(export_text(*f.store, ExportFormat::dpo, {"logic", std::nullopt})).size() == 1);
+  CHECK(lines_of(export_text(*f.store, ExportFormat::dpo, {"logic", std::nullopt, ""})).size() == 1);
 }
 
 TEST_CASE("a corrupt step makes export stop with the error naming its key") {
@@ -228,4 +228,35 @@ TEST_CASE("a failing output stream is an io error") {
   auto r = export_jsonl(*f.store, ExportFormat::sft, {}, out);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::io);
+}
+
+TEST_CASE("a run_id filter exports that run's steps and pairs only, with the other filters still applied") {
+  Fixture f;
+  f.add_run("run-a", "wf", 1000);
+  f.add_run("run-b", "wf", 2000);
+  ExportFilter only_a;
+  only_a.run_id = "run-a";
+  ExportStats stats;
+  auto sft = lines_of(export_text(*f.store, ExportFormat::sft, only_a, &stats));
+  REQUIRE(sft.size() == 1);
+  CHECK(sft[0].find("run-a good") != std::string::npos);
+  CHECK(stats.runs == 1);
+  auto kto = export_text(*f.store, ExportFormat::kto, only_a);
+  CHECK(kto.find("run-a bad") != std::string::npos);
+  CHECK(kto.find("run-b") == std::string::npos);
+  auto dpo = lines_of(export_text(*f.store, ExportFormat::dpo, only_a, &stats));
+  CHECK(dpo.size() == 1);
+  CHECK(stats.runs == 1);
+  // Combined with another filter the run must match both.
+  only_a.workflow = "other";
+  CHECK(export_text(*f.store, ExportFormat::sft, only_a).empty());
+  CHECK(export_text(*f.store, ExportFormat::dpo, only_a).empty());
+  only_a.workflow = "wf";
+  only_a.since_ms = 1500;
+  CHECK(export_text(*f.store, ExportFormat::sft, only_a).empty());
+  // An unknown run: no rows, no error.
+  ExportFilter missing;
+  missing.run_id = "run-nope";
+  CHECK(export_text(*f.store, ExportFormat::sft, missing, &stats).empty());
+  CHECK(stats.runs == 0);
 }

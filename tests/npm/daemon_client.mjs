@@ -1,27 +1,18 @@
-// The official openai npm client against `troupe daemon`: a pipeline model
-// (spoc/scripted) answers chat completions, plain and streamed, with the
-// run's final answer; the run id comes back in a header and the run is
-// recorded. Usage: node daemon_client.mjs BASE_URL TOKEN
+// The official openai npm client (v6) against `troupe daemon`: a pipeline
+// model (spoc/scripted) answers chat completions, plain and streamed, with
+// the run's final answer; the run id comes back in a header and the run is
+// recorded. Issue 16 on this front: sampling parameters are refused naming
+// them, null and no-op parameters are accepted, /v1/responses answers the
+// run's answer, GET /v1/models/{id}, string error codes,
+// system_fingerprint, WWW-Authenticate.
+// Usage: node daemon_client.mjs daemon BASE_URL MODEL TOKEN
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { check, finish } from './check.mjs';
 
-const [baseURL, token] = process.argv.slice(2);
+const [, baseURL, , token] = process.argv.slice(2);
 const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: token, maxRetries: 0 });
 const model = 'spoc/scripted';
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
-  }
-}
-
 async function runRecord(id) {
   const r = await fetch(`${baseURL}/v1/runs/${id}`, { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(r.status, 200);
@@ -69,10 +60,10 @@ await check('chat streaming', async () => {
   assert.ok(usage && usage.prompt_tokens > 0);
 });
 
-await check('a wrong key is a 401', async () => {
+await check('6: a wrong key is a 401 with WWW-Authenticate: Bearer and a string code', async () => {
   const bad = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'wrong', maxRetries: 0 });
   await assert.rejects(bad.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }),
-    (err) => err.status === 401);
+    (err) => err.status === 401 && err.headers.get('www-authenticate') === 'Bearer' && err.code === 'invalid_api_key');
 });
 
 await check('an unknown model is a 404', async () => {
@@ -80,5 +71,52 @@ await check('an unknown model is a 404', async () => {
     (err) => err.status === 404);
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+const ask = { model, messages: [{ role: 'user', content: '2+2' }] };
+
+await check('5: a sampling or shape parameter is a 400 naming it', async () => {
+  const cases = { n: 2, logprobs: true, max_tokens: 5, max_completion_tokens: 5, temperature: 0.5, seed: 1, stop: ['x'], top_p: 0.9 };
+  for (const [param, value] of Object.entries(cases)) {
+    await assert.rejects(client.chat.completions.create({ ...ask, [param]: value }),
+      (err) => err.status === 400 && err.param === param && typeof err.code === 'string', param);
+  }
+});
+
+await check('4: null and no-op parameters are accepted, real tools are refused naming them', async () => {
+  const r = await client.chat.completions.create({
+    ...ask, tools: null, tool_choice: 'none', user: 'u', metadata: { a: 'b' }, store: false, parallel_tool_calls: true,
+    n: 1, stop: [], logprobs: false, temperature: null, max_tokens: null, some_future_knob: 3,
+  });
+  assert.equal(r.choices[0].message.content, '4');
+  await assert.rejects(
+    client.chat.completions.create({ ...ask, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }),
+    (err) => err.status === 400 && err.param === 'tools');
+});
+
+await check('3: /v1/responses answers the run\'s final answer, plain and streamed', async () => {
+  const r = await client.responses.create({ model, input: '2+2', instructions: 'Be brief.' });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, '4');
+  const stream = await client.responses.create({ model, input: [{ role: 'user', content: '2+2' }], stream: true });
+  const types = [];
+  let text = '';
+  for await (const ev of stream) {
+    types.push(ev.type);
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+  }
+  assert.equal(text, '4');
+  assert.equal(types[0], 'response.created');
+  assert.equal(types.at(-1), 'response.completed');
+  await assert.rejects(client.responses.create({ model, input: '2+2', max_output_tokens: 5 }),
+    (err) => err.status === 400 && err.param === 'max_output_tokens');
+});
+
+await check('6: GET /v1/models/{id} and system_fingerprint', async () => {
+  const m = await client.models.retrieve(model);
+  assert.equal(m.id, model);
+  await assert.rejects(client.models.retrieve('nope/x'), (err) => err.status === 404);
+  const r = await client.chat.completions.create(ask);
+  assert.match(r.system_fingerprint, /^troupe-/);
+});
+
+finish();

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # CTest driver: starts `troupe daemon` (a SPOC workflow on the scripted TEST
-# backend) on a free loopback port, runs daemon_client.mjs against it, stops
-# it with SIGTERM and checks it exited 0. Exits 77 (skipped) when node or the
-# openai package is not installed.
+# backend) on a free loopback port, runs the client test CLIENT (default
+# daemon_client.mjs) as `node CLIENT daemon URL spoc/scripted TOKEN`, stops
+# the daemon with SIGTERM and checks it exited 0. Exits 77 (skipped) when
+# node or an npm package the clients import is not installed.
 set -euo pipefail
 troupe="$1"
+client="${2:-daemon_client.mjs}"
 here="$(cd "$(dirname "$0")" && pwd)"
-if ! command -v node >/dev/null || [ ! -d "$here/node_modules/openai" ]; then
-  echo "skipped: node or the openai npm package is missing (run: cd tests/npm && npm install)"
-  exit 77
-fi
+for pkg in openai @langchain/openai @langchain/core ai @ai-sdk/openai; do
+  if ! command -v node >/dev/null || [ ! -d "$here/node_modules/$pkg" ]; then
+    echo "skipped: node or the $pkg npm package is missing (run: cd tests/npm && npm install)"
+    exit 77
+  fi
+done
 work="$(mktemp -d)"
 daemon=""
 cleanup() {
@@ -55,7 +59,7 @@ done
 [ -n "$url" ] || { echo "troupe daemon did not start"; exit 1; }
 cat <&3 >"$work/rest.log" &
 status=0
-node "$here/daemon_client.mjs" "$url" "$TROUPE_TEST_TOKEN" || status=$?
+node "$here/$client" daemon "$url" spoc/scripted "$TROUPE_TEST_TOKEN" || status=$?
 kill -TERM "$daemon"
 code=0
 wait "$daemon" || code=$?
