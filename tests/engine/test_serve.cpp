@@ -23,7 +23,7 @@ namespace {
 
 // Answers at once: choice i is "echo <last message>" (+ " #i" when n > 1),
 // streamed word by word through on_delta. The prompt "fail" is an upstream
-// error.
+// error; the prompt "call" with tools also calls the first tool.
 class EchoBackend : public Backend {
  public:
   void submit(GenerateRequest r, GenerateCallback done) override {
@@ -42,6 +42,8 @@ class EchoBackend : public Backend {
       Choice c;
       c.index = i;
       c.text = "echo " + prompt + (r.sampling.n > 1 ? " #" + std::to_string(i) : "");
+      if (prompt == "call" && !r.tools.empty() && r.tool_choice != ToolChoice::none)
+        c.tool_calls.push_back({"call_1", r.tools[0].name, R"({"x":1})"});
       if (r.on_delta) {
         r.on_delta(i, "echo ");
         r.on_delta(i, c.text.substr(5));
@@ -168,6 +170,51 @@ TEST_CASE("serve: a stream sends deltas, finishes, usage and [DONE]", "[serve][s
   CHECK(r.choices[1].text == "echo yo #1");
   CHECK(r.usage.prompt_tokens == 3);
   CHECK(res->body.find("\"role\":\"assistant\"") != std::string::npos);
+}
+
+TEST_CASE("serve: a stream with tools holds the text to the end, then sends the calls and finishes tool_calls",
+          "[serve][stream][structured]") {
+  Served s;
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"f"}}],"stream":true)";
+  auto called = s.client().Post(
+      "/v1/chat/completions", R"({"messages":[{"role":"user","content":"call"}],)" + tools + "}", "application/json");
+  REQUIRE(called);
+  CHECK(called->status == 200);
+  CHECK_FALSE(s.backend->last().on_delta);  // nothing is streamed as it is generated
+  SseParser parser;
+  std::vector<SseEvent> events;
+  parser.feed(called->body, events);
+  std::vector<std::string> data;
+  for (const auto& ev : events)
+    if (ev.data != "[DONE]") data.push_back(ev.data);
+  REQUIRE(data.size() == 2);
+  simdjson::dom::parser p;
+  auto calls = parse(p, data[0])["choices"].at(0);
+  CHECK(str(calls["delta"]["content"]) == "echo call");
+  CHECK(str(calls["delta"]["tool_calls"].at(0)["function"]["name"]) == "f");
+  CHECK(str(calls["delta"]["tool_calls"].at(0)["function"]["arguments"]) == R"({"x":1})");
+  CHECK(calls["finish_reason"].is_null());
+  simdjson::dom::parser p2;
+  auto finish = parse(p2, data[1])["choices"].at(0);
+  CHECK(str(finish["finish_reason"]) == "tool_calls");
+  CHECK(finish["delta"]["tool_calls"].error() == simdjson::NO_SUCH_FIELD);
+  // No call: the held text comes whole in the finish chunk, which reads stop.
+  auto plain = s.client().Post(
+      "/v1/chat/completions", R"({"messages":[{"role":"user","content":"yo"}],)" + tools + "}", "application/json");
+  REQUIRE(plain);
+  events.clear();
+  parser.feed(plain->body, events);
+  REQUIRE(events.size() == 2);
+  simdjson::dom::parser p3;
+  auto whole = parse(p3, events[0].data)["choices"].at(0);
+  CHECK(str(whole["delta"]["content"]) == "echo yo");
+  CHECK(str(whole["finish_reason"]) == "stop");
+  // tool_choice "none": streamed as generated.
+  auto none = s.client().Post("/v1/chat/completions",
+                              R"({"messages":[{"role":"user","content":"call"}],"tool_choice":"none",)" + tools + "}",
+                              "application/json");
+  REQUIRE(none);
+  CHECK(s.backend->last().on_delta);
 }
 
 TEST_CASE("serve: /v1/models names the model and /health answers 200", "[serve]") {
