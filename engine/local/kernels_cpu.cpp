@@ -24,46 +24,119 @@ constexpr int64_t kElementChunk = 4096;
 class CpuKernels final : public Kernels {
  public:
   explicit CpuKernels(const CpuKernelOptions& o)
-      : opts_(o), pool_(o.threads), dot_(cpu::dot_table(o.allow_avx2)),
-        name_(std::string("cpu/") + (o.allow_avx2 && cpu::cpu_supports_avx2() ? "avx2" : "plain") + "/" +
-              std::to_string(pool_.threads()) + "t") {}
+      : opts_(o), pool_(o.threads), dot_(cpu::dot_table(o.allow_avx2, o.allow_avx512)),
+        name_(std::string("cpu/") + isa_name(o) + "/" + std::to_string(pool_.threads()) + "t") {}
+
+  static const char* isa_name(const CpuKernelOptions& o) {
+    if (o.allow_avx2 && o.allow_avx512 && cpu::cpu_supports_avx512_vnni()) return "avx512vnni";
+    return o.allow_avx2 && cpu::cpu_supports_avx2() ? "avx2" : "plain";
+  }
 
   const char* name() const override { return name_.c_str(); }
 
   void matmul(const TensorView& w, const float* bias, const float* x, int n, float* y) override {
-    const int64_t in = w.shape[0], out = w.shape[1];
-    const size_t rb = tensor_bytes(w.type, in);
-    const bool q8x = (block_size(w.type) > 1) && opts_.quantize_activations;
-    cpu::DotFn dot = nullptr;
-    switch (w.type) {
-      case TensorType::f32: dot = dot_.f32; break;
-      case TensorType::f16: dot = dot_.f16; break;
-      case TensorType::bf16: dot = dot_.bf16; break;
-      case TensorType::q8_0: dot = q8x ? dot_.q8_0_q8x : dot_.q8_0_f32x; break;
-      case TensorType::q4_0: dot = q8x ? dot_.q4_0_q8x : dot_.q4_0_f32x; break;
+    const MatmulOut one{&w, bias, y};
+    matmuls(std::span<const MatmulOut>(&one, 1), x, n);
+  }
+
+  // One parallel_for over the output rows of every matrix, back to back;
+  // activations quantised once for all quantised weights. Each output
+  // element is one dot() call over the same tile of x rows as a lone
+  // matmul would make, so the results are the same bit for bit.
+  void matmuls(std::span<const MatmulOut> outs, const float* x, int n) override {
+    if (outs.empty() || n <= 0) return;
+    const int64_t in = outs[0].w->shape[0];
+    struct Part {
+      cpu::DotFn dot;
+      cpu::Dot4Fn dot4;  // four weight rows, one x row: the same sums as dot with nx = 1
+      cpu::Dot2Fn dot2;  // two weight rows, a tile of x rows: the same sums as dot (nullptr: none)
+      const char* wdata;
+      size_t row_bytes;
+      int64_t rows, first;  // rows of this matrix; its first row in the concatenation
+      const float* bias;
+      float* y;
+      bool q8x;
+    };
+    std::vector<Part> parts;
+    parts.reserve(outs.size());
+    int64_t total = 0;
+    bool any_q8x = false, any_f32x = false;
+    for (const MatmulOut& o : outs) {
+      const TensorView& w = *o.w;
+      const bool q8x = (block_size(w.type) > 1) && opts_.quantize_activations;
+      cpu::DotFn dot = nullptr;
+      cpu::Dot4Fn dot4 = nullptr;
+      cpu::Dot2Fn dot2 = nullptr;
+      switch (w.type) {
+        case TensorType::f32: dot = dot_.f32, dot4 = dot_.f32_rows4, dot2 = dot_.f32_rows2; break;
+        case TensorType::f16: dot = dot_.f16, dot4 = dot_.f16_rows4, dot2 = dot_.f16_rows2; break;
+        case TensorType::bf16: dot = dot_.bf16, dot4 = dot_.bf16_rows4, dot2 = dot_.bf16_rows2; break;
+        case TensorType::q8_0:
+          dot = q8x ? dot_.q8_0_q8x : dot_.q8_0_f32x;
+          dot4 = q8x ? dot_.q8_0_q8x_rows4 : dot_.q8_0_f32x_rows4;
+          dot2 = q8x ? dot_.q8_0_q8x_rows2 : nullptr;
+          break;
+        case TensorType::q4_0:
+          dot = q8x ? dot_.q4_0_q8x : dot_.q4_0_f32x;
+          dot4 = q8x ? dot_.q4_0_q8x_rows4 : dot_.q4_0_f32x_rows4;
+          dot2 = q8x ? dot_.q4_0_q8x_rows2 : nullptr;
+          break;
+      }
+      parts.push_back({dot, dot4, dot2, static_cast<const char*>(w.data), tensor_bytes(w.type, in), w.shape[1], total, o.bias,
+                       o.y, q8x});
+      total += w.shape[1];
+      (q8x ? any_q8x : any_f32x) = true;
     }
-    // Activation rows as the dot function wants them.
-    std::vector<const void*> rows(static_cast<size_t>(n));
-    if (q8x) {
+    // Activation rows as the dot functions want them.
+    std::vector<const void*> xf, xq;
+    if (any_f32x) {
+      xf.resize(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) xf[i] = x + static_cast<int64_t>(i) * in;
+    }
+    if (any_q8x) {
       const int64_t nb = in / 32;
       xq_.resize(static_cast<size_t>(n * nb));
       pool_.parallel_for(n, [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; ++i) quantize_row(TensorType::q8_0, x + i * in, xq_.data() + i * nb, in);
       });
-      for (int i = 0; i < n; ++i) rows[i] = xq_.data() + i * nb;
-    } else {
-      for (int i = 0; i < n; ++i) rows[i] = x + static_cast<int64_t>(i) * in;
+      xq.resize(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) xq[i] = xq_.data() + i * nb;
     }
-    const char* wdata = static_cast<const char*>(w.data);
-    pool_.parallel_for(out, [&](int64_t r0, int64_t r1, int) {
-      float tmp[cpu::kMaxTile];
-      for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
-        const int64_t rb1 = std::min(rb0 + kRowBlock, r1);
-        for (int i0 = 0; i0 < n; i0 += cpu::kMaxTile) {
-          const int nx = std::min(cpu::kMaxTile, n - i0);
-          for (int64_t r = rb0; r < rb1; ++r) {
-            dot(wdata + r * rb, rows.data() + i0, nx, in, tmp);
-            for (int j = 0; j < nx; ++j) y[(i0 + j) * out + r] = bias ? tmp[j] + bias[r] : tmp[j];
+    pool_.parallel_for(total, [&](int64_t g0, int64_t g1, int) {
+      float tmp[std::max(cpu::kMaxTile, cpu::kRows4)], tmp2[2 * cpu::kMaxTile];
+      for (const Part& p : parts) {
+        const int64_t r0 = std::max(g0, p.first) - p.first, r1 = std::min(g1, p.first + p.rows) - p.first;
+        if (r1 <= r0) continue;
+        const void* const* rows = p.q8x ? xq.data() : xf.data();
+        const int64_t out = p.rows;
+        if (n == 1) {  // decode: four weight rows side by side
+          int64_t r = r0;
+          for (; r + cpu::kRows4 <= r1; r += cpu::kRows4) {
+            p.dot4(p.wdata + r * p.row_bytes, p.row_bytes, rows[0], in, tmp);
+            for (int j = 0; j < cpu::kRows4; ++j) p.y[r + j] = p.bias ? tmp[j] + p.bias[r + j] : tmp[j];
+          }
+          for (; r < r1; ++r) {
+            p.dot(p.wdata + r * p.row_bytes, rows, 1, in, tmp);
+            p.y[r] = p.bias ? tmp[0] + p.bias[r] : tmp[0];
+          }
+          continue;
+        }
+        for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+          const int64_t rb1 = std::min(rb0 + kRowBlock, r1);
+          for (int i0 = 0; i0 < n; i0 += cpu::kMaxTile) {
+            const int nx = std::min(cpu::kMaxTile, n - i0);
+            int64_t r = rb0;
+            if (p.dot2)
+              for (; r + 2 <= rb1; r += 2) {
+                p.dot2(p.wdata + r * p.row_bytes, p.row_bytes, rows + i0, nx, in, tmp2);
+                for (int k = 0; k < 2; ++k)
+                  for (int j = 0; j < nx; ++j)
+                    p.y[(i0 + j) * out + r + k] = p.bias ? tmp2[k * nx + j] + p.bias[r + k] : tmp2[k * nx + j];
+              }
+            for (; r < rb1; ++r) {
+              p.dot(p.wdata + r * p.row_bytes, rows + i0, nx, in, tmp);
+              for (int j = 0; j < nx; ++j) p.y[(i0 + j) * out + r] = p.bias ? tmp[j] + p.bias[r] : tmp[j];
+            }
           }
         }
       }
@@ -119,6 +192,14 @@ class CpuKernels final : public Kernels {
   }
 
   void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
+    if (kv.type == KvType::f16) {
+      for (int i = 0; i < n; ++i) {
+        const int64_t at = static_cast<int64_t>(i) * kv_dim;
+        dot_.to_f16(k + at, kv.k_row_f16(pos0 + i), kv_dim);
+        dot_.to_f16(v + at, kv.v_row_f16(pos0 + i), kv_dim);
+      }
+      return;
+    }
     for (int i = 0; i < n; ++i) {
       std::memcpy(kv.k_row(pos0 + i), k + static_cast<int64_t>(i) * kv_dim, sizeof(float) * kv_dim);
       std::memcpy(kv.v_row(pos0 + i), v + static_cast<int64_t>(i) * kv_dim, sizeof(float) * kv_dim);
@@ -152,9 +233,11 @@ class CpuKernels final : public Kernels {
         const void* qh = q + row * q_width + h * hd;
         const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
         float max = -INFINITY;
+        const bool half = s.kv.type == KvType::f16;
         for (int t = 0; t < n_keys; ++t) {
           float d;
-          dot_.f32(s.kv.k_row(t) + kv_off, &qh, 1, hd, &d);
+          if (half) dot_.f16(s.kv.k_row_f16(t) + kv_off, &qh, 1, hd, &d);
+          else dot_.f32(s.kv.k_row(t) + kv_off, &qh, 1, hd, &d);
           scores[t] = d * shape.scale;
           max = std::max(max, scores[t]);
         }
@@ -166,7 +249,10 @@ class CpuKernels final : public Kernels {
         const float inv = 1.0f / sum;
         float* oh = out + row * q_width + h * hd;
         std::fill(oh, oh + hd, 0.0f);
-        for (int t = 0; t < n_keys; ++t) dot_.axpy(scores[t] * inv, s.kv.v_row(t) + kv_off, oh, hd);
+        if (half)
+          for (int t = 0; t < n_keys; ++t) dot_.axpy_f16(scores[t] * inv, s.kv.v_row_f16(t) + kv_off, oh, hd);
+        else
+          for (int t = 0; t < n_keys; ++t) dot_.axpy(scores[t] * inv, s.kv.v_row(t) + kv_off, oh, hd);
       }
     });
   }
