@@ -410,15 +410,81 @@ TARGET_VNNI void dot_rows2_nx(const void* w, size_t row_bytes, const void* const
   }
 }
 
-template <class L>
-TARGET_VNNI void dot_rows2(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out) {
-  switch (nx) {
-    case 1: return dot_rows2_nx<L, 1>(w, row_bytes, x, n, out);
-    case 2: return dot_rows2_nx<L, 2>(w, row_bytes, x, n, out);
-    case 3: return dot_rows2_nx<L, 3>(w, row_bytes, x, n, out);
-    default: return dot_rows2_nx<L, 4>(w, row_bytes, x, n, out);
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then
+// reports as maybe uninitialised (GCC bug 105593); silenced for this part.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// 16 weight values as one 512-bit vector: lanes 0-7 are the AVX2 code's
+// even 8-element chunk, lanes 8-15 its odd one, so one 512-bit FMA does
+// exactly the two 256-bit FMAs (a0 and a1) of dot_avx2_nx.
+struct Zmm32 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(w) + i); }
+};
+struct Zmm16 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i)));
+  }
+};
+struct ZmmB16 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+};
+
+// dot_rows2_nx with 512-bit accumulators: acc = [a0 | a1] per (row, x)
+// pair; the 8-wide tail goes into the low half (a0) as in the AVX2 code.
+template <class L, class Z, int NX>
+TARGET_VNNI void dot_rows2_zmm_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
+  const void* wr[2] = {w, static_cast<const char*>(w) + row_bytes};
+  __m512 acc[2][NX];
+  const float* x[NX];
+  for (int j = 0; j < NX; ++j) {
+    x[j] = static_cast<const float*>(xv[j]);
+    acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 w0 = Z::load16(wr[0], i), w1 = Z::load16(wr[1], i);
+    for (int j = 0; j < NX; ++j) {
+      const __m512 xx = _mm512_loadu_ps(x[j] + i);
+      acc[0][j] = _mm512_fmadd_ps(w0, xx, acc[0][j]);
+      acc[1][j] = _mm512_fmadd_ps(w1, xx, acc[1][j]);
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    const bool tail8 = i + 8 <= n;
+    const __m256 w8 = tail8 ? L::load8(wr[r], i) : _mm256_setzero_ps();
+    for (int j = 0; j < NX; ++j) {
+      // (maskz forms: GCC 12's plain cast/extract warn about an undefined source)
+      const __m512d v = _mm512_castps_pd(acc[r][j]);
+      __m256 a0 = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, v, 0));
+      const __m256 a1 = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, v, 1));
+      if (tail8) a0 = _mm256_fmadd_ps(w8, _mm256_loadu_ps(x[j] + i), a0);
+      float s = hsum(_mm256_add_ps(a0, a1));
+      for (int64_t k = tail8 ? i + 8 : i; k < n; ++k) s += L::get(wr[r], k) * x[j][k];
+      out[r * NX + j] = s;
+    }
   }
 }
+
+template <class L, class Z>
+TARGET_VNNI void dot_rows2(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out) {
+  switch (nx) {
+    case 1: return dot_rows2_zmm_nx<L, Z, 1>(w, row_bytes, x, n, out);
+    case 2: return dot_rows2_zmm_nx<L, Z, 2>(w, row_bytes, x, n, out);
+    case 3: return dot_rows2_zmm_nx<L, Z, 3>(w, row_bytes, x, n, out);
+    default: return dot_rows2_zmm_nx<L, Z, 4>(w, row_bytes, x, n, out);
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // dot_q8x_vnni_nx<WBlock, NX> for two weight rows at once.
 template <class WBlock, int NX>
@@ -532,9 +598,9 @@ const DotTable kAvx512Vnni = {
     .q4_0_f32x_rows4 = dot_avx2_rows4<AvxQ4>,
     .q8_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ8_0>,
     .q4_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ4_0>,
-    .f32_rows2 = dot_rows2<AvxF32>,
-    .f16_rows2 = dot_rows2<AvxF16>,
-    .bf16_rows2 = dot_rows2<AvxBF16>,
+    .f32_rows2 = dot_rows2<AvxF32, Zmm32>,
+    .f16_rows2 = dot_rows2<AvxF16, Zmm16>,
+    .bf16_rows2 = dot_rows2<AvxBF16, ZmmB16>,
     .q8_0_q8x_rows2 = dot_q8x_vnni_rows2<BlockQ8_0>,
     .q4_0_q8x_rows2 = dot_q8x_vnni_rows2<BlockQ4_0>,
     .axpy = axpy_avx2,
