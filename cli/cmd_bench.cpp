@@ -96,20 +96,27 @@ int do_bench(const BenchArgs& a) {
       print_error(a.model + ": " + bench.error().message);
       return 1;
     }
-    const double bw = measure_copy_bandwidth(t, 3);
     for (const SpeedTest& test : tests) {
       auto r = (*bench)->measure(test, a.reps);
       if (!r.ok()) {
         print_error(a.model + ": " + r.error().message);
         return 1;
       }
-      rows.push_back({std::move(r.value()), bw});
+      rows.push_back({std::move(r.value()), 0.0});
       if (a.output == "md") std::fprintf(stderr, "troupe bench: %s %dt done\n", test.name().c_str(), t);
     }
   }
+  // Peak RSS before the bandwidth test's 256 MiB of arrays; then the copy
+  // bandwidth once per thread count.
+  const size_t rss = peak_rss_bytes();
+  for (int t : a.threads) {
+    const double bw = measure_copy_bandwidth(t, 3);
+    for (Row& row : rows)
+      if (row.r.threads == t) row.copy_bw = bw;
+  }
   const std::string model = model_label(w);
   const std::string size = size_label(model_bytes(w)), params = params_label(model_parameters(w));
-  const size_t kv_bytes = kv_bytes_per_token(w.config, kv), rss = peak_rss_bytes();
+  const size_t kv_bytes = kv_bytes_per_token(w.config, kv);
   const std::string backend = "CPU";
 
   if (a.output == "json") {
