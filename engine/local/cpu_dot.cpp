@@ -97,6 +97,14 @@ void axpy_f16_plain(float a, const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
+void axpy_rows_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) axpy_plain(a[t], static_cast<const float*>(x[t]), y, n);
+}
+
+void axpy_rows_f16_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) axpy_f16_plain(a[t], static_cast<const uint16_t*>(x[t]), y, n);
+}
+
 void to_f16_plain(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
 }
@@ -118,6 +126,8 @@ const DotTable kPlain = {
     .q4_0_q8x_rows4 = rows4_by_one<dot_q8x_plain<BlockQ4_0>>,
     .axpy = axpy_plain,
     .axpy_f16 = axpy_f16_plain,
+    .axpy_rows = axpy_rows_plain,
+    .axpy_rows_f16 = axpy_rows_f16_plain,
     .to_f16 = to_f16_plain,
 };
 
@@ -329,6 +339,28 @@ TARGET void axpy_f16_avx2(float a, const uint16_t* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * f16(x[i]);
 }
 
+// NV vectors of 8 floats of y at offset c, through every row: per element
+// the FMAs of axpy_avx2 (or axpy_f16_avx2), in row order.
+template <class L, int NV>
+TARGET inline void axpy_rows_chunk(const float* a, const void* const* x, int64_t rows, float* y, int64_t c) {
+  __m256 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_loadu_ps(y + c + 8 * v);
+  for (int64_t t = 0; t < rows; ++t) {
+    const __m256 va = _mm256_set1_ps(a[t]);
+    for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(va, L::load8(x[t], c + 8 * v), acc[v]);
+  }
+  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + c + 8 * v, acc[v]);
+}
+
+template <class L>
+TARGET void axpy_rows_avx2(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  int64_t c = 0;
+  for (; c + 64 <= n; c += 64) axpy_rows_chunk<L, 8>(a, x, rows, y, c);
+  for (; c + 8 <= n; c += 8) axpy_rows_chunk<L, 1>(a, x, rows, y, c);
+  for (; c < n; ++c)
+    for (int64_t t = 0; t < rows; ++t) y[c] += a[t] * L::get(x[t], c);
+}
+
 // _MM_FROUND_TO_NEAREST_INT: round to nearest, ties to even, as f32_to_f16.
 TARGET void to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
   int64_t i = 0;
@@ -367,49 +399,6 @@ TARGET_VNNI void dot_q8x_vnni_nx(const void* w, const void* const* xv, int64_t n
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
 }
 
-// dot_avx2_nx<L, NX> for two weight rows at once (per pair the same two
-// accumulators, FMAs and tail); 4 * NX + 4 live vectors fit the 32 registers
-// AVX-512VL gives 256-bit code.
-template <class L, int NX>
-TARGET_VNNI void dot_rows2_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
-  const void* w0 = w;
-  const void* w1 = static_cast<const char*>(w) + row_bytes;
-  __m256 a0[2][NX], a1[2][NX];
-  const float* x[NX];
-  for (int j = 0; j < NX; ++j) {
-    x[j] = static_cast<const float*>(xv[j]);
-    for (int r = 0; r < 2; ++r) a0[r][j] = a1[r][j] = _mm256_setzero_ps();
-  }
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 w00 = L::load8(w0, i), w01 = L::load8(w0, i + 8), w10 = L::load8(w1, i), w11 = L::load8(w1, i + 8);
-    for (int j = 0; j < NX; ++j) {
-      const __m256 x0 = _mm256_loadu_ps(x[j] + i), x1 = _mm256_loadu_ps(x[j] + i + 8);
-      a0[0][j] = _mm256_fmadd_ps(w00, x0, a0[0][j]);
-      a1[0][j] = _mm256_fmadd_ps(w01, x1, a1[0][j]);
-      a0[1][j] = _mm256_fmadd_ps(w10, x0, a0[1][j]);
-      a1[1][j] = _mm256_fmadd_ps(w11, x1, a1[1][j]);
-    }
-  }
-  if (i + 8 <= n) {
-    const __m256 w00 = L::load8(w0, i), w10 = L::load8(w1, i);
-    for (int j = 0; j < NX; ++j) {
-      const __m256 x0 = _mm256_loadu_ps(x[j] + i);
-      a0[0][j] = _mm256_fmadd_ps(w00, x0, a0[0][j]);
-      a0[1][j] = _mm256_fmadd_ps(w10, x0, a0[1][j]);
-    }
-    i += 8;
-  }
-  for (int r = 0; r < 2; ++r) {
-    const void* wr = r == 0 ? w0 : w1;
-    for (int j = 0; j < NX; ++j) {
-      float s = hsum(_mm256_add_ps(a0[r][j], a1[r][j]));
-      for (int64_t k = i; k < n; ++k) s += L::get(wr, k) * x[j][k];
-      out[r * NX + j] = s;
-    }
-  }
-}
-
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then
 // reports as maybe uninitialised (GCC bug 105593); silenced for this part.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -436,28 +425,31 @@ struct ZmmB16 {
   }
 };
 
-// dot_rows2_nx with 512-bit accumulators: acc = [a0 | a1] per (row, x)
-// pair; the 8-wide tail goes into the low half (a0) as in the AVX2 code.
+// dot_avx2_nx with 512-bit accumulators, kTileRows weight rows at once:
+// acc = [a0 | a1] per (row, x) pair; the 8-wide tail goes into the low half
+// (a0) as in the AVX2 code. 16 accumulators of the 32 registers.
 template <class L, class Z, int NX>
-TARGET_VNNI void dot_rows2_zmm_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
-  const void* wr[2] = {w, static_cast<const char*>(w) + row_bytes};
-  __m512 acc[2][NX];
+TARGET_VNNI void dot_tile_zmm_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
+  constexpr int R = kTileRows;
+  const void* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(w) + r * row_bytes;
+  __m512 acc[R][NX];
   const float* x[NX];
   for (int j = 0; j < NX; ++j) {
     x[j] = static_cast<const float*>(xv[j]);
-    acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[r][j] = _mm512_setzero_ps();
   }
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512 w0 = Z::load16(wr[0], i), w1 = Z::load16(wr[1], i);
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = Z::load16(wr[r], i);
     for (int j = 0; j < NX; ++j) {
       const __m512 xx = _mm512_loadu_ps(x[j] + i);
-      acc[0][j] = _mm512_fmadd_ps(w0, xx, acc[0][j]);
-      acc[1][j] = _mm512_fmadd_ps(w1, xx, acc[1][j]);
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(wv[r], xx, acc[r][j]);
     }
   }
-  for (int r = 0; r < 2; ++r) {
-    const bool tail8 = i + 8 <= n;
+  const bool tail8 = i + 8 <= n;
+  for (int r = 0; r < R; ++r) {
     const __m256 w8 = tail8 ? L::load8(wr[r], i) : _mm256_setzero_ps();
     for (int j = 0; j < NX; ++j) {
       // (maskz forms: GCC 12's plain cast/extract warn about an undefined source)
@@ -473,12 +465,12 @@ TARGET_VNNI void dot_rows2_zmm_nx(const void* w, size_t row_bytes, const void* c
 }
 
 template <class L, class Z>
-TARGET_VNNI void dot_rows2(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out) {
+TARGET_VNNI void dot_tile(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out) {
   switch (nx) {
-    case 1: return dot_rows2_zmm_nx<L, Z, 1>(w, row_bytes, x, n, out);
-    case 2: return dot_rows2_zmm_nx<L, Z, 2>(w, row_bytes, x, n, out);
-    case 3: return dot_rows2_zmm_nx<L, Z, 3>(w, row_bytes, x, n, out);
-    default: return dot_rows2_zmm_nx<L, Z, 4>(w, row_bytes, x, n, out);
+    case 1: return dot_tile_zmm_nx<L, Z, 1>(w, row_bytes, x, n, out);
+    case 2: return dot_tile_zmm_nx<L, Z, 2>(w, row_bytes, x, n, out);
+    case 3: return dot_tile_zmm_nx<L, Z, 3>(w, row_bytes, x, n, out);
+    default: return dot_tile_zmm_nx<L, Z, 4>(w, row_bytes, x, n, out);
   }
 }
 
@@ -486,22 +478,23 @@ TARGET_VNNI void dot_rows2(const void* w, size_t row_bytes, const void* const* x
 #pragma GCC diagnostic pop
 #endif
 
-// dot_q8x_vnni_nx<WBlock, NX> for two weight rows at once.
+// dot_q8x_vnni_nx<WBlock, NX> for kTileRows weight rows at once.
 template <class WBlock, int NX>
-TARGET_VNNI void dot_q8x_vnni_rows2_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
-  const WBlock* wb[2] = {static_cast<const WBlock*>(w),
-                         reinterpret_cast<const WBlock*>(static_cast<const char*>(w) + row_bytes)};
+TARGET_VNNI void dot_q8x_vnni_tile_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
+  constexpr int R = kTileRows;
+  const WBlock* wb[R];
+  for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const WBlock*>(static_cast<const char*>(w) + r * row_bytes);
   const BlockQ8_0* xb[NX];
-  __m256 acc[2][NX];
+  __m256 acc[R][NX];
   for (int j = 0; j < NX; ++j) {
     xb[j] = static_cast<const BlockQ8_0*>(xv[j]);
-    acc[0][j] = acc[1][j] = _mm256_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[r][j] = _mm256_setzero_ps();
   }
   const int64_t nb = n / kQBlock;
   for (int64_t b = 0; b < nb; ++b) {
-    __m256i qw[2], aw[2];
-    float dw[2];
-    for (int r = 0; r < 2; ++r) {
+    __m256i qw[R], aw[R];
+    float dw[R];
+    for (int r = 0; r < R; ++r) {
       qw[r] = q8_load(wb[r][b]);
       aw[r] = _mm256_sign_epi8(qw[r], qw[r]);
       dw[r] = _cvtsh_ss(wb[r][b].d);
@@ -509,24 +502,24 @@ TARGET_VNNI void dot_q8x_vnni_rows2_nx(const void* w, size_t row_bytes, const vo
     for (int j = 0; j < NX; ++j) {
       const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j][b].qs));
       const float dx = _cvtsh_ss(xb[j][b].d);
-      for (int r = 0; r < 2; ++r) {
+      for (int r = 0; r < R; ++r) {
         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw[r], _mm256_sign_epi8(qx, qw[r]));
         acc[r][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(p), acc[r][j]);
       }
     }
   }
-  for (int r = 0; r < 2; ++r)
+  for (int r = 0; r < R; ++r)
     for (int j = 0; j < NX; ++j) out[r * NX + j] = hsum(acc[r][j]);
 }
 
 template <class WBlock>
-TARGET_VNNI void dot_q8x_vnni_rows2(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n,
-                                    float* out) {
+TARGET_VNNI void dot_q8x_vnni_tile(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n,
+                                   float* out) {
   switch (nx) {
-    case 1: return dot_q8x_vnni_rows2_nx<WBlock, 1>(w, row_bytes, x, n, out);
-    case 2: return dot_q8x_vnni_rows2_nx<WBlock, 2>(w, row_bytes, x, n, out);
-    case 3: return dot_q8x_vnni_rows2_nx<WBlock, 3>(w, row_bytes, x, n, out);
-    default: return dot_q8x_vnni_rows2_nx<WBlock, 4>(w, row_bytes, x, n, out);
+    case 1: return dot_q8x_vnni_tile_nx<WBlock, 1>(w, row_bytes, x, n, out);
+    case 2: return dot_q8x_vnni_tile_nx<WBlock, 2>(w, row_bytes, x, n, out);
+    case 3: return dot_q8x_vnni_tile_nx<WBlock, 3>(w, row_bytes, x, n, out);
+    default: return dot_q8x_vnni_tile_nx<WBlock, 4>(w, row_bytes, x, n, out);
   }
 }
 
@@ -580,6 +573,8 @@ const DotTable kAvx2 = {
     .q4_0_q8x_rows4 = dot_q8x_avx2_rows4<BlockQ4_0>,
     .axpy = axpy_avx2,
     .axpy_f16 = axpy_f16_avx2,
+    .axpy_rows = axpy_rows_avx2<AvxF32>,
+    .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
     .to_f16 = to_f16_avx2,
 };
 
@@ -598,13 +593,15 @@ const DotTable kAvx512Vnni = {
     .q4_0_f32x_rows4 = dot_avx2_rows4<AvxQ4>,
     .q8_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ8_0>,
     .q4_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ4_0>,
-    .f32_rows2 = dot_rows2<AvxF32, Zmm32>,
-    .f16_rows2 = dot_rows2<AvxF16, Zmm16>,
-    .bf16_rows2 = dot_rows2<AvxBF16, ZmmB16>,
-    .q8_0_q8x_rows2 = dot_q8x_vnni_rows2<BlockQ8_0>,
-    .q4_0_q8x_rows2 = dot_q8x_vnni_rows2<BlockQ4_0>,
+    .f32_tile = dot_tile<AvxF32, Zmm32>,
+    .f16_tile = dot_tile<AvxF16, Zmm16>,
+    .bf16_tile = dot_tile<AvxBF16, ZmmB16>,
+    .q8_0_q8x_tile = dot_q8x_vnni_tile<BlockQ8_0>,
+    .q4_0_q8x_tile = dot_q8x_vnni_tile<BlockQ4_0>,
     .axpy = axpy_avx2,
     .axpy_f16 = axpy_f16_avx2,
+    .axpy_rows = axpy_rows_avx2<AvxF32>,
+    .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
     .to_f16 = to_f16_avx2,
 };
 #endif

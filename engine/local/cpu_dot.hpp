@@ -26,11 +26,13 @@ using DotFn = void (*)(const void* w, const void* const* x, int nx, int64_t n, f
 // run side by side, so their dependency chains overlap (decode, batch 1).
 inline constexpr int kRows4 = 4;
 using Dot4Fn = void (*)(const void* w, size_t row_bytes, const void* x, int64_t n, float* out);
-// out[r * nx + j] = dot(weight row r, x[j]) for the two weight rows at w and
-// w + row_bytes and nx <= kMaxTile activation rows: exactly what DotFn
-// computes for each (row, x) pair, with twice the work per loaded x value
-// (prefill). Needs 32 vector registers: only in the AVX-512 table.
-using Dot2Fn = void (*)(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out);
+// out[r * nx + j] = dot(weight row r, x[j]) for the kTileRows weight rows at
+// w, w + row_bytes, ... and nx <= kMaxTile activation rows: exactly what
+// DotFn computes for each (row, x) pair, with kTileRows times the work per
+// loaded x value (prefill). Needs 32 vector registers: only in the AVX-512
+// table.
+inline constexpr int kTileRows = 4;
+using DotTileFn = void (*)(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out);
 
 struct DotTable {
   DotFn f32 = nullptr;
@@ -48,17 +50,22 @@ struct DotTable {
   Dot4Fn q4_0_f32x_rows4 = nullptr;
   Dot4Fn q8_0_q8x_rows4 = nullptr;
   Dot4Fn q4_0_q8x_rows4 = nullptr;
-  // Two weight rows, up to kMaxTile activation rows; nullptr where the
-  // build has none (then callers use the DotFn row by row).
-  Dot2Fn f32_rows2 = nullptr;
-  Dot2Fn f16_rows2 = nullptr;
-  Dot2Fn bf16_rows2 = nullptr;
-  Dot2Fn q8_0_q8x_rows2 = nullptr;
-  Dot2Fn q4_0_q8x_rows2 = nullptr;
+  // kTileRows weight rows, up to kMaxTile activation rows; nullptr where
+  // the build has none (then callers use the DotFn row by row).
+  DotTileFn f32_tile = nullptr;
+  DotTileFn f16_tile = nullptr;
+  DotTileFn bf16_tile = nullptr;
+  DotTileFn q8_0_q8x_tile = nullptr;
+  DotTileFn q4_0_q8x_tile = nullptr;
   // y[i] += a * x[i]
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
   // y[i] += a * x[i] for x in f16
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n) = nullptr;
+  // axpy(a[t], x[t], y, n) for t = 0 .. rows-1 in turn, with exactly its
+  // results, y kept in registers across the rows (attention's weighted sum
+  // of value rows). x[t] points to floats, or to halves for the _f16 form.
+  void (*axpy_rows)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
+  void (*axpy_rows_f16)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
   // y[i] = f16(x[i]), rounded to nearest, ties to even (as f32_to_f16)
   void (*to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
 };

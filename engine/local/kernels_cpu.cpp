@@ -49,7 +49,7 @@ class CpuKernels final : public Kernels {
     struct Part {
       cpu::DotFn dot;
       cpu::Dot4Fn dot4;  // four weight rows, one x row: the same sums as dot with nx = 1
-      cpu::Dot2Fn dot2;  // two weight rows, a tile of x rows: the same sums as dot (nullptr: none)
+      cpu::DotTileFn tile;  // kTileRows weight rows, a tile of x rows: the same sums as dot (nullptr: none)
       const char* wdata;
       size_t row_bytes;
       int64_t rows, first;  // rows of this matrix; its first row in the concatenation
@@ -66,23 +66,23 @@ class CpuKernels final : public Kernels {
       const bool q8x = (block_size(w.type) > 1) && opts_.quantize_activations;
       cpu::DotFn dot = nullptr;
       cpu::Dot4Fn dot4 = nullptr;
-      cpu::Dot2Fn dot2 = nullptr;
+      cpu::DotTileFn tile = nullptr;
       switch (w.type) {
-        case TensorType::f32: dot = dot_.f32, dot4 = dot_.f32_rows4, dot2 = dot_.f32_rows2; break;
-        case TensorType::f16: dot = dot_.f16, dot4 = dot_.f16_rows4, dot2 = dot_.f16_rows2; break;
-        case TensorType::bf16: dot = dot_.bf16, dot4 = dot_.bf16_rows4, dot2 = dot_.bf16_rows2; break;
+        case TensorType::f32: dot = dot_.f32, dot4 = dot_.f32_rows4, tile = dot_.f32_tile; break;
+        case TensorType::f16: dot = dot_.f16, dot4 = dot_.f16_rows4, tile = dot_.f16_tile; break;
+        case TensorType::bf16: dot = dot_.bf16, dot4 = dot_.bf16_rows4, tile = dot_.bf16_tile; break;
         case TensorType::q8_0:
           dot = q8x ? dot_.q8_0_q8x : dot_.q8_0_f32x;
           dot4 = q8x ? dot_.q8_0_q8x_rows4 : dot_.q8_0_f32x_rows4;
-          dot2 = q8x ? dot_.q8_0_q8x_rows2 : nullptr;
+          tile = q8x ? dot_.q8_0_q8x_tile : nullptr;
           break;
         case TensorType::q4_0:
           dot = q8x ? dot_.q4_0_q8x : dot_.q4_0_f32x;
           dot4 = q8x ? dot_.q4_0_q8x_rows4 : dot_.q4_0_f32x_rows4;
-          dot2 = q8x ? dot_.q4_0_q8x_rows2 : nullptr;
+          tile = q8x ? dot_.q4_0_q8x_tile : nullptr;
           break;
       }
-      parts.push_back({dot, dot4, dot2, static_cast<const char*>(w.data), tensor_bytes(w.type, in), w.shape[1], total, o.bias,
+      parts.push_back({dot, dot4, tile, static_cast<const char*>(w.data), tensor_bytes(w.type, in), w.shape[1], total, o.bias,
                        o.y, q8x});
       total += w.shape[1];
       (q8x ? any_q8x : any_f32x) = true;
@@ -103,7 +103,7 @@ class CpuKernels final : public Kernels {
       for (int i = 0; i < n; ++i) xq[i] = xq_.data() + i * nb;
     }
     pool_.parallel_for(total, [&](int64_t g0, int64_t g1, int) {
-      float tmp[std::max(cpu::kMaxTile, cpu::kRows4)], tmp2[2 * cpu::kMaxTile];
+      float tmp[std::max(cpu::kMaxTile, cpu::kRows4)], tmp2[cpu::kTileRows * cpu::kMaxTile];
       for (const Part& p : parts) {
         const int64_t r0 = std::max(g0, p.first) - p.first, r1 = std::min(g1, p.first + p.rows) - p.first;
         if (r1 <= r0) continue;
@@ -126,10 +126,10 @@ class CpuKernels final : public Kernels {
           for (int i0 = 0; i0 < n; i0 += cpu::kMaxTile) {
             const int nx = std::min(cpu::kMaxTile, n - i0);
             int64_t r = rb0;
-            if (p.dot2)
-              for (; r + 2 <= rb1; r += 2) {
-                p.dot2(p.wdata + r * p.row_bytes, p.row_bytes, rows + i0, nx, in, tmp2);
-                for (int k = 0; k < 2; ++k)
+            if (p.tile)
+              for (; r + cpu::kTileRows <= rb1; r += cpu::kTileRows) {
+                p.tile(p.wdata + r * p.row_bytes, p.row_bytes, rows + i0, nx, in, tmp2);
+                for (int k = 0; k < cpu::kTileRows; ++k)
                   for (int j = 0; j < nx; ++j)
                     p.y[(i0 + j) * out + r + k] = p.bias ? tmp2[k * nx + j] + p.bias[r + k] : tmp2[k * nx + j];
               }
@@ -224,6 +224,7 @@ class CpuKernels final : public Kernels {
     const int64_t tasks = static_cast<int64_t>(qrows.size()) * n_heads;
     pool_.parallel_for(tasks, [&](int64_t b, int64_t e, int) {
       std::vector<float> scores(static_cast<size_t>(max_keys));
+      std::vector<const void*> vrows(static_cast<size_t>(max_keys));
       for (int64_t task = b; task < e; ++task) {
         const QRow& qr = qrows[task / n_heads];
         const int h = static_cast<int>(task % n_heads);
@@ -234,12 +235,25 @@ class CpuKernels final : public Kernels {
         const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
         float max = -INFINITY;
         const bool half = s.kv.type == KvType::f16;
-        for (int t = 0; t < n_keys; ++t) {
-          float d;
-          if (half) dot_.f16(s.kv.k_row_f16(t) + kv_off, &qh, 1, hd, &d);
-          else dot_.f32(s.kv.k_row(t) + kv_off, &qh, 1, hd, &d);
-          scores[t] = d * shape.scale;
-          max = std::max(max, scores[t]);
+        const size_t row_bytes = static_cast<size_t>(s.kv.row_stride) * kv_element_bytes(s.kv.type);
+        auto k_at = [&](int t) -> const void* {
+          return half ? static_cast<const void*>(s.kv.k_row_f16(t) + kv_off) : s.kv.k_row(t) + kv_off;
+        };
+        for (int t = 0; t < n_keys;) {
+          // Four keys in one block are evenly spaced: one rows4 call gives
+          // the four dots the single-row call would.
+          float d[cpu::kRows4];
+          int got = 1;
+          if (t + cpu::kRows4 <= n_keys && t / s.kv.block_size == (t + cpu::kRows4 - 1) / s.kv.block_size) {
+            (half ? dot_.f16_rows4 : dot_.f32_rows4)(k_at(t), row_bytes, qh, hd, d);
+            got = cpu::kRows4;
+          } else {
+            (half ? dot_.f16 : dot_.f32)(k_at(t), &qh, 1, hd, d);
+          }
+          for (int j = 0; j < got; ++j, ++t) {
+            scores[t] = d[j] * shape.scale;
+            max = std::max(max, scores[t]);
+          }
         }
         float sum = 0.0f;
         for (int t = 0; t < n_keys; ++t) {
@@ -249,10 +263,12 @@ class CpuKernels final : public Kernels {
         const float inv = 1.0f / sum;
         float* oh = out + row * q_width + h * hd;
         std::fill(oh, oh + hd, 0.0f);
-        if (half)
-          for (int t = 0; t < n_keys; ++t) dot_.axpy_f16(scores[t] * inv, s.kv.v_row_f16(t) + kv_off, oh, hd);
-        else
-          for (int t = 0; t < n_keys; ++t) dot_.axpy(scores[t] * inv, s.kv.v_row(t) + kv_off, oh, hd);
+        // The weights as axpy would take them, then every value row in turn.
+        for (int t = 0; t < n_keys; ++t) {
+          scores[t] = scores[t] * inv;
+          vrows[t] = half ? static_cast<const void*>(s.kv.v_row_f16(t) + kv_off) : s.kv.v_row(t) + kv_off;
+        }
+        (half ? dot_.axpy_rows_f16 : dot_.axpy_rows)(scores.data(), vrows.data(), n_keys, oh, hd);
       }
     });
   }

@@ -2,8 +2,10 @@
 // - matmuls() (q/k/v and gate/up in one parallel op) writes exactly what
 //   separate matmul() calls write;
 // - a one-row matmul (four weight rows side by side) equals that row of a
-//   batch, and the AVX-512 kernels (VNNI dot products, two weight rows per
+//   batch, and the AVX-512 kernels (VNNI dot products, four weight rows per
 //   tile) equal the AVX2 ones, bit for bit;
+// - attention (four keys per dot call, value rows summed in registers)
+//   equals the per-key dot and axpy loop bit for bit;
 // - the spin-then-park thread pool runs every index exactly once, whether
 //   its workers are spinning or parked;
 // - an f16 KV cache halves KV bytes per token and stays close to f32;
@@ -105,7 +107,7 @@ TEST_CASE("a one-row matmul (four weight rows side by side) equals that row insi
   }
 }
 
-TEST_CASE("the AVX-512 kernels (VNNI dot products, two weight rows per tile) equal the AVX2 ones bit for bit",
+TEST_CASE("the AVX-512 kernels (VNNI dot products, four weight rows per tile) equal the AVX2 ones bit for bit",
           "[kernels][speed]") {
   if (!cpu::cpu_supports_avx512_vnni()) {
     WARN("skipped: this CPU has no AVX-512 VNNI");
@@ -127,6 +129,63 @@ TEST_CASE("the AVX-512 kernels (VNNI dot products, two weight rows per tile) equ
       avx2->matmul(view, nullptr, x.data(), n, b.data());
       INFO(to_string(type) << ", " << n << " rows");
       REQUIRE(a == b);
+    }
+  }
+}
+
+TEST_CASE("attention (four keys per dot call, value rows summed in registers) equals per-key dot and axpy",
+          "[kernels][speed]") {
+  // The oracle is the per-key loop the CPU kernels ran before: one dot per
+  // key, softmax, one axpy per value row, all from the same dot table.
+  Rng rng(23);
+  const AttentionShape shape{4, 2, 24, 0.2f};  // head_dim 24: a 16-wide body and an 8-wide tail
+  const int kv_dim = 48, block = 4, n_phys = 8, row_stride = 52;
+  const std::vector<int32_t> table = {6, 2, 7, 0, 5};  // 19 positions over scattered blocks of 4
+  const int pos0 = 16, n_new = 3, n_rows = pos0 + n_new;
+  const auto q = random_vec(rng, static_cast<size_t>(n_new * 4 * 24));
+  const auto k = random_vec(rng, static_cast<size_t>(n_rows * kv_dim), 2.0f);
+  const auto v = random_vec(rng, static_cast<size_t>(n_rows * kv_dim));
+  for (KvType type : {KvType::f32, KvType::f16}) {
+    for (bool avx2 : {true, false}) {
+      INFO(to_string(type) << (avx2 ? "" : ", plain"));
+      auto kern = make_cpu_kernels({.threads = 2, .allow_avx2 = avx2});
+      const cpu::DotTable& dt = cpu::dot_table(avx2);
+      auto kpool = kern->alloc(static_cast<size_t>(n_phys) * block * row_stride);
+      auto vpool = kern->alloc(static_cast<size_t>(n_phys) * block * row_stride);
+      KvLayerView view{kpool.get(), vpool.get(), block, block * row_stride, row_stride, table.data(),
+                       static_cast<int>(table.size()), n_rows, type};
+      kern->write_kv(view, 0, n_rows, kv_dim, k.data(), v.data());
+      const AttentionSeq seq{0, n_new, pos0, view};
+      std::vector<float> got(q.size());
+      kern->attention(q.data(), shape, {&seq, 1}, got.data());
+      const bool half = type == KvType::f16;
+      for (int i = 0; i < n_new; ++i)
+        for (int h = 0; h < 4; ++h) {
+          const int n_keys = pos0 + i + 1;
+          const void* qh = q.data() + (i * 4 + h) * 24;
+          const int64_t off = (h / 2) * 24;
+          std::vector<float> sc(static_cast<size_t>(n_keys));
+          float max = -INFINITY;
+          for (int t = 0; t < n_keys; ++t) {
+            float d;
+            if (half) dt.f16(view.k_row_f16(t) + off, &qh, 1, 24, &d);
+            else dt.f32(view.k_row(t) + off, &qh, 1, 24, &d);
+            sc[t] = d * shape.scale;
+            max = std::max(max, sc[t]);
+          }
+          float sum = 0.0f;
+          for (int t = 0; t < n_keys; ++t) {
+            sc[t] = std::exp(sc[t] - max);
+            sum += sc[t];
+          }
+          const float inv = 1.0f / sum;
+          std::vector<float> want(24, 0.0f);
+          for (int t = 0; t < n_keys; ++t) {
+            if (half) dt.axpy_f16(sc[t] * inv, view.v_row_f16(t) + off, want.data(), 24);
+            else dt.axpy(sc[t] * inv, view.v_row(t) + off, want.data(), 24);
+          }
+          for (int c = 0; c < 24; ++c) REQUIRE(got[(i * 4 + h) * 24 + c] == want[c]);
+        }
     }
   }
 }
