@@ -23,7 +23,9 @@ using DotFn = void (*)(const void* w, const void* const* x, int nx, int64_t n, f
 // out[r] = dot(weight row r, x) for the kRows4 weight rows at w, w + row_bytes,
 // ..., and one activation row x: exactly what DotFn with nx = 1 computes for
 // each row (the same operations in the same order per row); the rows' sums
-// run side by side, so their dependency chains overlap (decode, batch 1).
+// run side by side, so their dependency chains overlap. For data in cache
+// (attention keys in prefill): streamed from memory, four interleaved rows
+// defeat the prefetcher.
 inline constexpr int kRows4 = 4;
 using Dot4Fn = void (*)(const void* w, size_t row_bytes, const void* x, int64_t n, float* out);
 // out[r * nx + j] = dot(weight row r, x[j]) for the kTileRows weight rows at

@@ -1,8 +1,7 @@
 // The speed paths of the CPU kernels keep results where they were:
 // - matmuls() (q/k/v and gate/up in one parallel op) writes exactly what
 //   separate matmul() calls write;
-// - a one-row matmul (four weight rows side by side) equals that row of a
-//   batch, and the AVX-512 kernels (VNNI dot products, four weight rows per
+// - a one-row matmul equals that row of a batch (prefill tiles), and the AVX-512 kernels (VNNI dot products, four weight rows per
 //   tile) equal the AVX2 ones, bit for bit;
 // - attention (four keys per dot call, value rows summed in registers)
 //   equals the per-key dot and axpy loop bit for bit;
@@ -81,7 +80,7 @@ TEST_CASE("matmuls of several weights write exactly what separate matmuls write"
   }
 }
 
-TEST_CASE("a one-row matmul (four weight rows side by side) equals that row inside a batch, bit for bit",
+TEST_CASE("a one-row matmul equals that row inside a batch of tiles, bit for bit",
           "[kernels][speed]") {
   Rng rng(17);
   const int64_t in = 136, out = 23;  // 23 rows: groups of four and a remainder; 136 = 8 * 17: an 8-wide tail
@@ -92,7 +91,7 @@ TEST_CASE("a one-row matmul (four weight rows side by side) equals that row insi
     for (bool avx2 : {true, false}) {
       for (bool q8x : {true, false}) {
         auto k = make_cpu_kernels({.threads = 2, .allow_avx2 = avx2, .quantize_activations = q8x});
-        const int n = 6;
+        const int n = 19;  // >= 16 rows: the prefill tiles (four weight rows by up to four x rows)
         const auto x = random_vec(rng, static_cast<size_t>(n * width));
         std::vector<float> batch(static_cast<size_t>(n * out));
         k->matmul(view, nullptr, x.data(), n, batch.data());
@@ -122,7 +121,7 @@ TEST_CASE("the AVX-512 kernels (VNNI dot products, four weight rows per tile) eq
     auto vnni = make_cpu_kernels({.threads = 1});
     auto avx2 = make_cpu_kernels({.threads = 1, .allow_avx512 = false});
     CHECK(std::string(vnni->name()).find("avx512vnni") != std::string::npos);
-    for (int n : {1, 3, 4, 7}) {
+    for (int n : {1, 3, 4, 7, 16, 18, 21}) {  // from 16 rows on: the tiles, with 2- and 1-row remainders
       const auto x = random_vec(rng, static_cast<size_t>(n * in), 2.0f);
       std::vector<float> a(static_cast<size_t>(n * out)), b(a.size());
       vnni->matmul(view, nullptr, x.data(), n, a.data());
