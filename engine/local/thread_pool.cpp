@@ -1,5 +1,7 @@
 #include "engine/local/thread_pool.hpp"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -18,16 +20,21 @@ inline void cpu_relax() {
 using Clock = std::chrono::steady_clock;
 
 // Spins until pred() holds or `limit` has passed; true when pred() held.
+// After the first 20 µs each round also yields the core, so that on an
+// oversubscribed machine the thread being waited for can run.
 template <class Pred>
 bool spin_until(Pred pred, std::chrono::microseconds limit) {
   if (limit.count() <= 0) return pred();
-  const auto deadline = Clock::now() + limit;
+  const auto start = Clock::now();
+  const auto polite = start + std::min(limit, std::chrono::microseconds(20)), deadline = start + limit;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (pred()) return true;
       cpu_relax();
     }
-    if (Clock::now() >= deadline) return pred();
+    const auto now = Clock::now();
+    if (now >= deadline) return pred();
+    if (now >= polite) std::this_thread::yield();
   }
 }
 

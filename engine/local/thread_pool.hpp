@@ -8,10 +8,11 @@
 // `fn` must not throw.
 //
 // Waking: a decode step runs a hundred or more parallel_for calls a few
-// microseconds apart, so idle workers first spin (with a pause instruction)
-// for up to `spin` (default 200 µs) watching for the next job, and only then
-// park on a condition variable; the caller spins likewise while waiting for
-// the workers to finish. A pool left idle therefore costs no CPU after the
+// microseconds apart, so idle workers first spin (with a pause instruction;
+// after 20 µs also yielding the core to other runnable threads) for up to
+// `spin` (default 200 µs) watching for the next job, and only then park on a
+// condition variable; the caller spins likewise while waiting for the
+// workers to finish. A pool left idle therefore costs no CPU after the
 // spin window.
 #pragma once
 
