@@ -24,6 +24,7 @@ void add_mkmodel_command(CLI::App& app, Action& run);
 void add_convert_command(CLI::App& app, Action& run);
 void add_search_command(CLI::App& app, Action& run);
 void add_daemon_command(CLI::App& app, Action& run);
+void add_bench_command(CLI::App& app, Action& run);
 
 // "troupe: <message>" on stderr.
 void print_error(const std::string& message);

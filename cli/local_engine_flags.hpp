@@ -38,6 +38,7 @@ inline CLI::Validator context_tokens_validator() {
 struct LocalEngineFlags {
   engine::local::LocalEngineOptions options;
   int kv_mb = 256;
+  std::string kv_type = "f32";
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--tokenizer", options.tokenizer_path, "Tokenizer file for a llama2.c checkpoint (tok512.bin)");
@@ -45,6 +46,9 @@ struct LocalEngineFlags {
                    "chatml | llama3 | llama2 (default: recognised from the model file)");
     cmd.add_option("--threads,-t", options.threads, "Compute threads (default: all cores)");
     cmd.add_option("--kv-mb", kv_mb, "KV cache budget in MiB")->capture_default_str();
+    cmd.add_option("--kv-type", kv_type, "KV cache element type: f32, or f16 (half the bytes per token)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"f32", "f16"}));
     cmd.add_option("--block-size", options.block_size, "KV cache block size in tokens")->capture_default_str();
     cmd.add_option("--max-batch-tokens", options.max_step_tokens, "Prefill tokens per step (chunked prefill)")
         ->capture_default_str();
@@ -56,6 +60,7 @@ struct LocalEngineFlags {
   engine::local::LocalEngineOptions resolved() const {
     auto o = options;
     o.kv_budget_bytes = static_cast<size_t>(kv_mb) << 20;
+    o.kv_type = kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
     return o;
   }
 };

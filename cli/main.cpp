@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_convert_command(app, action);
   troupe::cli::add_search_command(app, action);
   troupe::cli::add_daemon_command(app, action);
+  troupe::cli::add_bench_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

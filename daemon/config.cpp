@@ -215,7 +215,7 @@ std::string backend_key(const workflows::BackendConfig& b) {
   std::ostringstream k;
   k << b.kind << '\n' << b.url << '\n' << b.model << '\n' << b.api << '\n' << b.api_key_env << '\n' << b.stream
     << '\n' << b.fixture << '\n' << b.model_file << '\n' << b.tokenizer << '\n' << b.chat_template << '\n'
-    << b.threads << '\n' << b.kv_mb;
+    << b.threads << '\n' << b.kv_mb << '\n' << b.kv_type;
   return k.str();
 }
 

@@ -48,6 +48,7 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     o.kv_budget_bytes = static_cast<size_t>(cfg.kv_mb) << 20;
     o.model_name = cfg.model;
     o.context_length = cfg.context_length;
+    o.kv_type = cfg.kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
     auto b = engine::local::make_local_backend(o);
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));

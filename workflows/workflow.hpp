@@ -30,6 +30,7 @@
 //     chat_template: chatml       # local: override the model file's template (chatml | llama3 | llama2)
 //     threads: 0                  # local: compute threads (0 = all cores)
 //     kv_mb: 256                  # local: KV cache budget in MiB
+//     kv_type: f32                # local: KV cache element type, f32 | f16 (half the bytes per token)
 //     context: 4096               # local: tokens per sequence (default: the model file's)
 //   store:
 //     path: troupe.db             # relative to the working folder
@@ -107,6 +108,7 @@ struct BackendConfig {
   std::string chat_template;  // "" = from the model file; chatml | llama3 | llama2
   int threads = 0;            // 0 = all cores
   int kv_mb = 256;            // KV cache budget
+  std::string kv_type = "f32";  // KV cache element type: f32 | f16
   int context_length = 0;     // YAML `context`: tokens per sequence; 0 = the model file's
 };
 

@@ -160,7 +160,7 @@ const std::vector<std::string> kBackendKeys = {
     "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
     "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture",
     "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb",
-    "context"};
+    "context",       "kv_type"};
 const std::vector<std::string> kStoreKeys = {"path"};
 const std::vector<std::string> kRoleKeys = {"system", "template", "sampling", "parse_retries"};
 const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "top_p",
@@ -629,6 +629,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     b.kv_mb = get_int(*f);
     at_least(*f, b.kv_mb, 1);
   }
+  if (auto* f = s.find("kv_type")) b.kv_type = get_choice(*f, {"f32", "f16"});
   if (auto* f = s.find("context")) {
     b.context_length = get_int(*f);  // tokens per sequence, as `troupe generate --context`
     at_least(*f, b.context_length, 1);

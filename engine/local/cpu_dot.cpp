@@ -87,9 +87,48 @@ void axpy_plain(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// Four rows through a DotFn, one at a time (the plain build has no chains to overlap).
+template <DotFn F>
+void rows4_by_one(const void* w, size_t row_bytes, const void* x, int64_t n, float* out) {
+  for (int r = 0; r < kRows4; ++r) F(static_cast<const char*>(w) + r * row_bytes, &x, 1, n, out + r);
+}
+
+void axpy_f16_plain(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+
+void axpy_rows_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) axpy_plain(a[t], static_cast<const float*>(x[t]), y, n);
+}
+
+void axpy_rows_f16_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) axpy_f16_plain(a[t], static_cast<const uint16_t*>(x[t]), y, n);
+}
+
+void to_f16_plain(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
+}
+
 const DotTable kPlain = {
-    dot_plain<PlainF32>,     dot_plain<PlainF16>,     dot_plain<PlainBF16>,      dot_plain<PlainQ8>,
-    dot_plain<PlainQ4>,      dot_q8x_plain<BlockQ8_0>, dot_q8x_plain<BlockQ4_0>, axpy_plain,
+    .f32 = dot_plain<PlainF32>,
+    .f16 = dot_plain<PlainF16>,
+    .bf16 = dot_plain<PlainBF16>,
+    .q8_0_f32x = dot_plain<PlainQ8>,
+    .q4_0_f32x = dot_plain<PlainQ4>,
+    .q8_0_q8x = dot_q8x_plain<BlockQ8_0>,
+    .q4_0_q8x = dot_q8x_plain<BlockQ4_0>,
+    .f32_rows4 = rows4_by_one<dot_plain<PlainF32>>,
+    .f16_rows4 = rows4_by_one<dot_plain<PlainF16>>,
+    .bf16_rows4 = rows4_by_one<dot_plain<PlainBF16>>,
+    .q8_0_f32x_rows4 = rows4_by_one<dot_plain<PlainQ8>>,
+    .q4_0_f32x_rows4 = rows4_by_one<dot_plain<PlainQ4>>,
+    .q8_0_q8x_rows4 = rows4_by_one<dot_q8x_plain<BlockQ8_0>>,
+    .q4_0_q8x_rows4 = rows4_by_one<dot_q8x_plain<BlockQ4_0>>,
+    .axpy = axpy_plain,
+    .axpy_f16 = axpy_f16_plain,
+    .axpy_rows = axpy_rows_plain,
+    .axpy_rows_f16 = axpy_rows_f16_plain,
+    .to_f16 = to_f16_plain,
 };
 
 // ---- AVX2 / FMA / F16C -------------------------------------------------------
@@ -176,6 +215,38 @@ TARGET void dot_avx2_nx(const void* w, const void* const* xv, int64_t n, float* 
   }
 }
 
+// dot_avx2_nx<L, 1> for four weight rows side by side: per row the same
+// two accumulators, the same FMAs in the same order, the same tail.
+template <class L>
+TARGET void dot_avx2_rows4(const void* w, size_t row_bytes, const void* xv, int64_t n, float* out) {
+  const float* x = static_cast<const float*>(xv);
+  const void* wr[kRows4];
+  __m256 a0[kRows4], a1[kRows4];
+  for (int r = 0; r < kRows4; ++r) {
+    wr[r] = static_cast<const char*>(w) + r * row_bytes;
+    a0[r] = _mm256_setzero_ps();
+    a1[r] = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+    for (int r = 0; r < kRows4; ++r) {
+      a0[r] = _mm256_fmadd_ps(L::load8(wr[r], i), x0, a0[r]);
+      a1[r] = _mm256_fmadd_ps(L::load8(wr[r], i + 8), x1, a1[r]);
+    }
+  }
+  if (i + 8 <= n) {
+    const __m256 x0 = _mm256_loadu_ps(x + i);
+    for (int r = 0; r < kRows4; ++r) a0[r] = _mm256_fmadd_ps(L::load8(wr[r], i), x0, a0[r]);
+    i += 8;
+  }
+  for (int r = 0; r < kRows4; ++r) {
+    float s = hsum(_mm256_add_ps(a0[r], a1[r]));
+    for (int64_t k = i; k < n; ++k) s += L::get(wr[r], k) * x[k];
+    out[r] = s;
+  }
+}
+
 template <class L>
 TARGET void dot_avx2(const void* w, const void* const* x, int nx, int64_t n, float* out) {
   switch (nx) {
@@ -218,6 +289,31 @@ TARGET void dot_q8x_avx2_nx(const void* w, const void* const* xv, int64_t n, flo
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
 }
 
+// dot_q8x_avx2_nx<WBlock, 1> for four weight rows side by side.
+template <class WBlock>
+TARGET void dot_q8x_avx2_rows4(const void* w, size_t row_bytes, const void* xv, int64_t n, float* out) {
+  const auto* xb = static_cast<const BlockQ8_0*>(xv);
+  const WBlock* wb[kRows4];
+  __m256 acc[kRows4];
+  for (int r = 0; r < kRows4; ++r) {
+    wb[r] = reinterpret_cast<const WBlock*>(static_cast<const char*>(w) + r * row_bytes);
+    acc[r] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t nb = n / kQBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+    const float dx = f16(xb[b].d);
+    for (int r = 0; r < kRows4; ++r) {
+      const __m256i qw = q8_load(wb[r][b]);
+      const __m256i aw = _mm256_sign_epi8(qw, qw);
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(qx, qw)), ones);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16(wb[r][b].d) * dx), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows4; ++r) out[r] = hsum(acc[r]);
+}
+
 template <class WBlock>
 TARGET void dot_q8x_avx2(const void* w, const void* const* x, int nx, int64_t n, float* out) {
   switch (nx) {
@@ -235,9 +331,278 @@ TARGET void axpy_avx2(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+TARGET void axpy_f16_avx2(float a, const uint16_t* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, AvxF16::load8(x, i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * f16(x[i]);
+}
+
+// NV vectors of 8 floats of y at offset c, through every row: per element
+// the FMAs of axpy_avx2 (or axpy_f16_avx2), in row order.
+template <class L, int NV>
+TARGET inline void axpy_rows_chunk(const float* a, const void* const* x, int64_t rows, float* y, int64_t c) {
+  __m256 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm256_loadu_ps(y + c + 8 * v);
+  for (int64_t t = 0; t < rows; ++t) {
+    const __m256 va = _mm256_set1_ps(a[t]);
+    for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(va, L::load8(x[t], c + 8 * v), acc[v]);
+  }
+  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + c + 8 * v, acc[v]);
+}
+
+template <class L>
+TARGET void axpy_rows_avx2(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  int64_t c = 0;
+  for (; c + 64 <= n; c += 64) axpy_rows_chunk<L, 8>(a, x, rows, y, c);
+  for (; c + 8 <= n; c += 8) axpy_rows_chunk<L, 1>(a, x, rows, y, c);
+  for (; c < n; ++c)
+    for (int64_t t = 0; t < rows; ++t) y[c] += a[t] * L::get(x[t], c);
+}
+
+// _MM_FROUND_TO_NEAREST_INT: round to nearest, ties to even, as f32_to_f16.
+TARGET void to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = f32_to_f16(x[i]);
+}
+
+// ---- AVX-512 VNNI (256-bit, EVEX) --------------------------------------------
+// vpdpbusd sums the four u8*s8 products of each 32-bit lane into int32: the
+// same lane sums maddubs + madd(ones) make (q8_0 values are within
+// [-127, 127], so maddubs never saturates), so these functions return
+// exactly what the AVX2 ones do, in fewer instructions.
+#define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+template <class WBlock, int NX>
+TARGET_VNNI void dot_q8x_vnni_nx(const void* w, const void* const* xv, int64_t n, float* out) {
+  const auto* wb = static_cast<const WBlock*>(w);
+  const BlockQ8_0* xb[NX];
+  __m256 acc[NX];
+  for (int j = 0; j < NX; ++j) {
+    xb[j] = static_cast<const BlockQ8_0*>(xv[j]);
+    acc[j] = _mm256_setzero_ps();
+  }
+  const int64_t nb = n / kQBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i qw = q8_load(wb[b]);
+    const __m256i aw = _mm256_sign_epi8(qw, qw);
+    const float dw = _cvtsh_ss(wb[b].d);
+    for (int j = 0; j < NX; ++j) {
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j][b].qs));
+      const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(qx, qw));
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(xb[j][b].d)), _mm256_cvtepi32_ps(p), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]);
+}
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which it then
+// reports as maybe uninitialised (GCC bug 105593); silenced for this part.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// 16 weight values as one 512-bit vector: lanes 0-7 are the AVX2 code's
+// even 8-element chunk, lanes 8-15 its odd one, so one 512-bit FMA does
+// exactly the two 256-bit FMAs (a0 and a1) of dot_avx2_nx.
+struct Zmm32 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(w) + i); }
+};
+struct Zmm16 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i)));
+  }
+};
+struct ZmmB16 {
+  TARGET_VNNI static __m512 load16(const void* w, int64_t i) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+};
+
+// dot_avx2_nx with 512-bit accumulators, kTileRows weight rows at once:
+// acc = [a0 | a1] per (row, x) pair; the 8-wide tail goes into the low half
+// (a0) as in the AVX2 code. 16 accumulators of the 32 registers.
+template <class L, class Z, int NX>
+TARGET_VNNI void dot_tile_zmm_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
+  constexpr int R = kTileRows;
+  const void* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(w) + r * row_bytes;
+  __m512 acc[R][NX];
+  const float* x[NX];
+  for (int j = 0; j < NX; ++j) {
+    x[j] = static_cast<const float*>(xv[j]);
+    for (int r = 0; r < R; ++r) acc[r][j] = _mm512_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = Z::load16(wr[r], i);
+    for (int j = 0; j < NX; ++j) {
+      const __m512 xx = _mm512_loadu_ps(x[j] + i);
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(wv[r], xx, acc[r][j]);
+    }
+  }
+  const bool tail8 = i + 8 <= n;
+  for (int r = 0; r < R; ++r) {
+    const __m256 w8 = tail8 ? L::load8(wr[r], i) : _mm256_setzero_ps();
+    for (int j = 0; j < NX; ++j) {
+      // (maskz forms: GCC 12's plain cast/extract warn about an undefined source)
+      const __m512d v = _mm512_castps_pd(acc[r][j]);
+      __m256 a0 = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, v, 0));
+      const __m256 a1 = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, v, 1));
+      if (tail8) a0 = _mm256_fmadd_ps(w8, _mm256_loadu_ps(x[j] + i), a0);
+      float s = hsum(_mm256_add_ps(a0, a1));
+      for (int64_t k = tail8 ? i + 8 : i; k < n; ++k) s += L::get(wr[r], k) * x[j][k];
+      out[r * NX + j] = s;
+    }
+  }
+}
+
+template <class L, class Z>
+TARGET_VNNI void dot_tile(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n, float* out) {
+  switch (nx) {
+    case 1: return dot_tile_zmm_nx<L, Z, 1>(w, row_bytes, x, n, out);
+    case 2: return dot_tile_zmm_nx<L, Z, 2>(w, row_bytes, x, n, out);
+    case 3: return dot_tile_zmm_nx<L, Z, 3>(w, row_bytes, x, n, out);
+    default: return dot_tile_zmm_nx<L, Z, 4>(w, row_bytes, x, n, out);
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// dot_q8x_vnni_nx<WBlock, NX> for kTileRows weight rows at once.
+template <class WBlock, int NX>
+TARGET_VNNI void dot_q8x_vnni_tile_nx(const void* w, size_t row_bytes, const void* const* xv, int64_t n, float* out) {
+  constexpr int R = kTileRows;
+  const WBlock* wb[R];
+  for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const WBlock*>(static_cast<const char*>(w) + r * row_bytes);
+  const BlockQ8_0* xb[NX];
+  __m256 acc[R][NX];
+  for (int j = 0; j < NX; ++j) {
+    xb[j] = static_cast<const BlockQ8_0*>(xv[j]);
+    for (int r = 0; r < R; ++r) acc[r][j] = _mm256_setzero_ps();
+  }
+  const int64_t nb = n / kQBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i qw[R], aw[R];
+    float dw[R];
+    for (int r = 0; r < R; ++r) {
+      qw[r] = q8_load(wb[r][b]);
+      aw[r] = _mm256_sign_epi8(qw[r], qw[r]);
+      dw[r] = _cvtsh_ss(wb[r][b].d);
+    }
+    for (int j = 0; j < NX; ++j) {
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j][b].qs));
+      const float dx = _cvtsh_ss(xb[j][b].d);
+      for (int r = 0; r < R; ++r) {
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw[r], _mm256_sign_epi8(qx, qw[r]));
+        acc[r][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(p), acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NX; ++j) out[r * NX + j] = hsum(acc[r][j]);
+}
+
+template <class WBlock>
+TARGET_VNNI void dot_q8x_vnni_tile(const void* w, size_t row_bytes, const void* const* x, int nx, int64_t n,
+                                   float* out) {
+  switch (nx) {
+    case 1: return dot_q8x_vnni_tile_nx<WBlock, 1>(w, row_bytes, x, n, out);
+    case 2: return dot_q8x_vnni_tile_nx<WBlock, 2>(w, row_bytes, x, n, out);
+    case 3: return dot_q8x_vnni_tile_nx<WBlock, 3>(w, row_bytes, x, n, out);
+    default: return dot_q8x_vnni_tile_nx<WBlock, 4>(w, row_bytes, x, n, out);
+  }
+}
+
+template <class WBlock>
+TARGET_VNNI void dot_q8x_vnni_rows4(const void* w, size_t row_bytes, const void* xv, int64_t n, float* out) {
+  const auto* xb = static_cast<const BlockQ8_0*>(xv);
+  const WBlock* wb[kRows4];
+  __m256 acc[kRows4];
+  for (int r = 0; r < kRows4; ++r) {
+    wb[r] = reinterpret_cast<const WBlock*>(static_cast<const char*>(w) + r * row_bytes);
+    acc[r] = _mm256_setzero_ps();
+  }
+  const int64_t nb = n / kQBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+    const float dx = _cvtsh_ss(xb[b].d);
+    for (int r = 0; r < kRows4; ++r) {
+      const __m256i qw = q8_load(wb[r][b]);
+      const __m256i aw = _mm256_sign_epi8(qw, qw);
+      const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(qx, qw));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(wb[r][b].d) * dx), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows4; ++r) out[r] = hsum(acc[r]);
+}
+
+template <class WBlock>
+TARGET_VNNI void dot_q8x_vnni(const void* w, const void* const* x, int nx, int64_t n, float* out) {
+  switch (nx) {
+    case 1: return dot_q8x_vnni_nx<WBlock, 1>(w, x, n, out);
+    case 2: return dot_q8x_vnni_nx<WBlock, 2>(w, x, n, out);
+    case 3: return dot_q8x_vnni_nx<WBlock, 3>(w, x, n, out);
+    default: return dot_q8x_vnni_nx<WBlock, 4>(w, x, n, out);
+  }
+}
+
 const DotTable kAvx2 = {
-    dot_avx2<AvxF32>, dot_avx2<AvxF16>,          dot_avx2<AvxBF16>,          dot_avx2<AvxQ8>,
-    dot_avx2<AvxQ4>,  dot_q8x_avx2<BlockQ8_0>, dot_q8x_avx2<BlockQ4_0>, axpy_avx2,
+    .f32 = dot_avx2<AvxF32>,
+    .f16 = dot_avx2<AvxF16>,
+    .bf16 = dot_avx2<AvxBF16>,
+    .q8_0_f32x = dot_avx2<AvxQ8>,
+    .q4_0_f32x = dot_avx2<AvxQ4>,
+    .q8_0_q8x = dot_q8x_avx2<BlockQ8_0>,
+    .q4_0_q8x = dot_q8x_avx2<BlockQ4_0>,
+    .f32_rows4 = dot_avx2_rows4<AvxF32>,
+    .f16_rows4 = dot_avx2_rows4<AvxF16>,
+    .bf16_rows4 = dot_avx2_rows4<AvxBF16>,
+    .q8_0_f32x_rows4 = dot_avx2_rows4<AvxQ8>,
+    .q4_0_f32x_rows4 = dot_avx2_rows4<AvxQ4>,
+    .q8_0_q8x_rows4 = dot_q8x_avx2_rows4<BlockQ8_0>,
+    .q4_0_q8x_rows4 = dot_q8x_avx2_rows4<BlockQ4_0>,
+    .axpy = axpy_avx2,
+    .axpy_f16 = axpy_f16_avx2,
+    .axpy_rows = axpy_rows_avx2<AvxF32>,
+    .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
+    .to_f16 = to_f16_avx2,
+};
+
+const DotTable kAvx512Vnni = {
+    .f32 = dot_avx2<AvxF32>,
+    .f16 = dot_avx2<AvxF16>,
+    .bf16 = dot_avx2<AvxBF16>,
+    .q8_0_f32x = dot_avx2<AvxQ8>,
+    .q4_0_f32x = dot_avx2<AvxQ4>,
+    .q8_0_q8x = dot_q8x_vnni<BlockQ8_0>,
+    .q4_0_q8x = dot_q8x_vnni<BlockQ4_0>,
+    .f32_rows4 = dot_avx2_rows4<AvxF32>,
+    .f16_rows4 = dot_avx2_rows4<AvxF16>,
+    .bf16_rows4 = dot_avx2_rows4<AvxBF16>,
+    .q8_0_f32x_rows4 = dot_avx2_rows4<AvxQ8>,
+    .q4_0_f32x_rows4 = dot_avx2_rows4<AvxQ4>,
+    .q8_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ8_0>,
+    .q4_0_q8x_rows4 = dot_q8x_vnni_rows4<BlockQ4_0>,
+    .f32_tile = dot_tile<AvxF32, Zmm32>,
+    .f16_tile = dot_tile<AvxF16, Zmm16>,
+    .bf16_tile = dot_tile<AvxBF16, ZmmB16>,
+    .q8_0_q8x_tile = dot_q8x_vnni_tile<BlockQ8_0>,
+    .q4_0_q8x_tile = dot_q8x_vnni_tile<BlockQ4_0>,
+    .axpy = axpy_avx2,
+    .axpy_f16 = axpy_f16_avx2,
+    .axpy_rows = axpy_rows_avx2<AvxF32>,
+    .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
+    .to_f16 = to_f16_avx2,
 };
 #endif
 
@@ -259,11 +624,23 @@ bool cpu_supports_avx2() {
 #endif
 }
 
-const DotTable& dot_table(bool avx2) {
+bool cpu_supports_avx512_vnni() {
 #ifdef TROUPE_X86
+  static const bool ok = cpu_supports_avx2() && __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+const DotTable& dot_table(bool avx2, bool avx512) {
+#ifdef TROUPE_X86
+  if (avx2 && avx512 && cpu_supports_avx512_vnni()) return kAvx512Vnni;
   if (avx2 && cpu_supports_avx2()) return kAvx2;
 #else
   (void)avx2;
+  (void)avx512;
 #endif
   return kPlain;
 }

@@ -6,7 +6,8 @@
 //   make_cpu_kernels(opts)    the optimised CPU path: a thread pool, AVX2/FMA
 //                             (selected at run time; plain code otherwise),
 //                             F16C for f16 weights, integer dot products for
-//                             q8_0/q4_0 weights;
+//                             q8_0/q4_0 weights (AVX-512 VNNI where the CPU
+//                             has it, with the same results as AVX2);
 //   (later) engine/local/cuda/ implements the same interface.
 //
 // What callers may rely on:
@@ -35,13 +36,24 @@
 
 namespace troupe::engine::local {
 
+// The element type of cached keys and values: float32 (the default; the
+// forward pass is then exactly as before), or IEEE half, which halves the
+// cache's bytes per token at a small rounding cost (keys and values are
+// rounded to f16 when written; attention computes in float32).
+enum class KvType { f32, f16 };
+const char* to_string(KvType t);
+// Bytes of one cached element of type t (4 or 2).
+inline size_t kv_element_bytes(KvType t) { return t == KvType::f16 ? 2 : 4; }
+
 // One sequence's keys and values of one layer, wherever they live. Rows
-// (one per token position, `kv_dim` = n_kv_heads * head_dim floats each)
+// (one per token position, `kv_dim` = n_kv_heads * head_dim elements each)
 // sit in fixed-size physical blocks of `block_size` rows; the block table
 // maps a sequence's logical block (position / block_size) to a physical
 // block index. Position p is at
 //   k + block_table[p / block_size] * block_stride + (p % block_size) * row_stride
-// and likewise for v. A contiguous cache is the special case of one block
+// and likewise for v, counted in elements of `type`: for KvType::f16 the
+// storage at k and v holds uint16_t halves (k_row_f16()), for f32 floats
+// (k_row()). A contiguous cache is the special case of one block
 // of context-length rows (block_table = {s} for sequence s). A paged cache
 // passes its pool's per-layer base pointers, its layout, and the sequence's
 // block table; blocks may be shared between sequences (prefix sharing) as
@@ -50,17 +62,20 @@ struct KvLayerView {
   float* k = nullptr;            // base of physical block 0, this layer
   float* v = nullptr;
   int block_size = 0;            // rows per block
-  int64_t block_stride = 0;      // floats from one physical block to the next
-  int64_t row_stride = 0;        // floats from one row to the next (>= kv_dim)
+  int64_t block_stride = 0;      // elements from one physical block to the next
+  int64_t row_stride = 0;        // elements from one row to the next (>= kv_dim)
   const int32_t* block_table = nullptr;
   int n_blocks = 0;              // entries in block_table
   int n_tokens = 0;              // rows valid for attention: positions [0, n_tokens)
+  KvType type = KvType::f32;
 
   int64_t offset(int pos) const {
     return block_table[pos / block_size] * block_stride + static_cast<int64_t>(pos % block_size) * row_stride;
   }
-  float* k_row(int pos) const { return k + offset(pos); }
+  float* k_row(int pos) const { return k + offset(pos); }  // type == f32
   float* v_row(int pos) const { return v + offset(pos); }
+  uint16_t* k_row_f16(int pos) const { return reinterpret_cast<uint16_t*>(k) + offset(pos); }  // type == f16
+  uint16_t* v_row_f16(int pos) const { return reinterpret_cast<uint16_t*>(v) + offset(pos); }
 };
 
 // Queries of one sequence inside a batch's query rows: rows
@@ -98,6 +113,16 @@ class Kernels {
   // y[n][out] = x[n][in] · Wᵀ (+ bias[out] when bias != nullptr), for W with
   // shape {in, out}. x and y must not overlap.
   virtual void matmul(const TensorView& w, const float* bias, const float* x, int n, float* y) = 0;
+  // Several matmuls of the same x (q/k/v; gate/up): outs[i].y = x · outs[i].wᵀ
+  // (+ bias). Each output is exactly what matmul() would write; a backend
+  // may run them as one parallel op (one wake of its threads, x prepared
+  // once). The default calls matmul() for each.
+  struct MatmulOut {
+    const TensorView* w = nullptr;
+    const float* bias = nullptr;
+    float* y = nullptr;
+  };
+  virtual void matmuls(std::span<const MatmulOut> outs, const float* x, int n);
   // y[i] = row ids[i] of W ({width, rows}), as float32: the embedding lookup.
   virtual void get_rows(const TensorView& w, const int32_t* ids, int n, float* y) = 0;
   // y[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight, for n rows of width floats.
@@ -108,7 +133,8 @@ class Kernels {
   // when neox, by angle pos * theta^(-2j/head_dim).
   virtual void rope(float* x, int n, int n_heads, int head_dim, const int32_t* pos, float theta, bool neox) = 0;
   // Stores n rows of new keys and values (kv_dim floats each) for positions
-  // pos0 .. pos0+n-1 of one sequence into its cache.
+  // pos0 .. pos0+n-1 of one sequence into its cache (rounded to f16, ties
+  // to even, when kv.type is f16).
   virtual void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) = 0;
   // Causal scaled dot-product attention for every sequence in `seqs`:
   // out rows (n_heads * head_dim floats) for the q rows each names.
@@ -125,6 +151,7 @@ class Kernels {
 struct CpuKernelOptions {
   int threads = 1;                  // worker threads including the caller; >= 1
   bool allow_avx2 = true;           // false: the plain code even where AVX2 exists
+  bool allow_avx512 = true;         // false: no AVX-512 VNNI q8_0/q4_0 dot products (same results, slower)
   bool quantize_activations = true; // q8_0/q4_0 weights: quantise x to q8_0 (faster) or use f32 x
 };
 

@@ -69,6 +69,15 @@ class ReferenceKernels final : public Kernels {
 
   void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
     for (int i = 0; i < n; ++i) {
+      if (kv.type == KvType::f16) {
+        uint16_t* kd = kv.k_row_f16(pos0 + i);
+        uint16_t* vd = kv.v_row_f16(pos0 + i);
+        for (int c = 0; c < kv_dim; ++c) {
+          kd[c] = f32_to_f16(k[static_cast<int64_t>(i) * kv_dim + c]);
+          vd[c] = f32_to_f16(v[static_cast<int64_t>(i) * kv_dim + c]);
+        }
+        continue;
+      }
       float* kd = kv.k_row(pos0 + i);
       float* vd = kv.v_row(pos0 + i);
       for (int c = 0; c < kv_dim; ++c) {
@@ -82,7 +91,14 @@ class ReferenceKernels final : public Kernels {
                  float* out) override {
     const int hd = shape.head_dim, group = shape.n_heads / shape.n_kv_heads;
     const int64_t q_width = static_cast<int64_t>(shape.n_heads) * hd;
-    std::vector<float> scores;
+    std::vector<float> scores, kt(static_cast<size_t>(hd)), vt(static_cast<size_t>(hd));
+    // Row t's keys (values) of one kv head as float32, from either cache type.
+    auto row = [&](const KvLayerView& kv, bool keys, int t, int64_t off, std::vector<float>& buf) -> const float* {
+      if (kv.type == KvType::f32) return (keys ? kv.k_row(t) : kv.v_row(t)) + off;
+      const uint16_t* h = (keys ? kv.k_row_f16(t) : kv.v_row_f16(t)) + off;
+      for (int c = 0; c < hd; ++c) buf[c] = f16_to_f32(h[c]);
+      return buf.data();
+    };
     for (const AttentionSeq& s : seqs) {
       for (int i = 0; i < s.n_q; ++i) {
         const int n_keys = s.pos0 + i + 1;
@@ -91,17 +107,17 @@ class ReferenceKernels final : public Kernels {
           const float* qh = q + (s.q_row + i) * q_width + h * hd;
           const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
           for (int t = 0; t < n_keys; ++t) {
-            const float* kt = s.kv.k_row(t) + kv_off;
+            const float* kr = row(s.kv, true, t, kv_off, kt);
             float dot = 0.0f;
-            for (int c = 0; c < hd; ++c) dot += qh[c] * kt[c];
+            for (int c = 0; c < hd; ++c) dot += qh[c] * kr[c];
             scores[t] = dot * shape.scale;
           }
           softmax(scores.data(), 1, n_keys);
           float* oh = out + (s.q_row + i) * q_width + h * hd;
           for (int c = 0; c < hd; ++c) oh[c] = 0.0f;
           for (int t = 0; t < n_keys; ++t) {
-            const float* vt = s.kv.v_row(t) + kv_off;
-            for (int c = 0; c < hd; ++c) oh[c] += scores[t] * vt[c];
+            const float* vr = row(s.kv, false, t, kv_off, vt);
+            for (int c = 0; c < hd; ++c) oh[c] += scores[t] * vr[c];
           }
         }
       }

@@ -9,7 +9,7 @@ Result<std::unique_ptr<KvCache>> KvCache::create(KvCacheConfig cfg) {
   if (cfg.n_layers < 1 || cfg.kv_dim < 1 || cfg.block_size < 1)
     return Error{ErrorCode::invalid_argument, "kv cache: n_layers, kv_dim and block_size must be positive"};
   size_t per_block = 2ull * static_cast<size_t>(cfg.n_layers) * static_cast<size_t>(cfg.block_size) *
-                     static_cast<size_t>(cfg.kv_dim) * sizeof(float);
+                     static_cast<size_t>(cfg.kv_dim) * kv_element_bytes(cfg.type);
   size_t n = cfg.budget_bytes / per_block;
   if (n < 1)
     return Error{ErrorCode::invalid_argument, "kv cache: a budget of " + std::to_string(cfg.budget_bytes) +
@@ -19,7 +19,9 @@ Result<std::unique_ptr<KvCache>> KvCache::create(KvCacheConfig cfg) {
 }
 
 KvCache::KvCache(KvCacheConfig cfg, int n_blocks) : cfg_(cfg), n_blocks_(n_blocks) {
-  size_t floats = static_cast<size_t>(n_blocks) * static_cast<size_t>(cfg.block_size) * static_cast<size_t>(cfg.kv_dim);
+  const size_t elements =
+      static_cast<size_t>(n_blocks) * static_cast<size_t>(cfg.block_size) * static_cast<size_t>(cfg.kv_dim);
+  const size_t floats = (elements * kv_element_bytes(cfg.type) + sizeof(float) - 1) / sizeof(float);
   for (int l = 0; l < cfg.n_layers; ++l) {
     // Uninitialised: pages are only touched when rows are written.
     k_.emplace_back(new float[floats]);
@@ -32,7 +34,7 @@ KvCache::KvCache(KvCacheConfig cfg, int n_blocks) : cfg_(cfg), n_blocks_(n_block
 
 size_t KvCache::bytes_per_block() const {
   return 2ull * static_cast<size_t>(cfg_.n_layers) * static_cast<size_t>(cfg_.block_size) *
-         static_cast<size_t>(cfg_.kv_dim) * sizeof(float);
+         static_cast<size_t>(cfg_.kv_dim) * kv_element_bytes(cfg_.type);
 }
 
 int KvCache::free_blocks() const { return static_cast<int>(free_.size() + lru_.size()); }
@@ -96,12 +98,13 @@ void KvCache::unref(int32_t b) {
 }
 
 void KvCache::copy_block(int32_t from, int32_t to) {
-  size_t row = static_cast<size_t>(cfg_.block_size) * static_cast<size_t>(cfg_.kv_dim);
+  const size_t bytes =
+      static_cast<size_t>(cfg_.block_size) * static_cast<size_t>(cfg_.kv_dim) * kv_element_bytes(cfg_.type);
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    std::memcpy(k_[static_cast<size_t>(l)].get() + static_cast<size_t>(to) * row,
-                k_[static_cast<size_t>(l)].get() + static_cast<size_t>(from) * row, row * sizeof(float));
-    std::memcpy(v_[static_cast<size_t>(l)].get() + static_cast<size_t>(to) * row,
-                v_[static_cast<size_t>(l)].get() + static_cast<size_t>(from) * row, row * sizeof(float));
+    char* k = reinterpret_cast<char*>(k_[static_cast<size_t>(l)].get());
+    char* v = reinterpret_cast<char*>(v_[static_cast<size_t>(l)].get());
+    std::memcpy(k + static_cast<size_t>(to) * bytes, k + static_cast<size_t>(from) * bytes, bytes);
+    std::memcpy(v + static_cast<size_t>(to) * bytes, v + static_cast<size_t>(from) * bytes, bytes);
   }
   ++stats_.copies;
 }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "engine/local/kernels.hpp"
 
 namespace troupe::engine::local {
 
@@ -41,6 +42,7 @@ struct KvCacheConfig {
   int kv_dim = 0;           // n_kv_heads * head_dim
   int block_size = 16;      // token positions per block
   size_t budget_bytes = 0;  // K and V of all layers
+  KvType type = KvType::f32;  // element type of the stored rows (f16: half the bytes per block)
 };
 
 struct KvCacheStats {
@@ -62,7 +64,8 @@ class KvCache {
   size_t bytes_per_block() const;
   const KvCacheStats& stats() const { return stats_; }
 
-  // Storage of one layer: n_blocks * block_size * kv_dim floats.
+  // Storage of one layer: n_blocks * block_size * kv_dim elements of
+  // config().type (floats, or uint16_t halves for KvType::f16).
   float* k_base(int layer) { return k_[static_cast<size_t>(layer)].get(); }
   float* v_base(int layer) { return v_[static_cast<size_t>(layer)].get(); }
 

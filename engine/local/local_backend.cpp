@@ -28,6 +28,7 @@ class TransformerRunner : public ModelRunner {
       pool_.block_size = cache.config().block_size;
       pool_.row_stride = cache.config().kv_dim;
       pool_.block_stride = static_cast<int64_t>(cache.config().block_size) * cache.config().kv_dim;
+      pool_.type = cache.config().type;
       for (int l = 0; l < cache.config().n_layers; ++l) {
         pool_.k.push_back(cache.k_base(l));
         pool_.v.push_back(cache.v_base(l));
@@ -138,6 +139,7 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   kc.kv_dim = cfg.n_kv_heads * cfg.head_dim();
   kc.block_size = o.block_size;
   kc.budget_bytes = o.kv_budget_bytes;
+  kc.type = o.kv_type;
   auto kv = KvCache::create(kc);
   if (!kv.ok()) return kv.error();
   const int64_t kv_tokens = static_cast<int64_t>((*kv)->n_blocks()) * kc.block_size;

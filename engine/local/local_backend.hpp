@@ -27,6 +27,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/local/kernels.hpp"
 #include "engine/local/scheduler.hpp"
 
 namespace troupe::engine::local {
@@ -42,6 +43,7 @@ struct LocalEngineOptions {
   int max_running = 64;
   std::string model_name;      // "" = the file name without extension
   int context_length = 0;      // tokens per sequence; 0 = the model file's; < 0 is an error
+  KvType kv_type = KvType::f32;  // f16 halves the KV bytes per token (rounding K and V to half)
 };
 
 Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& options);

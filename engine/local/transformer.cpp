@@ -53,6 +53,7 @@ KvLayerView KvPool::view(int layer, std::span<const int32_t> block_table, int n_
   v.block_table = block_table.data();
   v.n_blocks = static_cast<int>(block_table.size());
   v.n_tokens = n_tokens;
+  v.type = type;
   return v;
 }
 
@@ -192,9 +193,8 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
     const LayerVectors& V = layer_vec_[l];
     // Attention block.
     K.rmsnorm(x, V.attn_norm.get(), T, dim, c.rms_eps, xb);
-    K.matmul(L.wq, V.bq.get(), xb, T, q);
-    K.matmul(L.wk, V.bk.get(), xb, T, kk);
-    K.matmul(L.wv, V.bv.get(), xb, T, vv);
+    const Kernels::MatmulOut qkv[] = {{&L.wq, V.bq.get(), q}, {&L.wk, V.bk.get(), kk}, {&L.wv, V.bv.get(), vv}};
+    K.matmuls(qkv, xb, T);
     K.rope(q, T, c.n_heads, hd, pos.data(), c.rope_theta, c.rope_neox);
     K.rope(kk, T, c.n_kv_heads, hd, pos.data(), c.rope_theta, c.rope_neox);
     for (size_t e = 0; e < batch.size(); ++e) {
@@ -210,8 +210,8 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
     K.add(x, xb, static_cast<size_t>(T) * dim);
     // Feed-forward block (SwiGLU).
     K.rmsnorm(x, V.ffn_norm.get(), T, dim, c.rms_eps, xb);
-    K.matmul(L.w_gate, nullptr, xb, T, hb);
-    K.matmul(L.w_up, nullptr, xb, T, hb2);
+    const Kernels::MatmulOut gate_up[] = {{&L.w_gate, nullptr, hb}, {&L.w_up, nullptr, hb2}};
+    K.matmuls(gate_up, xb, T);
     K.silu_mul(hb, hb2, static_cast<size_t>(T) * c.ffn_dim);
     K.matmul(L.w_down, nullptr, hb, T, xb);
     K.add(x, xb, static_cast<size_t>(T) * dim);
@@ -234,12 +234,14 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
   return result;
 }
 
-ContiguousKvCache::ContiguousKvCache(const ModelConfig& c, Kernels& kernels, int n_seqs, int max_len) {
+ContiguousKvCache::ContiguousKvCache(const ModelConfig& c, Kernels& kernels, int n_seqs, int max_len, KvType type) {
   const int64_t kvd = static_cast<int64_t>(c.n_kv_heads) * c.head_dim();
   pool_.block_size = max_len;
   pool_.row_stride = kvd;
   pool_.block_stride = kvd * max_len;
-  const size_t per_layer = static_cast<size_t>(n_seqs) * max_len * kvd;
+  pool_.type = type;
+  const size_t elements = static_cast<size_t>(n_seqs) * max_len * kvd;
+  const size_t per_layer = (elements * kv_element_bytes(type) + sizeof(float) - 1) / sizeof(float);
   for (int l = 0; l < c.n_layers; ++l) {
     buffers_.push_back(kernels.alloc(per_layer));
     pool_.k.push_back(buffers_.back().get());

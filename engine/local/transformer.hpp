@@ -41,9 +41,10 @@ namespace troupe::engine::local {
 // (see KvLayerView). A sequence's rows are found through its block table.
 struct KvPool {
   int block_size = 0;
-  int64_t block_stride = 0;  // floats
-  int64_t row_stride = 0;    // floats, >= kv_dim
-  std::vector<float*> k, v;  // per layer
+  int64_t block_stride = 0;  // elements of `type`
+  int64_t row_stride = 0;    // elements of `type`, >= kv_dim
+  std::vector<float*> k, v;  // per layer (storage of `type` elements)
+  KvType type = KvType::f32;
 
   KvLayerView view(int layer, std::span<const int32_t> block_table, int n_tokens) const;
 };
@@ -99,10 +100,11 @@ class Transformer {
 
 // A KV cache for tests and simple callers: n_seqs sequences of up to
 // max_len positions each, one contiguous block per sequence (block_size =
-// max_len, block table {s} for sequence s).
+// max_len, block table {s} for sequence s), elements of `type`.
 class ContiguousKvCache {
  public:
-  ContiguousKvCache(const ModelConfig& config, Kernels& kernels, int n_seqs, int max_len);
+  ContiguousKvCache(const ModelConfig& config, Kernels& kernels, int n_seqs, int max_len,
+                    KvType type = KvType::f32);
   const KvPool& pool() const { return pool_; }
   std::span<const int32_t> block_table(int seq) const { return {&tables_[seq], 1}; }
   BatchEntry entry(int seq, std::span<const int32_t> tokens, int pos0, bool all_logits = false) const {

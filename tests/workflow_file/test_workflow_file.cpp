@@ -171,7 +171,7 @@ TEST_CASE("an unknown key is an error that suggests the closest known key", "[wo
         "test.yaml:5:3: unknown key 'timeout' in backend (did you mean 'timeout_s'?); allowed keys: kind, url, model, "
         "api, api_key_env, stream, timeout_s, connect_timeout_s, max_in_flight, max_retries, backoff_ms, "
         "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb, "
-        "context");
+        "context, kv_type");
   CHECK(parse_error(std::string(kScriptedHead) + "roles:\n  solver:\n    sampling: {temprature: 1}\n") ==
         "test.yaml:7:16: unknown key 'temprature' in roles.solver.sampling (did you mean 'temperature'?); "
         "allowed keys: n, temperature, top_p, top_k, min_p, max_tokens, seed, stop, logprobs");
@@ -428,6 +428,13 @@ TEST_CASE("a local backend needs model_file, its paths are relative to the workf
   CHECK(wf->backend.chat_template == "chatml");
   CHECK(wf->backend.threads == 2);
   CHECK(wf->backend.kv_mb == 32);
+  CHECK(wf->backend.kv_type == "f32");
+  auto half = parse_workflow("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: f16\n",
+                             "/srv/flows/test.yaml");
+  REQUIRE(half.ok());
+  CHECK(half->backend.kv_type == "f16");
+  CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: q8\n")
+            .find("expected one of f32, f16") != std::string::npos);
   CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  chat_template: vicuna\n")
             .find("expected one of chatml, llama3, llama2") != std::string::npos);
 }

@@ -46,3 +46,45 @@ TEST_CASE("a local backend's `context` key overrides the model's context length"
   CHECK(res->choices[0].finish == engine::FinishReason::length);
   CHECK_THAT(res->choices[0].finish_detail, Catch::Contains("context of 32 tokens"));
 }
+
+TEST_CASE("a local backend's `kv_type: f16` halves the KV bytes per token: the same kv_mb holds twice the tokens",
+          "[workflows][backend]") {
+  testing::TempDir dir;
+  engine::local::RandomModelOptions m;
+  m.dim = 256;
+  m.n_layers = 8;
+  m.n_heads = 4;
+  m.n_kv_heads = 4;
+  m.ffn_dim = 64;
+  m.vocab_size = 300;
+  m.context_length = 100;
+  m.seed = 11;
+  const std::string model = dir.file("m.gguf");
+  REQUIRE(engine::local::write_random_model(m, model).ok());
+  // K and V of 8 layers x 256 floats: 16 KiB per token in f32, so kv_mb 1
+  // holds 64 tokens; in f16 it holds 128, more than the context of 100.
+  std::vector<Result<engine::GenerateResult>> results;
+  for (const char* kv_type : {"f32", "f16"}) {
+    testing::write_file(dir.file("flow.yaml"), std::string("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n"
+                                                           "  threads: 1\n  kv_mb: 1\n  kv_type: ") +
+                                                   kv_type + "\n");
+    auto wf = workflows::load_workflow(dir.file("flow.yaml"));
+    REQUIRE(wf.ok());
+    auto backend = workflows::make_backend(wf->backend);
+    REQUIRE(backend.ok());
+    engine::GenerateRequest r;
+    r.kind = engine::PromptKind::text;
+    r.prompt = "hello";
+    r.sampling.max_tokens = 200;
+    r.sampling.temperature = 0.0;
+    std::promise<Result<engine::GenerateResult>> p;
+    auto f = p.get_future();
+    (*backend)->submit(std::move(r), [&p](Result<engine::GenerateResult> res) { p.set_value(std::move(res)); });
+    results.push_back(f.get());
+  }
+  REQUIRE_FALSE(results[0].ok());  // f32: the sequence outgrows the 64-token budget
+  CHECK_THAT(results[0].error().message, Catch::Contains("KV"));
+  REQUIRE(results[1].ok());  // f16: the whole context fits
+  CHECK(results[1]->usage.prompt_tokens + results[1]->usage.completion_tokens == 100);
+  CHECK(results[1]->choices[0].finish == engine::FinishReason::length);
+}

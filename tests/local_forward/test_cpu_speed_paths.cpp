@@ -1,0 +1,301 @@
+// The speed paths of the CPU kernels keep results where they were:
+// - matmuls() (q/k/v and gate/up in one parallel op) writes exactly what
+//   separate matmul() calls write;
+// - a one-row matmul equals that row of a batch (prefill tiles), and the AVX-512 kernels (VNNI dot products, four weight rows per
+//   tile) equal the AVX2 ones, bit for bit;
+// - attention (four keys per dot call, value rows summed in registers)
+//   equals the per-key dot and axpy loop bit for bit;
+// - the spin-then-park thread pool runs every index exactly once, whether
+//   its workers are spinning or parked;
+// - an f16 KV cache halves KV bytes per token and stays close to f32;
+// - SpeedBench (troupe bench) measures each test and refuses impossible ones.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+
+#include "engine/local/cpu_dot.hpp"
+#include "engine/local/kernels.hpp"
+#include "engine/local/kv_cache.hpp"
+#include "engine/local/speed_bench.hpp"
+#include "engine/local/thread_pool.hpp"
+#include "engine/local/transformer.hpp"
+#include "local_forward/random_model.hpp"
+
+using namespace troupe::engine::local;
+using troupe::testing::encode_rows;
+using troupe::testing::make_random_model;
+using troupe::testing::RandomModelSpec;
+using troupe::testing::Rng;
+
+namespace {
+
+std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.uniform(a);
+  return v;
+}
+
+std::vector<int32_t> tokens(int n, int vocab, int seed) {
+  std::vector<int32_t> t;
+  for (int i = 0; i < n; ++i) t.push_back((i * 37 + seed * 11 + 5) % vocab);
+  return t;
+}
+
+const TensorType kTypes[] = {TensorType::f32, TensorType::f16, TensorType::bf16, TensorType::q8_0, TensorType::q4_0};
+
+}  // namespace
+
+TEST_CASE("matmuls of several weights write exactly what separate matmuls write", "[kernels][speed]") {
+  Rng rng(11);
+  const int64_t in = 96;
+  const int64_t outs[] = {37, 12, 12};
+  for (TensorType type : kTypes) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<TensorView> views;
+    for (int64_t out : outs) {
+      bytes.push_back(encode_rows(random_vec(rng, static_cast<size_t>(in * out)), in, type));
+    }
+    for (size_t i = 0; i < bytes.size(); ++i) views.push_back(TensorView{"w", type, {in, outs[i]}, bytes[i].data()});
+    const auto bias = random_vec(rng, 37);
+    for (int threads : {1, 2, 3}) {
+      auto k = make_cpu_kernels({.threads = threads});
+      for (int n : {1, 2, 5, 9}) {
+        INFO(to_string(type) << ", " << threads << " threads, " << n << " rows");
+        const auto x = random_vec(rng, static_cast<size_t>(n * in));
+        std::vector<std::vector<float>> alone, fused;
+        for (size_t i = 0; i < views.size(); ++i) {
+          alone.emplace_back(static_cast<size_t>(n * outs[i]));
+          fused.emplace_back(static_cast<size_t>(n * outs[i]), -1.0f);
+          k->matmul(views[i], i == 0 ? bias.data() : nullptr, x.data(), n, alone.back().data());
+        }
+        const Kernels::MatmulOut mo[] = {{&views[0], bias.data(), fused[0].data()},
+                                         {&views[1], nullptr, fused[1].data()},
+                                         {&views[2], nullptr, fused[2].data()}};
+        k->matmuls(mo, x.data(), n);
+        for (size_t i = 0; i < views.size(); ++i) REQUIRE(fused[i] == alone[i]);
+      }
+    }
+  }
+}
+
+TEST_CASE("a one-row matmul equals that row inside a batch of tiles, bit for bit",
+          "[kernels][speed]") {
+  Rng rng(17);
+  const int64_t in = 136, out = 23;  // 23 rows: groups of four and a remainder; 136 = 8 * 17: an 8-wide tail
+  for (TensorType type : kTypes) {
+    const int64_t width = block_size(type) > 1 ? 160 : in;
+    const auto w = encode_rows(random_vec(rng, static_cast<size_t>(width * out)), width, type);
+    const TensorView view{"w", type, {width, out}, w.data()};
+    for (bool avx2 : {true, false}) {
+      for (bool q8x : {true, false}) {
+        auto k = make_cpu_kernels({.threads = 2, .allow_avx2 = avx2, .quantize_activations = q8x});
+        const int n = 19;  // >= 16 rows: the prefill tiles (four weight rows by up to four x rows)
+        const auto x = random_vec(rng, static_cast<size_t>(n * width));
+        std::vector<float> batch(static_cast<size_t>(n * out));
+        k->matmul(view, nullptr, x.data(), n, batch.data());
+        for (int i = 0; i < n; ++i) {
+          std::vector<float> one(static_cast<size_t>(out));
+          k->matmul(view, nullptr, x.data() + i * width, 1, one.data());
+          INFO(to_string(type) << (avx2 ? "" : ", plain") << (q8x ? "" : ", f32 activations") << ", row " << i);
+          REQUIRE(one == std::vector<float>(batch.begin() + i * out, batch.begin() + (i + 1) * out));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the AVX-512 kernels (VNNI dot products, four weight rows per tile) equal the AVX2 ones bit for bit",
+          "[kernels][speed]") {
+  if (!cpu::cpu_supports_avx512_vnni()) {
+    WARN("skipped: this CPU has no AVX-512 VNNI");
+    return;
+  }
+  Rng rng(13);
+  const int64_t out = 29;
+  for (TensorType type : kTypes) {
+    const int64_t in = block_size(type) > 1 ? 160 : 171;  // 171: a 16-wide body, an 8-wide tail, 3 scalars
+    const auto w = encode_rows(random_vec(rng, static_cast<size_t>(in * out), 3.0f), in, type);
+    const TensorView view{"w", type, {in, out}, w.data()};
+    auto vnni = make_cpu_kernels({.threads = 1});
+    auto avx2 = make_cpu_kernels({.threads = 1, .allow_avx512 = false});
+    CHECK(std::string(vnni->name()).find("avx512vnni") != std::string::npos);
+    for (int n : {1, 3, 4, 7, 16, 18, 21}) {  // from 16 rows on: the tiles, with 2- and 1-row remainders
+      const auto x = random_vec(rng, static_cast<size_t>(n * in), 2.0f);
+      std::vector<float> a(static_cast<size_t>(n * out)), b(a.size());
+      vnni->matmul(view, nullptr, x.data(), n, a.data());
+      avx2->matmul(view, nullptr, x.data(), n, b.data());
+      INFO(to_string(type) << ", " << n << " rows");
+      REQUIRE(a == b);
+    }
+  }
+}
+
+TEST_CASE("attention (four keys per dot call, value rows summed in registers) equals per-key dot and axpy",
+          "[kernels][speed]") {
+  // The oracle is the per-key loop the CPU kernels ran before: one dot per
+  // key, softmax, one axpy per value row, all from the same dot table.
+  Rng rng(23);
+  const AttentionShape shape{4, 2, 24, 0.2f};  // head_dim 24: a 16-wide body and an 8-wide tail
+  const int kv_dim = 48, block = 4, n_phys = 8, row_stride = 52;
+  const std::vector<int32_t> table = {6, 2, 7, 0, 5};  // 19 positions over scattered blocks of 4
+  const int pos0 = 16, n_new = 3, n_rows = pos0 + n_new;
+  const auto q = random_vec(rng, static_cast<size_t>(n_new * 4 * 24));
+  const auto k = random_vec(rng, static_cast<size_t>(n_rows * kv_dim), 2.0f);
+  const auto v = random_vec(rng, static_cast<size_t>(n_rows * kv_dim));
+  for (KvType type : {KvType::f32, KvType::f16}) {
+    for (bool avx2 : {true, false}) {
+      INFO(to_string(type) << (avx2 ? "" : ", plain"));
+      auto kern = make_cpu_kernels({.threads = 2, .allow_avx2 = avx2});
+      const cpu::DotTable& dt = cpu::dot_table(avx2);
+      auto kpool = kern->alloc(static_cast<size_t>(n_phys) * block * row_stride);
+      auto vpool = kern->alloc(static_cast<size_t>(n_phys) * block * row_stride);
+      KvLayerView view{kpool.get(), vpool.get(), block, block * row_stride, row_stride, table.data(),
+                       static_cast<int>(table.size()), n_rows, type};
+      kern->write_kv(view, 0, n_rows, kv_dim, k.data(), v.data());
+      const AttentionSeq seq{0, n_new, pos0, view};
+      std::vector<float> got(q.size());
+      kern->attention(q.data(), shape, {&seq, 1}, got.data());
+      const bool half = type == KvType::f16;
+      for (int i = 0; i < n_new; ++i)
+        for (int h = 0; h < 4; ++h) {
+          const int n_keys = pos0 + i + 1;
+          const void* qh = q.data() + (i * 4 + h) * 24;
+          const int64_t off = (h / 2) * 24;
+          std::vector<float> sc(static_cast<size_t>(n_keys));
+          float max = -INFINITY;
+          for (int t = 0; t < n_keys; ++t) {
+            float d;
+            if (half) dt.f16(view.k_row_f16(t) + off, &qh, 1, 24, &d);
+            else dt.f32(view.k_row(t) + off, &qh, 1, 24, &d);
+            sc[t] = d * shape.scale;
+            max = std::max(max, sc[t]);
+          }
+          float sum = 0.0f;
+          for (int t = 0; t < n_keys; ++t) {
+            sc[t] = std::exp(sc[t] - max);
+            sum += sc[t];
+          }
+          const float inv = 1.0f / sum;
+          std::vector<float> want(24, 0.0f);
+          for (int t = 0; t < n_keys; ++t) {
+            if (half) dt.axpy_f16(sc[t] * inv, view.v_row_f16(t) + off, want.data(), 24);
+            else dt.axpy(sc[t] * inv, view.v_row(t) + off, want.data(), 24);
+          }
+          for (int c = 0; c < 24; ++c) REQUIRE(got[(i * 4 + h) * 24 + c] == want[c]);
+        }
+    }
+  }
+}
+
+TEST_CASE("the thread pool runs every index exactly once, spinning or parked", "[thread_pool]") {
+  for (const auto spin : {std::chrono::microseconds(0), std::chrono::microseconds(200), std::chrono::microseconds(100000)}) {
+    for (int threads : {2, 3}) {
+      INFO(threads << " threads, spin " << spin.count() << " us");
+      ThreadPool pool(threads, spin);
+      std::vector<std::atomic<int>> hits(1000);
+      for (int job = 0; job < 300; ++job) {
+        const int64_t n = 1 + (job * 7) % 1000;
+        pool.parallel_for(n, [&](int64_t b, int64_t e, int t) {
+          REQUIRE(t >= 0);
+          REQUIRE(t < threads);
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+        });
+        for (int64_t i = 0; i < 1000; ++i) {
+          REQUIRE(hits[static_cast<size_t>(i)].load() == (i < n ? 1 : 0));
+          hits[static_cast<size_t>(i)].store(0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("an f16 KV cache halves KV bytes per token and stays close to the f32 cache", "[forward][kv]") {
+  // Tolerance, relative to the largest |logit|: 5e-3. Keys and values are
+  // rounded to f16 (relative error <= 2^-11 each) and attention sums them in
+  // float32; through two layers that moves the logits by well under 0.5%.
+  RandomModelSpec qwen;
+  qwen.arch = Arch::qwen2;
+  qwen.tied = true;
+  qwen.heads = 4;
+  qwen.kv_heads = 1;
+  qwen.seed = 2;
+  for (const RandomModelSpec& spec : {RandomModelSpec{}, qwen}) {
+    const ModelWeights w = make_random_model(spec);
+    CHECK(kv_bytes_per_token(w.config, KvType::f16) * 2 == kv_bytes_per_token(w.config, KvType::f32));
+    const auto prompt = tokens(9, spec.vocab, 3);
+    std::vector<std::vector<float>> logits;  // f32 cpu, f16 cpu, f16 reference
+    for (int variant = 0; variant < 3; ++variant) {
+      std::shared_ptr<Kernels> k = variant == 2 ? std::shared_ptr<Kernels>(make_reference_kernels())
+                                                : std::shared_ptr<Kernels>(make_cpu_kernels({.threads = 2}));
+      auto tr = Transformer::create(w, k);
+      REQUIRE(tr.ok());
+      ContiguousKvCache cache(w.config, *k, 1, 32, variant == 0 ? KvType::f32 : KvType::f16);
+      // A prefill of 6 tokens, then 3 single-token decode steps.
+      std::vector<float> all;
+      const BatchEntry p = cache.entry(0, std::span(prompt).first(6), 0, true);
+      auto out = (*tr)->forward({&p, 1});
+      REQUIRE(out.ok());
+      all = out->values;
+      for (int i = 6; i < 9; ++i) {
+        const BatchEntry d = cache.entry(0, std::span(prompt).subspan(static_cast<size_t>(i), 1), i);
+        auto o = (*tr)->forward({&d, 1});
+        REQUIRE(o.ok());
+        all.insert(all.end(), o->values.begin(), o->values.end());
+      }
+      logits.push_back(std::move(all));
+    }
+    float scale = 0, d_half = 0, d_ref = 0;
+    for (size_t i = 0; i < logits[0].size(); ++i) {
+      scale = std::max(scale, std::fabs(logits[0][i]));
+      d_half = std::max(d_half, std::fabs(logits[1][i] - logits[0][i]));
+      d_ref = std::max(d_ref, std::fabs(logits[2][i] - logits[1][i]));
+    }
+    INFO(to_string(spec.arch) << ": max |f16 - f32| = " << d_half << ", max |cpu - reference| (f16) = " << d_ref
+                              << ", max |logit| = " << scale);
+    CHECK(d_half > 0.0f);  // the cache really stored halves
+    CHECK(d_half <= 5e-3f * scale);
+    CHECK(d_ref <= 1e-5f * scale);
+  }
+  // The paged cache: the same budget holds twice the blocks.
+  KvCacheConfig kc{.n_layers = 2, .kv_dim = 32, .block_size = 16, .budget_bytes = size_t{1} << 20};
+  auto c32 = KvCache::create(kc);
+  kc.type = KvType::f16;
+  auto c16 = KvCache::create(kc);
+  REQUIRE(c32.ok());
+  REQUIRE(c16.ok());
+  CHECK((*c16)->bytes_per_block() * 2 == (*c32)->bytes_per_block());
+  CHECK((*c16)->n_blocks() == 2 * (*c32)->n_blocks());
+}
+
+TEST_CASE("SpeedBench measures pp, tg and shared-prompt samples, and refuses tests past the context", "[bench]") {
+  RandomModelSpec spec;
+  spec.context = 64;
+  const ModelWeights w = make_random_model(spec);
+  for (KvType kv : {KvType::f32, KvType::f16}) {
+    auto bench = SpeedBench::create(w, 2, kv);
+    REQUIRE(bench.ok());
+    for (const SpeedTest& t : {SpeedTest{16, 0, 0}, SpeedTest{0, 8, 0}, SpeedTest{20, 6, 3}, SpeedTest{16, 4, 1}}) {
+      INFO(t.name());
+      auto r = (*bench)->measure(t, 3);
+      REQUIRE(r.ok());
+      CHECK(r->tokens_per_s.size() == 3);
+      for (double v : r->tokens_per_s) CHECK(v > 0);
+      CHECK(r->median > 0);
+    }
+    auto too_long = (*bench)->run(SpeedTest{60, 8, 0});
+    REQUIRE_FALSE(too_long.ok());
+    CHECK_THAT(too_long.error().message, Catch::Contains("context"));
+  }
+  CHECK(SpeedTest{512, 0, 0}.name() == "pp512");
+  CHECK(SpeedTest{0, 128, 0}.name() == "tg128");
+  CHECK(SpeedTest{512, 32, 8}.name() == "tg32@pp512x8");
+  CHECK(SpeedTest{512, 32, 8}.tokens() == 256);
+  SpeedResult r;
+  r.tokens_per_s = {10, 12, 11, 30};
+  summarize(r);
+  CHECK(r.median == Approx(11.5));
+  CHECK(r.mean == Approx(15.75));
+  CHECK(r.stddev == Approx(9.5350).epsilon(1e-3));
+}
