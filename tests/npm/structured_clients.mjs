@@ -9,22 +9,10 @@ import { ChatOpenAI } from '@langchain/openai';
 import { tool as lcTool } from '@langchain/core/tools';
 import { generateObject, generateText, Output, tool } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
+import { check, finish } from './check.mjs';
 
 const [baseURL, model] = process.argv.slice(2);
 const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'not-needed', maxRetries: 0 });
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
-  }
-}
 
 // Bounded values only, so every document completes within the budget.
 const Person = z.object({
@@ -175,5 +163,4 @@ await check("AI SDK: generateText with tools and toolChoice 'required'", async (
   assert.equal(r.finishReason, 'tool-calls');
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
