@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "common/json_writer.hpp"
-#include "tools/answer.hpp"
-#include "tools/verdict.hpp"
+#include "scoring/answer.hpp"
+#include "scoring/verdict.hpp"
 
 namespace troupe::actors {
 namespace {
@@ -49,12 +49,12 @@ Candidate parse_candidate(RoleKind kind, const engine::Choice& c) {
   cand.finish = engine::to_string(c.finish);
   cand.stop_string = c.stop_string;
   if (kind == RoleKind::solver) {
-    if (auto a = tools::extract_final_answer(c.text)) cand.answer = *a;
+    if (auto a = scoring::extract_final_answer(c.text)) cand.answer = *a;
   } else if (kind == RoleKind::verifier) {
-    switch (tools::parse_verdict(c.text)) {
-      case tools::Verdict::yes: cand.verdict = 1; break;
-      case tools::Verdict::no: cand.verdict = 0; break;
-      case tools::Verdict::unknown: cand.verdict = -1; break;
+    switch (scoring::parse_verdict(c.text)) {
+      case scoring::Verdict::yes: cand.verdict = 1; break;
+      case scoring::Verdict::no: cand.verdict = 0; break;
+      case scoring::Verdict::unknown: cand.verdict = -1; break;
     }
   }
   return cand;

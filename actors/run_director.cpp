@@ -8,7 +8,7 @@
 #include "actors/journal.hpp"
 #include "actors/run_cancellation.hpp"
 #include "common/json_writer.hpp"
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 
 namespace troupe::actors {
 namespace {
@@ -361,7 +361,7 @@ class DirectorState : public RunContext {
     r.answer = answer;
     r.error = error;
     if (cfg.input.gold && status == memory::RunStatus::succeeded)
-      r.correct = tools::answers_match(answer, *cfg.input.gold);
+      r.correct = scoring::answers_match(answer, *cfg.input.gold);
     std::string stop = wall_expired ? "wall_time" : cancel_requested ? "cancelled" : "";
     r.metrics_json = metrics_json(stop);
     StoreWrite w;

@@ -25,7 +25,7 @@
 
 #include "actors/roles.hpp"
 #include "common/json_writer.hpp"
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 #include "workflows/archon_parse.hpp"
 #include "workflows/pipelines.hpp"
 
@@ -600,7 +600,7 @@ class Archon : public actors::Pipeline {
   void label_with_gold(const Cand& chosen) {
     const auto& gold = ctx_->input().gold;
     if (!gold) return;
-    auto correct = [&](const Cand& c) { return tools::answers_match(c.answer.empty() ? c.text : c.answer, *gold); };
+    auto correct = [&](const Cand& c) { return scoring::answers_match(c.answer.empty() ? c.text : c.answer, *gold); };
     bool final_ok = correct(chosen);
     std::set<uint64_t> seen;
     for (const auto& c : all_candidates_) {

@@ -1,5 +1,6 @@
 // Readers for Archon's component outputs (see archon_parse.hpp).
 #include "workflows/archon_parse.hpp"
+#include "common/hash.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -272,12 +273,7 @@ std::vector<std::optional<bool>> parse_unit_test_results(std::string_view text, 
 
 size_t seeded_choice(int64_t seed, std::string_view item_id, size_t n) {
   if (n == 0) return 0;
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : item_id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  std::mt19937_64 rng(h ^ static_cast<uint64_t>(seed));
+  std::mt19937_64 rng(hash::fnv1a64(item_id) ^ static_cast<uint64_t>(seed));
   return static_cast<size_t>(rng() % n);
 }
 

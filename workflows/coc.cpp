@@ -16,7 +16,7 @@
 #include <set>
 
 #include "actors/roles.hpp"
-#include "tools/rouge.hpp"
+#include "scoring/rouge.hpp"
 #include "workflows/coc_internal.hpp"
 #include "workflows/pipelines.hpp"
 
@@ -265,7 +265,7 @@ std::optional<actors::ToolFn> coc_tool_role(const Workflow&, const std::string& 
     };
     double score = 0;
     if (task.vars.count("gold")) {
-      score = tools::rouge_l(var("prediction"), var("gold")).f1;
+      score = scoring::rouge_l(var("prediction"), var("gold")).f1;
       std::string bonus = var("bonus");
       if (!bonus.empty()) score += std::stod(bonus);
     } else {

@@ -1,10 +1,11 @@
 #include "workflows/coc_text.hpp"
+#include "common/hash.hpp"
 
 #include <simdjson.h>
 
 #include <regex>
 
-#include "tools/verdict.hpp"
+#include "scoring/verdict.hpp"
 
 namespace troupe::workflows::coc {
 namespace {
@@ -136,9 +137,9 @@ int parse_self_check(std::string_view text) {
   for (auto it = std::sregex_iterator(s.begin(), s.end(), loose); it != std::sregex_iterator(); ++it)
     found = lower((*it)[1].str()) == "yes" ? 1 : 0;
   if (found >= 0) return found;
-  switch (tools::parse_verdict(text)) {
-    case tools::Verdict::yes: return 1;
-    case tools::Verdict::no: return 0;
+  switch (scoring::parse_verdict(text)) {
+    case scoring::Verdict::yes: return 1;
+    case scoring::Verdict::no: return 0;
     default: return -1;
   }
 }
@@ -197,14 +198,7 @@ const char* const kJudgeTemplate =
     "End with 'Verdict: Yes' or 'Verdict: No'.";
 
 uint64_t item_seed(int64_t seed, const std::string& item_id) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](unsigned char c) {
-    h ^= c;
-    h *= 1099511628211ull;
-  };
-  for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>((static_cast<uint64_t>(seed) >> (8 * i)) & 0xff));
-  for (char c : item_id) mix(static_cast<unsigned char>(c));
-  return h;
+  return hash::fnv1a64(item_id, hash::fnv1a64_u64(static_cast<uint64_t>(seed)));
 }
 
 std::string trim(std::string_view s) {

@@ -57,7 +57,7 @@ std::string retrieved_text(const std::vector<std::string>& chunks, const std::ve
 // Reads the termination JSON {"explanations": ..., "answer": "Yes"|"No"}:
 // the first '{' to the last '}' parsed as JSON with an "answer" string;
 // else the last `"answer": "yes|no"` written loosely (quotes optional,
-// any case, inside code fences or broken JSON); else tools::parse_verdict
+// any case, inside code fences or broken JSON); else scoring::parse_verdict
 // on the whole text. Returns 1 yes, 0 no, -1 nothing readable.
 int parse_self_check(std::string_view text);
 

@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "actors/roles.hpp"
-#include "tools/verdict.hpp"
+#include "scoring/verdict.hpp"
 #include "workflows/coc_internal.hpp"
 
 namespace troupe::workflows {
@@ -272,7 +272,7 @@ class CocTree : public CocBase {
                                                                          {"prediction", prediction}})}};
     call("verifier", std::move(task), StepInfo{"judge", parents},
          [record](const RoleOutput& out, const std::vector<uint64_t>&) {
-           record(tools::parse_verdict(out.candidates[0].text) == tools::Verdict::yes ? 1 : 0);
+           record(scoring::parse_verdict(out.candidates[0].text) == scoring::Verdict::yes ? 1 : 0);
          });
   }
 

@@ -14,6 +14,7 @@
 //                     by the same verifier; answer = argmax.
 // Every mode answers with argmax over the pool (ties to the earliest).
 #include "workflows/iad.hpp"
+#include "common/hash.hpp"
 
 #include <cstdlib>
 #include <functional>
@@ -22,7 +23,7 @@
 #include <optional>
 
 #include "actors/roles.hpp"
-#include "tools/score.hpp"
+#include "scoring/score.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -51,18 +52,6 @@ struct Round {
   size_t pending = 0;
 };
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
 
 class Iad : public actors::Pipeline {
  public:
@@ -88,7 +77,8 @@ class Iad : public actors::Pipeline {
   // The solver seed of round r: derived from the seed param and the item
   // id, so rounds differ and a replay repeats them.
   int64_t round_seed(int r) const {
-    uint64_t h = splitmix64(fnv1a(ctx_->input().item_id) ^ splitmix64(static_cast<uint64_t>(p_.seed)));
+    using hash::splitmix64;
+    uint64_t h = splitmix64(hash::fnv1a64(ctx_->input().item_id) ^ splitmix64(static_cast<uint64_t>(p_.seed)));
     return static_cast<int64_t>(splitmix64(h + static_cast<uint64_t>(r)) & 0x7fffffffULL);
   }
 
@@ -149,7 +139,7 @@ class Iad : public actors::Pipeline {
                  }
                  std::optional<double> s;
                  if (p_.verifier == "judge") {
-                   s = tools::parse_score(out.candidates[0].text, p_.judge_scale);
+                   s = scoring::parse_score(out.candidates[0].text, p_.judge_scale);
                    if (!s && attempt < p_.judge_retries) return score(round, i, attempt + 1);
                  } else {
                    // The tool writes the score as the candidate's answer.

@@ -55,7 +55,7 @@ Result<IadParams> iad_params(const Workflow& wf);
 std::string iad_format_score(double score);
 
 // verifier: exact. Task vars: `answer` (the candidate's extracted final
-// answer) and `gold`. Score 1 when tools::answers_match(answer, gold).
+// answer) and `gold`. Score 1 when scoring::answers_match(answer, gold).
 actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_score);
 
 // verifier: command. Runs `/bin/sh -c COMMAND troupe-iad ANSWER GOLD

@@ -7,7 +7,7 @@
 #include "actors/run_cancellation.hpp"
 #include "common/json_writer.hpp"
 #include "prover_bridge/subprocess.hpp"
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 #include "workflows/iad.hpp"
 
 namespace troupe::workflows {
@@ -42,7 +42,7 @@ std::string iad_format_score(double score) {
 actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_score) {
   std::string answer = var(task, "answer");
   std::string gold = var(task, "gold");
-  bool match = !answer.empty() && tools::answers_match(answer, gold);
+  bool match = !answer.empty() && scoring::answers_match(answer, gold);
   double score = match ? 1.0 : 0.0;
   std::string json;
   JsonWriter w(json);

@@ -22,7 +22,7 @@
 #include <optional>
 
 #include "common/json_writer.hpp"
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 #include "workflows/leap.hpp"
 #include "workflows/pipelines.hpp"
 
@@ -138,7 +138,7 @@ class Leap : public actors::Pipeline {
     path.opened_summary = !path.finished && ends_with(path.text, kSummarizeOpen);
     path.last_step = step;
     path.segment_steps.push_back(step);
-    path.segment_answers.push_back(tools::extract_final_answer(path.text).value_or(""));
+    path.segment_answers.push_back(scoring::extract_final_answer(path.text).value_or(""));
   }
 
   std::vector<Path*> active() {
@@ -294,7 +294,7 @@ class Leap : public actors::Pipeline {
   }
 
   // §2(a) step 8: every path's answer (the last \boxed{} in its text), then
-  // a majority vote (equal answers grouped by tools::answers_match; ties go
+  // a majority vote (equal answers grouped by scoring::answers_match; ties go
   // to the answer seen first, in path order). The transcripts are recorded,
   // then labels and pairs (§2(e)), then the run finishes.
   void conclude() {
@@ -302,9 +302,9 @@ class Leap : public actors::Pipeline {
     concluding_ = true;
     std::vector<std::pair<std::string, int>> votes;
     for (auto& p : paths_) {
-      p.answer = tools::extract_final_answer(p.text).value_or("");
+      p.answer = scoring::extract_final_answer(p.text).value_or("");
       if (p.answer.empty()) continue;
-      auto it = std::find_if(votes.begin(), votes.end(), [&](const auto& v) { return tools::answers_match(v.first, p.answer); });
+      auto it = std::find_if(votes.begin(), votes.end(), [&](const auto& v) { return scoring::answers_match(v.first, p.answer); });
       if (it == votes.end()) votes.emplace_back(p.answer, 1);
       else ++it->second;
     }
@@ -357,7 +357,7 @@ class Leap : public actors::Pipeline {
     done_ = true;
     const auto& gold = ctx_->input().gold;
     if (gold) {
-      auto right = [&](const std::string& a) { return !a.empty() && tools::answers_match(a, *gold); };
+      auto right = [&](const std::string& a) { return !a.empty() && scoring::answers_match(a, *gold); };
       std::vector<const Path*> good, bad;
       for (const auto& p : paths_) {
         bool ok = right(p.answer);

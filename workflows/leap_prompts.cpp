@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "workflows/leap.hpp"
+#include "common/hash.hpp"
 
 namespace troupe::workflows {
 
@@ -85,37 +86,18 @@ const std::string& leap_math_answer_prefix() {
   return text;
 }
 
-namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001B3ull;
-  }
-  return h;
-}
-
-}  // namespace
-
 uint64_t leap_seed_for(int64_t seed, const std::string& item_id, int block, int path, std::string_view purpose) {
+  using hash::fnv1a64, hash::splitmix64;
   uint64_t h = splitmix64(static_cast<uint64_t>(seed));
-  h = splitmix64(h ^ fnv1a(item_id));
+  h = splitmix64(h ^ fnv1a64(item_id));
   h = splitmix64(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(block)) << 32 | static_cast<uint32_t>(path)));
-  return splitmix64(h ^ fnv1a(purpose));
+  return splitmix64(h ^ fnv1a64(purpose));
 }
 
 std::string leap_trigger(uint64_t draw) {
   const auto& recaps = leap_recaps();
   const auto& openers = leap_openers();
-  uint64_t r = splitmix64(draw);
+  uint64_t r = hash::splitmix64(draw);
   return recaps[r % recaps.size()] + openers[(r / recaps.size()) % openers.size()];
 }
 

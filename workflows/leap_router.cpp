@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "common/json_writer.hpp"
-#include "tools/levenshtein.hpp"
+#include "scoring/levenshtein.hpp"
 #include "workflows/leap.hpp"
 
 namespace troupe::workflows {
@@ -31,7 +31,7 @@ LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>
   };
   std::vector<Other> others;
   for (const auto& [id, s] : summaries)
-    if (id != receiver) others.push_back({id, tools::levenshtein_ratio(mine ? *mine : std::string(), s)});
+    if (id != receiver) others.push_back({id, scoring::levenshtein_ratio(mine ? *mine : std::string(), s)});
   std::sort(others.begin(), others.end(), [](const Other& a, const Other& b) { return a.id < b.id; });
   auto take = [&](const Other& o) {
     r.peers.push_back(o.id);

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "actors/roles.hpp"
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -101,7 +101,7 @@ class Spoc : public actors::Pipeline {
       // and correct attempts are chosen over incorrect ones.
       std::vector<const Attempt*> good, bad;
       for (const auto& a : attempts_) {
-        bool correct = !a.answer.empty() && tools::answers_match(a.answer, *gold);
+        bool correct = !a.answer.empty() && scoring::answers_match(a.answer, *gold);
         ctx_->label_step(a.solution_step, correct);
         if (a.verification_step && a.verdict >= 0) ctx_->label_step(*a.verification_step, (a.verdict == 1) == correct);
         if (correct && a.verdict == 1) good.push_back(&a);

@@ -1,4 +1,5 @@
 #include "engine/http/request_plan.hpp"
+#include "common/hash.hpp"
 
 #include <algorithm>
 
@@ -17,12 +18,7 @@ bool is_known_parameter(std::string_view name) {
 }
 
 int64_t seed_from_id(std::string_view id) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return static_cast<int64_t>(h & 0x7fffffffull);
+  return static_cast<int64_t>(hash::fnv1a64(id) & 0x7fffffffull);
 }
 
 Result<std::vector<PlannedPart>> plan_request(const GenerateRequest& request, const PlanOptions& options) {

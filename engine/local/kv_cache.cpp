@@ -1,4 +1,5 @@
 #include "engine/local/kv_cache.hpp"
+#include "common/hash.hpp"
 
 #include <cstring>
 #include <stdexcept>
@@ -42,15 +43,8 @@ int KvCache::blocks_in_use() const { return n_blocks_ - free_blocks(); }
 
 uint64_t KvCache::chain_key(uint64_t parent_key, std::span<const int32_t> tokens) {
   // FNV-1a over the parent key and the tokens, then a final mix.
-  uint64_t h = 1469598103934665603ull ^ parent_key;
-  auto mix = [&](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xFF;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(parent_key);
-  for (int32_t t : tokens) mix(static_cast<uint32_t>(t));
+  uint64_t h = hash::fnv1a64_u64(parent_key, hash::kFnv1aOffset ^ parent_key);
+  for (int32_t t : tokens) h = hash::fnv1a64_u64(static_cast<uint32_t>(t), h);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;

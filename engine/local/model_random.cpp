@@ -1,5 +1,6 @@
 // `troupe mkmodel`: random weights, a synthetic SPM vocabulary, ChatML.
 #include "engine/local/model_random.hpp"
+#include "common/hash.hpp"
 
 #include <cmath>
 #include <set>
@@ -19,25 +20,14 @@ namespace {
 
 constexpr int kSpecialTokens = 261;  // <unk> <s> </s>, 256 bytes, <|im_start|> <|im_end|>
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t seed_for(uint64_t seed, const std::string& name) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a of the name, mixed with the seed
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-  uint64_t s = seed ^ h;
-  return splitmix64(s);
-}
+// The seed of one tensor: FNV-1a of its name, mixed with the model's seed.
+uint64_t seed_for(uint64_t seed, const std::string& name) { return hash::splitmix64(seed ^ hash::fnv1a64(name)); }
 
 // n values ~ N(0, stddev): Box-Muller on splitmix64 uniforms.
 void gaussian_fill(float* out, int64_t n, uint64_t state, float stddev) {
   for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
-    const double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+    const double u1 = (static_cast<double>(hash::splitmix64_next(state) >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+    const double u2 = static_cast<double>(hash::splitmix64_next(state) >> 11) * 0x1.0p-53;
     const double r = std::sqrt(-2.0 * std::log(u1));
     out[i] = static_cast<float>(r * std::cos(2.0 * M_PI * u2) * stddev);
     if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(2.0 * M_PI * u2) * stddev);

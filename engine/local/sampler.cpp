@@ -1,4 +1,5 @@
 #include "engine/local/sampler.hpp"
+#include "common/hash.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,20 +9,13 @@
 namespace troupe::engine::local {
 namespace {
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 }  // namespace
 
 SequenceRng::SequenceRng(uint64_t seed, uint64_t stream) {
   uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
-  for (auto& s : s_) s = splitmix64(x);
+  for (auto& s : s_) s = hash::splitmix64_next(x);
 }
 
 double SequenceRng::next_unit() {

@@ -1,4 +1,5 @@
 #include "engine/local/scheduler.hpp"
+#include "common/hash.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -68,11 +69,6 @@ size_t complete_utf8_prefix(const std::string& s) {
   return n;
 }
 
-uint64_t seed_from(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return h;
-}
 
 }  // namespace
 
@@ -225,7 +221,7 @@ bool Scheduler::admit(Request& r) {
     r.sampler.frequency_penalty = s.frequency_penalty;
     r.sampler.presence_penalty = s.presence_penalty;
     r.sampler.logprobs = s.logprobs;
-    uint64_t seed = s.seed ? static_cast<uint64_t>(*s.seed) : seed_from(r.req.id);
+    uint64_t seed = s.seed ? static_cast<uint64_t>(*s.seed) : hash::fnv1a64(r.req.id);
     for (int i = 0; i < s.n; ++i) {
       Choice c;
       c.index = i;

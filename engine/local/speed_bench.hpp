@@ -62,7 +62,7 @@ class SpeedBench {
   std::unique_ptr<Transformer> tr_;
   int threads_;
   KvType kv_;
-  uint64_t rng_ = 0x9e3779b97f4a7c15ull;
+  uint64_t rng_ = 0x2545f4914f6cdd1dull;  // any nonzero xorshift64 state
 };
 
 // Median, mean and sample standard deviation of `v` into r.

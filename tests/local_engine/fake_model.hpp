@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "common/hash.hpp"
 #include "engine/local/scheduler.hpp"
 
 namespace troupe::testing {
@@ -32,14 +33,11 @@ class FakeModel : public engine::local::ModelRunner {
       for (size_t i = 0; i < e.tokens.size(); ++i) row(e.pos0 + static_cast<int>(i))[0] = static_cast<float>(e.tokens[i]);
       tokens_run += static_cast<int64_t>(e.tokens.size());
       if (!e.want_logits) continue;
-      uint64_t h = 1469598103934665603ull;
+      uint64_t h = hash::kFnv1aOffset;
       int last = e.pos0 + static_cast<int>(e.tokens.size());
-      for (int p = 0; p < last; ++p) h = (h ^ static_cast<uint64_t>(row(p)[0])) * 1099511628211ull;
+      for (int p = 0; p < last; ++p) h = hash::fnv1a64_u64(static_cast<uint64_t>(row(p)[0]), h);
       for (int v = 0; v < vocab_size(); ++v) {
-        uint64_t x = h ^ (static_cast<uint64_t>(v) * 0x9E3779B97F4A7C15ull);
-        x ^= x >> 31;
-        x *= 0xBF58476D1CE4E5B9ull;
-        x ^= x >> 29;
+        const uint64_t x = hash::splitmix64(h ^ static_cast<uint64_t>(v));
         float l = static_cast<float>(x % 10000) / 1000.0f - 5.0f;
         if (v < 3) l = (v == 2 && eos_after > 0 && last >= eos_after) ? 100.0f : -100.0f;
         logits.push_back(l);

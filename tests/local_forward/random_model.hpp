@@ -4,6 +4,7 @@
 // GGUF files). Deterministic for a given spec (seed).
 #pragma once
 
+#include "common/hash.hpp"
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -25,13 +26,8 @@ struct RandomModelSpec {
 
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  explicit Rng(uint64_t seed) : s_(hash::splitmix64(seed)) {}
+  uint64_t next() { return hash::splitmix64_next(s_); }
   float uniform(float a) { return (static_cast<float>(next() >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f) * a; }
 
  private:

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 
 struct RougeScore {
   double precision = 0;
@@ -33,4 +33,4 @@ std::vector<std::string> rouge_tokens(std::string_view text);
 size_t lcs_length(const std::vector<std::string>& a, const std::vector<std::string>& b);
 RougeScore rouge_l(std::string_view prediction, std::string_view reference);
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

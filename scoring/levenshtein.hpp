@@ -19,9 +19,9 @@
 #include <cstddef>
 #include <string_view>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 
 size_t indel_distance(std::string_view a, std::string_view b);
 double levenshtein_ratio(std::string_view a, std::string_view b);
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

@@ -37,7 +37,7 @@
 
 #include <string_view>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 
 enum class Verdict { yes, no, unknown };
 
@@ -45,4 +45,4 @@ const char* to_string(Verdict v);  // "yes" | "no" | "unknown"
 
 Verdict parse_verdict(std::string_view text);
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

@@ -1,12 +1,12 @@
-// Reading a verifier's final Yes/No (tools/verdict.hpp).
+// Reading a verifier's final Yes/No (scoring/verdict.hpp).
 #include <catch2/catch.hpp>
 
 #include <random>
 #include <string>
 
-#include "tools/verdict.hpp"
+#include "scoring/verdict.hpp"
 
-using namespace troupe::tools;
+using namespace troupe::scoring;
 
 TEST_CASE("a labelled verdict is read", "[verdict]") {
   CHECK(parse_verdict("The steps check out.\nVerdict: Yes") == Verdict::yes);

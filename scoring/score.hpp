@@ -21,8 +21,8 @@
 #include <optional>
 #include <string_view>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 
 std::optional<double> parse_score(std::string_view text, double scale);
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

@@ -6,10 +6,10 @@
 #include <random>
 #include <string>
 
-#include "tools/levenshtein.hpp"
+#include "scoring/levenshtein.hpp"
 
-using troupe::tools::indel_distance;
-using troupe::tools::levenshtein_ratio;
+using troupe::scoring::indel_distance;
+using troupe::scoring::levenshtein_ratio;
 
 TEST_CASE("Levenshtein ratio: hand-computed values", "[levenshtein][leap]") {
   // kitten / sitting: LCS "ittn" = 4; lensum 13; indel 13 - 8 = 5; ratio 8/13.

@@ -1,13 +1,13 @@
-// Answer extraction, normalisation and comparison (tools/answer.hpp).
+// Answer extraction, normalisation and comparison (scoring/answer.hpp).
 #include <catch2/catch.hpp>
 
 #include <random>
 #include <string>
 #include <vector>
 
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 
-using namespace troupe::tools;
+using namespace troupe::scoring;
 
 TEST_CASE("extract_boxed returns the content of a boxed answer", "[answer]") {
   CHECK(extract_boxed("so the result is $\\boxed{42}$.") == "42");

@@ -1,10 +1,10 @@
-#include "tools/levenshtein.hpp"
+#include "scoring/levenshtein.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 namespace {
 
 // Decodes UTF-8 into code points; an invalid byte becomes 0x110000 + byte,
@@ -63,4 +63,4 @@ double levenshtein_ratio(std::string_view a, std::string_view b) {
   return static_cast<double>(lensum - dist) / static_cast<double>(lensum);
 }
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

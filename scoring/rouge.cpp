@@ -1,8 +1,8 @@
-#include "tools/rouge.hpp"
+#include "scoring/rouge.hpp"
 
 #include <algorithm>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 namespace {
 
 bool word_byte(unsigned char c) {
@@ -54,4 +54,4 @@ RougeScore rouge_l(std::string_view prediction, std::string_view reference) {
   return s;
 }
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

@@ -1,4 +1,4 @@
-// ROUGE-L F1 (tools/rouge.hpp): tokens, LCS, and the scores CoC ranks
+// ROUGE-L F1 (scoring/rouge.hpp): tokens, LCS, and the scores CoC ranks
 // tree nodes by.
 #include <catch2/catch.hpp>
 
@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "tools/rouge.hpp"
+#include "scoring/rouge.hpp"
 
-using namespace troupe::tools;
+using namespace troupe::scoring;
 
 TEST_CASE("rouge tokens are lowercased runs of letters and digits", "[rouge]") {
   CHECK(rouge_tokens("The cat's HAT, 42x!") == std::vector<std::string>{"the", "cat", "s", "hat", "42x"});

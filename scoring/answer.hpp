@@ -35,7 +35,7 @@
 #include <string>
 #include <string_view>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 
 std::optional<std::string> extract_boxed(std::string_view text);
 std::optional<std::string> extract_final_answer(std::string_view text);
@@ -47,4 +47,4 @@ bool answers_match(std::string_view a, std::string_view b);
 // with a leading '-'. nullopt for anything else.
 std::optional<double> answer_value(std::string_view answer);
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

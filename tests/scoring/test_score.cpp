@@ -1,13 +1,13 @@
-// Reading a judge's numeric score (tools/score.hpp).
+// Reading a judge's numeric score (scoring/score.hpp).
 #include <catch2/catch.hpp>
 
 #include <random>
 #include <string>
 #include <vector>
 
-#include "tools/score.hpp"
+#include "scoring/score.hpp"
 
-using troupe::tools::parse_score;
+using troupe::scoring::parse_score;
 
 TEST_CASE("parse_score reads labelled scores and normalises by the written scale", "[score]") {
   CHECK(parse_score("Looks right.\nScore: 8/10", 10) == Approx(0.8));

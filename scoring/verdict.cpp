@@ -1,4 +1,4 @@
-#include "tools/verdict.hpp"
+#include "scoring/verdict.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 namespace {
 
 bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
@@ -171,4 +171,4 @@ Verdict parse_verdict(std::string_view text) {
   return last->verdict;
 }
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

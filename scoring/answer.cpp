@@ -1,4 +1,4 @@
-#include "tools/answer.hpp"
+#include "scoring/answer.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
@@ -310,4 +310,4 @@ bool answers_match(std::string_view a, std::string_view b) {
   return std::fabs(*va - *vb) <= 1e-9 * scale;
 }
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring

@@ -1,10 +1,10 @@
-#include "tools/score.hpp"
+#include "scoring/score.hpp"
 
 #include <cctype>
 #include <charconv>
 #include <string>
 
-namespace troupe::tools {
+namespace troupe::scoring {
 namespace {
 
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -144,4 +144,4 @@ std::optional<double> parse_score(std::string_view s, double scale) {
   return have ? result : std::nullopt;
 }
 
-}  // namespace troupe::tools
+}  // namespace troupe::scoring
