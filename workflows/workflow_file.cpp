@@ -635,10 +635,13 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
 
   if (b.kind == "http") {
     if (!s.find("url") && !s.find("urls"))
-      fail(s.mark, "backend: missing required key 'url' (kind http needs url, or urls, and model)");
+      fail(s.mark, "backend: missing required key 'url' (kind http needs url and model)");
     if (!s.find("model")) fail(s.mark, "backend: missing required key 'model' (kind http needs url and model)");
     if (auto* f = s.find("replicas")) fail(f->key_mark, f->path + ": only kind local runs replicas; list servers in urls");
-  } else if (b.kind == "scripted") {
+  } else if (auto* f = s.find("urls")) {
+    fail(f->key_mark, f->path + ": only kind http lists servers (kind local runs several engines with replicas)");
+  }
+  if (b.kind == "scripted") {
     if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
   } else if (b.kind == "local") {
     if (!s.find("model_file"))

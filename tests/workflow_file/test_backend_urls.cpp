@@ -80,4 +80,6 @@ TEST_CASE("invalid endpoint lists and routing values name the key", "[workflow_f
              Catch::Contains("backend.replicas: must be at least 1"));
   CHECK_THAT(refusal("  kind: http\n  model: m\n  url: http://a:1\n  replicas: 2\n"),
              Catch::Contains("backend.replicas: only kind local"));
+  CHECK_THAT(refusal("  kind: local\n  model_file: m.gguf\n  urls: [\"http://a:1\"]\n"),
+             Catch::Contains("backend.urls: only kind http lists servers"));
 }
