@@ -4,10 +4,11 @@
 // Starts --servers `troupe serve` processes on free loopback ports (a small
 // model, few threads each), then for each policy sends the same two
 // workloads through a RouterBackend over HttpBackends:
-//   leap  --runs runs x --samples samples of one prompt per run, the runs
-//         interleaved (sample i of every run, then sample i+1, ...);
+//   leap  --runs runs x --samples samples of one prompt per run, all of
+//         them sent in one shuffled order (fixed seed), the runs interleaved;
 //   iad   --runs runs x --turns turns, each turn's prompt the previous one
-//         plus the text generated for it, all runs advancing together.
+//         plus the text generated for it, all runs advancing together (each
+//         turn's requests in a shuffled order).
 // Prompts are salted per policy so that one policy's cached prefixes do not
 // help the other. It prints, per policy and workload, the share of prompt
 // tokens the servers reported as cached (usage.prompt_tokens_details.
@@ -17,7 +18,8 @@
 //
 //   bench_routing --troupe build/release/troupe
 //       [--model M --tokenizer T] [--servers 4] [--threads 1]
-//       [--runs 8 --samples 4 --turns 4 --concurrency 8 --max-tokens 12]
+//       [--runs 6 --samples 8 --turns 6 --concurrency 8 --max-tokens 12]
+//       [--first round_robin|affinity]   (the policy measured first)
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +34,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,7 +52,8 @@ struct Options {
   std::string troupe = "build/release/troupe";
   std::string model = std::string(TROUPE_SHARED_DIR) + "/models/stories260K/stories260K.bin";
   std::string tokenizer = std::string(TROUPE_SHARED_DIR) + "/models/stories260K/tok512.bin";
-  int servers = 4, threads = 1, runs = 8, samples = 4, turns = 4, concurrency = 8, max_tokens = 12;
+  std::string first = "round_robin";  // the policy measured first
+  int servers = 4, threads = 1, runs = 6, samples = 8, turns = 6, concurrency = 8, max_tokens = 12;
 };
 
 int free_port() {
@@ -154,6 +159,10 @@ Tally leap_like(Backend& b, const Options& o, const std::string& salt) {
   std::vector<std::string> prompts;
   for (int s = 0; s < o.samples; ++s)
     for (int run = 0; run < o.runs; ++run) prompts.push_back(run_prompt(salt, run) + " Sample:");
+  // Runs interleave in no fixed pattern (a fixed pattern can line up with
+  // round robin's turn and give it affinity by accident).
+  std::mt19937 rng(7);
+  std::shuffle(prompts.begin(), prompts.end(), rng);
   Tally t;
   auto start = std::chrono::steady_clock::now();
   send_all(b, prompts, o.concurrency, o.max_tokens, t);
@@ -165,12 +174,16 @@ Tally iad_like(Backend& b, const Options& o, const std::string& salt) {
   std::vector<std::string> convo;
   for (int run = 0; run < o.runs; ++run) convo.push_back(run_prompt(salt + "i", run));
   Tally t;
+  std::mt19937 rng(11);
   auto start = std::chrono::steady_clock::now();
   for (int turn = 0; turn < o.turns; ++turn) {
+    std::vector<size_t> order(convo.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);  // runs answer in no fixed order
     std::vector<std::string> prompts;
-    for (auto& c : convo) prompts.push_back(c + " Then,");
+    for (size_t i : order) prompts.push_back(convo[i] + " Then,");
     auto texts = send_all(b, prompts, o.concurrency, o.max_tokens, t);
-    for (size_t i = 0; i < convo.size(); ++i) convo[i] = prompts[i] + texts[i];
+    for (size_t k = 0; k < order.size(); ++k) convo[order[k]] = prompts[k] + texts[k];
   }
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return t;
@@ -200,7 +213,8 @@ bool parse(int argc, char** argv, Options& o) {
   std::map<std::string, int*> ints = {{"--servers", &o.servers}, {"--threads", &o.threads}, {"--runs", &o.runs},
                                       {"--samples", &o.samples}, {"--turns", &o.turns},
                                       {"--concurrency", &o.concurrency}, {"--max-tokens", &o.max_tokens}};
-  std::map<std::string, std::string*> strs = {{"--troupe", &o.troupe}, {"--model", &o.model}, {"--tokenizer", &o.tokenizer}};
+  std::map<std::string, std::string*> strs = {{"--troupe", &o.troupe}, {"--model", &o.model}, {"--tokenizer", &o.tokenizer},
+                                              {"--first", &o.first}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (auto it = ints.find(k); it != ints.end()) {
@@ -213,6 +227,8 @@ bool parse(int argc, char** argv, Options& o) {
     }
   }
   if (argc % 2 == 0) return std::fprintf(stderr, "options come in pairs: --name value\n"), false;
+  if (o.first != "round_robin" && o.first != "affinity")
+    return std::fprintf(stderr, "--first: expected round_robin or affinity\n"), false;
   return true;
 }
 
@@ -246,7 +262,9 @@ int main(int argc, char** argv) {
     std::printf("%-8s %-12s %9s %8s %10s %10s %10s %8s\n", "workload", "policy", "requests", "failed", "cached",
                 "req/s", "gen tok/s", "seconds");
     std::map<std::string, std::map<std::string, Tally>> all;
-    for (const std::string policy : {"round_robin", "affinity"}) {
+    std::vector<std::string> order = {"round_robin", "affinity"};
+    if (o.first == "affinity") std::swap(order[0], order[1]);
+    for (const std::string& policy : order) {
       auto router = make_router(servers, policy);
       if (!router) {
         rc = 1;
