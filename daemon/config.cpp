@@ -216,6 +216,13 @@ std::string backend_key(const workflows::BackendConfig& b) {
   k << b.kind << '\n' << b.url << '\n' << b.model << '\n' << b.api << '\n' << b.api_key_env << '\n' << b.stream
     << '\n' << b.fixture << '\n' << b.model_file << '\n' << b.tokenizer << '\n' << b.chat_template << '\n'
     << b.threads << '\n' << b.kv_mb << '\n' << b.kv_type;
+  // Endpoints behind a router: added only when there are several, so the
+  // key of a one-server backend stays what stored runs recorded.
+  if (b.urls.size() > 1 || b.replicas > 1) {
+    k << "\nendpoints";
+    for (const auto& u : b.urls) k << '\n' << u;
+    k << '\n' << b.replicas;
+  }
   return k.str();
 }
 

@@ -1,4 +1,5 @@
 #include "daemon/run_service.hpp"
+#include "engine/router/router_backend.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -571,7 +572,13 @@ std::string RunService::metrics_text() {
     g.running = static_cast<int64_t>(impl_->active.size());
   }
   g.sse_clients = static_cast<int64_t>(impl_->hub.subscriptions());
-  return impl_->metrics.render(g);
+  std::string text = impl_->metrics.render(g);
+  // Backends with several endpoints add their per-endpoint series.
+  std::vector<std::pair<std::string, const engine::router::RouterBackend*>> routers;
+  for (const auto& [name, backend] : impl_->backends)
+    if (auto* r = dynamic_cast<const engine::router::RouterBackend*>(backend.get())) routers.emplace_back(name, r);
+  if (!routers.empty()) text += engine::router::router_metrics_text(routers);
+  return text;
 }
 
 }  // namespace troupe::daemon

@@ -1,13 +1,59 @@
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "engine/http/http_backend.hpp"
 #include "engine/local/local_backend.hpp"
+#include "engine/router/router_backend.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "workflows/runner.hpp"
 
 namespace troupe::workflows {
 
+namespace {
+
+// Several endpoints (urls, replicas) behind one RouterBackend.
+Result<std::shared_ptr<engine::Backend>> make_router(const BackendConfig& cfg, std::vector<engine::router::Endpoint> eps) {
+  engine::router::RouterConfig rc;
+  rc.policy = cfg.routing.policy;
+  rc.beta = cfg.routing.beta;
+  rc.overload_ratio = cfg.routing.overload_ratio;
+  rc.eject_after = cfg.routing.eject_after;
+  rc.health_interval = std::chrono::milliseconds(static_cast<int64_t>(cfg.routing.health_interval_s * 1000));
+  auto r = engine::router::RouterBackend::create(rc, std::move(eps));
+  if (!r.ok()) return r.error().with_context("backend");
+  return std::shared_ptr<engine::Backend>(std::move(r.value()));
+}
+
+}  // namespace
+
 Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) {
+  if ((cfg.kind == "http" && cfg.urls.size() > 1) || (cfg.kind == "local" && cfg.replicas > 1)) {
+    // Each endpoint is this section with one URL (or one replica); a router
+    // fails over between servers, so each child retries once at most.
+    BackendConfig one = cfg;
+    one.urls.clear();
+    one.replicas = 1;
+    std::vector<engine::router::Endpoint> eps;
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.routing.health_timeout_s * 1000));
+    size_t count = cfg.kind == "http" ? cfg.urls.size() : static_cast<size_t>(cfg.replicas);
+    for (size_t i = 0; i < count; ++i) {
+      engine::router::Endpoint ep;
+      if (cfg.kind == "http") {
+        one.url = cfg.urls[i];
+        one.max_retries = std::min(cfg.max_retries, 1);
+        ep.name = one.url;
+        ep.probe = engine::router::http_health_probe(one.url, timeout);
+      } else {
+        ep.name = cfg.kind + "#" + std::to_string(i);
+      }
+      auto b = make_backend(one);
+      if (!b.ok()) return b.error().with_context("backend endpoint " + ep.name);
+      ep.backend = std::move(b.value());
+      eps.push_back(std::move(ep));
+    }
+    return make_router(cfg, std::move(eps));
+  }
   if (cfg.kind == "scripted") {
     auto fx = engine::ScriptedBackend::load_fixture(cfg.fixture);
     if (!fx.ok()) return fx.error();

@@ -66,7 +66,11 @@
 //             `layers` is structured (YAML kept as JSON text) and its
 //             `config` a path resolved like `fixture`; unsupported: sampling
 //             parameter names and continue_final_message; url: http:// or
-//             https://
+//             https://; urls (kind http, instead of url): a non-empty list
+//             of such URLs; replicas (kind local) >= 1; routing (with
+//             several urls or replicas, docs/routing.md): policy affinity |
+//             round_robin | least_load, beta >= 0, overload_ratio >= 1,
+//             eject_after >= 1, health_interval_s >= 0, health_timeout_s > 0
 //   structure duplicate keys, an empty file, a top level that is not a map,
 //             more than one YAML document
 // An unknown key or value lists the accepted ones and suggests the closest
@@ -110,6 +114,19 @@ struct BackendConfig {
   int kv_mb = 256;            // KV cache budget
   std::string kv_type = "f32";  // KV cache element type: f32 | f16
   int context_length = 0;     // YAML `context`: tokens per sequence; 0 = the model file's
+  // Several endpoints behind one router (engine/router, docs/routing.md).
+  // kind http: `urls` lists the servers (url then holds the first); kind
+  // local: `replicas` engines of the same model. One of either: no router.
+  std::vector<std::string> urls;
+  int replicas = 1;
+  struct Routing {
+    std::string policy = "affinity";  // affinity | round_robin | least_load
+    double beta = 0.5;                // weight of relative load
+    double overload_ratio = 2.0;      // in flight past ratio x (others' mean + 1): passed over
+    int eject_after = 3;              // consecutive failed requests that eject a server
+    double health_interval_s = 5;     // 0 = no periodic health checks
+    double health_timeout_s = 2;      // per check
+  } routing;
 };
 
 struct RoleConfig {

@@ -160,7 +160,9 @@ const std::vector<std::string> kBackendKeys = {
     "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
     "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture",
     "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb",
-    "context",       "kv_type"};
+    "context",       "kv_type",     "urls",           "replicas",   "routing"};
+const std::vector<std::string> kRoutingKeys = {"policy",            "beta",     "overload_ratio", "eject_after",
+                                               "health_interval_s", "health_timeout_s"};
 const std::vector<std::string> kStoreKeys = {"path"};
 const std::vector<std::string> kRoleKeys = {"system", "template", "sampling", "parse_retries"};
 const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "top_p",
@@ -469,6 +471,7 @@ class Loader {
 
  private:
   void load_backend(const Section& top, Workflow& wf) const;
+  void load_endpoints(const Section& s, BackendConfig& b) const;
   void load_roles(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
   void load_sampling(const Entry& e, engine::SamplingParams& sp) const;
   void load_params(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
@@ -566,13 +569,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
                                     "leave out `backend` (the daemon's backend is used)");
 
   if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted", "local"});
-  if (auto* f = s.find("url")) {
-    b.url = get_string(*f);
-    bool http = b.url.rfind("http://", 0) == 0 && b.url.size() > 7;
-    bool https = b.url.rfind("https://", 0) == 0 && b.url.size() > 8;
-    if (!http && !https)
-      fail(f->mark(), f->path + ": expected a URL starting with http:// or https://, got " + quote_value(b.url));
-  }
+  load_endpoints(s, b);
   if (auto* f = s.find("model")) b.model = get_nonempty_string(*f);
   if (auto* f = s.find("api")) b.api = get_choice(*f, {"chat", "completions"});
   if (auto* f = s.find("api_key_env")) b.api_key_env = get_string(*f);
@@ -637,13 +634,77 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
   }
 
   if (b.kind == "http") {
-    for (const char* key : {"url", "model"})
-      if (!s.find(key)) fail(s.mark, "backend: missing required key '" + std::string(key) + "' (kind http needs url and model)");
-  } else if (b.kind == "scripted") {
+    if (!s.find("url") && !s.find("urls"))
+      fail(s.mark, "backend: missing required key 'url' (kind http needs url and model)");
+    if (!s.find("model")) fail(s.mark, "backend: missing required key 'model' (kind http needs url and model)");
+    if (auto* f = s.find("replicas")) fail(f->key_mark, f->path + ": only kind local runs replicas; list servers in urls");
+  } else if (auto* f = s.find("urls")) {
+    fail(f->key_mark, f->path + ": only kind http lists servers (kind local runs several engines with replicas)");
+  }
+  if (b.kind == "scripted") {
     if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
   } else if (b.kind == "local") {
     if (!s.find("model_file"))
       fail(s.mark, "backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
+  }
+}
+
+// url / urls (kind http), replicas (kind local) and routing: the endpoints
+// behind one backend and how requests are spread over them.
+void Loader::load_endpoints(const Section& s, BackendConfig& b) const {
+  auto url = [&](const std::string& u, const YAML::Mark& mark, const std::string& path) {
+    bool http = u.rfind("http://", 0) == 0 && u.size() > 7;
+    bool https = u.rfind("https://", 0) == 0 && u.size() > 8;
+    if (!http && !https) fail(mark, path + ": expected a URL starting with http:// or https://, got " + quote_value(u));
+  };
+  const Entry* one = s.find("url");
+  const Entry* many = s.find("urls");
+  if (one && many) fail(many->key_mark, many->path + ": give either url (one server) or urls (several), not both");
+  if (one) {
+    b.url = get_string(*one);
+    url(b.url, one->mark(), one->path);
+  }
+  if (many) {
+    if (!many->value.IsSequence() || many->value.size() == 0)
+      fail(many->mark(), many->path + ": expected a non-empty list of URLs, got " + describe(many->value));
+    b.urls = get_strings(*many);
+    for (size_t i = 0; i < b.urls.size(); ++i) {
+      url(b.urls[i], many->value[i].Mark(), many->path + "[" + std::to_string(i) + "]");
+      for (size_t k = 0; k < i; ++k)
+        if (b.urls[k] == b.urls[i])
+          fail(many->value[i].Mark(), many->path + "[" + std::to_string(i) + "]: " + quote_value(b.urls[i]) +
+                                          " is listed twice");
+    }
+    b.url = b.urls.front();
+  }
+  if (auto* f = s.find("replicas")) {
+    b.replicas = get_int(*f);
+    at_least(*f, b.replicas, 1);
+  }
+  const Entry* r = s.find("routing");
+  if (!r) return;
+  Section rs = section(r->value, r->mark(), r->path, kRoutingKeys);
+  auto& o = b.routing;
+  if (auto* f = rs.find("policy")) o.policy = get_choice(*f, {"affinity", "round_robin", "least_load"});
+  if (auto* f = rs.find("beta")) {
+    o.beta = get_number(*f);
+    not_negative(*f, o.beta);
+  }
+  if (auto* f = rs.find("overload_ratio")) {
+    o.overload_ratio = get_number(*f);
+    at_least(*f, o.overload_ratio, 1);
+  }
+  if (auto* f = rs.find("eject_after")) {
+    o.eject_after = get_int(*f);
+    at_least(*f, o.eject_after, 1);
+  }
+  if (auto* f = rs.find("health_interval_s")) {
+    o.health_interval_s = get_number(*f);
+    not_negative(*f, o.health_interval_s);
+  }
+  if (auto* f = rs.find("health_timeout_s")) {
+    o.health_timeout_s = get_number(*f);
+    positive(*f, o.health_timeout_s);
   }
 }
 

@@ -19,6 +19,8 @@ struct FakeVllm::Shared {
   std::vector<ReceivedRequest> received;
   int active = 0;
   int peak = 0;
+  int health_status = 200;
+  int health_checks = 0;
   bool stopping = false;
 
   // Waits `d` unless the server stops first; false when stopping.
@@ -385,7 +387,14 @@ FakeVllm::FakeVllm() : shared_(std::make_shared<Shared>()), server_(std::make_un
   };
   server_->Post("/v1/chat/completions", handler);
   server_->Post("/v1/completions", handler);
-  server_->Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  server_->Get("/health", [shared](const httplib::Request&, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->health_checks += 1;
+      res.status = shared->health_status;
+    }
+    shared->cv.notify_all();
+  });
 
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("FakeVllm: cannot bind a port on 127.0.0.1");
@@ -411,6 +420,21 @@ void FakeVllm::stop() {
 void FakeVllm::push(FakeReply reply) {
   std::lock_guard<std::mutex> lock(shared_->mu);
   shared_->queue.push_back(std::move(reply));
+}
+
+void FakeVllm::set_health_status(int status) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  shared_->health_status = status;
+}
+
+int FakeVllm::health_checks() const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return shared_->health_checks;
+}
+
+bool FakeVllm::wait_for_health_checks(int count, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(shared_->mu);
+  return shared_->cv.wait_for(lock, timeout, [&] { return shared_->health_checks >= count; });
 }
 
 void FakeVllm::set_default(FakeReply reply) {

@@ -88,6 +88,10 @@ class FakeVllm {
 
   void push(FakeReply reply);
   void set_default(FakeReply reply);
+  // What GET /health answers (200 until set); health_checks() counts them.
+  void set_health_status(int status);
+  int health_checks() const;
+  bool wait_for_health_checks(int count, std::chrono::milliseconds timeout) const;
 
   int port() const { return port_; }
   std::string base_url() const;  // "http://127.0.0.1:<port>"

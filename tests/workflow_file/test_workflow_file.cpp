@@ -171,7 +171,7 @@ TEST_CASE("an unknown key is an error that suggests the closest known key", "[wo
         "test.yaml:5:3: unknown key 'timeout' in backend (did you mean 'timeout_s'?); allowed keys: kind, url, model, "
         "api, api_key_env, stream, timeout_s, connect_timeout_s, max_in_flight, max_retries, backoff_ms, "
         "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb, "
-        "context, kv_type");
+        "context, kv_type, urls, replicas, routing");
   CHECK(parse_error(std::string(kScriptedHead) + "roles:\n  solver:\n    sampling: {temprature: 1}\n") ==
         "test.yaml:7:16: unknown key 'temprature' in roles.solver.sampling (did you mean 'temperature'?); "
         "allowed keys: n, temperature, top_p, top_k, min_p, max_tokens, seed, stop, logprobs");
