@@ -6,7 +6,8 @@
 // redelivers the run after the ack wait (1 s here) to B or C, whose backends
 // answer it. Runs are submitted to all three (some twice under the same
 // idempotency key). Then: every run ended once across the three stores,
-// the killed daemon's run finished elsewhere, and the merged view
+// the killed daemon's run finished elsewhere (restarted, A records it
+// interrupted and does not run it again), and the merged view
 // (memory::MergedStore, and `troupe export --store ...`) has each run once.
 // Skipped with a message when this build has no NATS client or nats-server
 // is not installed (scripts/setup installs both).
@@ -23,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -288,7 +290,15 @@ TEST_CASE("nats scale-out: three daemons share runs, a SIGKILLed daemon's run is
   CHECK(status_on(holder == "b" ? dc : db, slow, &body).empty());
   CHECK(body.find("stored by the daemon that ran them") != std::string::npos);
 
+  // A starts again: the run it had from NATS is JetStream's, finished
+  // elsewhere; A records it interrupted and does not run it again.
+  da = std::make_unique<DaemonProcess>(std::vector<std::string>{"--config", a.config});
+  CHECK(status_on(*da, slow) == "interrupted");
   bool in_time = false;
+  CHECK(da->stop_within(SIGTERM, 20, &in_time) == 0);
+  da.reset();
+  std::string a_requests = testing::read_file(a.request_log);
+  CHECK(std::count(a_requests.begin(), a_requests.end(), '\n') == 1);
   CHECK(db.stop_within(SIGTERM, 20, &in_time) == 0);
   CHECK(dc.stop_within(SIGTERM, 20, &in_time) == 0);
 
@@ -309,11 +319,11 @@ TEST_CASE("nats scale-out: three daemons share runs, a SIGKILLed daemon's run is
     CHECK(succeeded == 1);
   }
   CHECK(copies.size() == expected.size());  // nothing else was run
-  // The killed daemon held the slow run, unfinished; B or C finished it.
+  // The killed daemon holds the slow run as interrupted; B or C finished it.
   std::vector<std::string> slow_copies = copies[slow];
   std::sort(slow_copies.begin(), slow_copies.end());
   REQUIRE(slow_copies.size() == 2);
-  CHECK(slow_copies[0] == "a:running");
+  CHECK(slow_copies[0] == "a:interrupted");
   CHECK((slow_copies[1] == "b:succeeded" || slow_copies[1] == "c:succeeded"));
   // Work was shared: both survivors ran some of it.
   size_t on_b = 0;
