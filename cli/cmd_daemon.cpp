@@ -1,5 +1,6 @@
-// troupe daemon --config troupe.yaml [--db PATH]: the long-running service
-// (docs/daemon.md). SIGTERM/SIGINT: stop taking work, let in-flight runs
+// troupe daemon --config troupe.yaml [--db PATH] [--nats URL]: the
+// long-running service (docs/daemon.md); --nats shares work with other
+// daemons through NATS JetStream (docs/scale-out.md). SIGTERM/SIGINT: stop taking work, let in-flight runs
 // finish for shutdown_grace_s, leave the rest checkpointed for the next
 // start (their tools, such as command verifiers, are killed), flush, exit 0.
 // A watchdog ends the process (exit 1) if that has not happened within
@@ -16,6 +17,7 @@
 
 #include "cli/commands.hpp"
 #include "daemon/http_api.hpp"
+#include "daemon/nats_queue.hpp"
 #include "daemon/run_service.hpp"
 
 namespace troupe::cli {
@@ -31,6 +33,7 @@ struct DaemonArgs {
   std::string config;
   std::string db;
   int port = -1;
+  std::string nats;
 };
 
 int daemon_main(const DaemonArgs& a) {
@@ -41,6 +44,12 @@ int daemon_main(const DaemonArgs& a) {
   }
   if (!a.db.empty()) cfg->db = a.db;
   if (a.port >= 0) cfg->port = a.port;
+  if (!a.nats.empty()) cfg->nats.url = a.nats;
+  if (!cfg->nats.url.empty() && !daemon::nats_built_in()) {
+    print_error("--nats / nats.url: this troupe was built without the NATS client (libnats-dev); install it "
+                "(scripts/setup does) and build again");
+    return 2;
+  }
   sem_init(&g_stop, 0, 0);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -57,6 +66,10 @@ int daemon_main(const DaemonArgs& a) {
     print_error(s.error().message);
     return 1;
   }
+  const auto& nats = (*svc)->config().nats;
+  if (!nats.url.empty())
+    std::fprintf(stderr, "troupe daemon: sharing work through NATS %s (stream %s, consumer %s)\n", nats.url.c_str(),
+                 nats.stream.c_str(), nats.consumer.c_str());
   std::fprintf(stderr, "troupe daemon: listening on %s (store %s, %lld run(s) resumed)\n", server.base_url().c_str(),
                (*svc)->config().db.c_str(), static_cast<long long>((*svc)->resumed_runs()));
   std::fflush(stderr);
@@ -86,6 +99,9 @@ void add_daemon_command(CLI::App& app, Action& action) {
   cmd->add_option("--config,-c", a->config, "Daemon config file (troupe.yaml)")->required();
   cmd->add_option("--db", a->db, "Store path (overrides the config's db)");
   cmd->add_option("--port,-p", a->port, "Port (overrides the config's listen.port; 0 = any free port)");
+  cmd->add_option("--nats", a->nats,
+                  "Share work with other daemons through this NATS JetStream server (overrides nats.url; "
+                  "docs/scale-out.md)");
   cmd->callback([a, &action] { action = [a] { return daemon_main(*a); }; });
 }
 

@@ -9,6 +9,7 @@
 #include "common/clock.hpp"
 #include "memory/export.hpp"
 #include "memory/store.hpp"
+#include "memory/store_merge.hpp"
 
 namespace troupe::cli {
 namespace {
@@ -22,6 +23,8 @@ Result<std::unique_ptr<memory::Store>> open_read_only(const std::string& path) {
 
 struct ExportArgs {
   std::string db = "troupe.db";
+  bool db_given = false;
+  std::vector<std::string> stores;  // --store, repeated: merged (memory/store_merge.hpp)
   std::string format;
   std::string out;
   std::string workflow;
@@ -44,10 +47,26 @@ int do_export(const ExportArgs& a) {
     }
     filter.since_ms = *t;
   }
-  auto store = open_read_only(a.db);
-  if (!store.ok()) {
-    print_error(store.error().message);
-    return 1;
+  // One store, or several read as one: each run once (memory/store_merge.hpp).
+  std::vector<std::string> paths = a.stores;
+  if (paths.empty() || a.db_given) paths.insert(paths.begin(), a.db);
+  std::vector<std::unique_ptr<memory::Store>> opened;
+  for (const auto& p : paths) {
+    auto one = open_read_only(p);
+    if (!one.ok()) {
+      print_error(one.error().message);
+      return 1;
+    }
+    opened.push_back(std::move(one.value()));
+  }
+  memory::MergedStore* merged = nullptr;
+  Result<std::unique_ptr<memory::Store>> store = std::unique_ptr<memory::Store>();
+  if (opened.size() > 1) {
+    auto m = std::make_unique<memory::MergedStore>(std::move(opened));
+    merged = m.get();
+    store = std::unique_ptr<memory::Store>(std::move(m));
+  } else {
+    store = std::move(opened.front());
   }
   Result<memory::ExportStats> stats = memory::ExportStats{};
   if (*format == memory::ExportFormat::llamafactory_sft || *format == memory::ExportFormat::llamafactory_dpo) {
@@ -77,6 +96,9 @@ int do_export(const ExportArgs& a) {
     return 1;
   }
   std::fprintf(stderr, "troupe: exported %zu %s rows from %zu runs\n", stats->rows, a.format.c_str(), stats->runs);
+  if (merged)
+    std::fprintf(stderr, "troupe: merged %zu stores; %zu copies of runs held by more than one store left out\n",
+                 paths.size(), merged->copies_skipped());
   return 0;
 }
 
@@ -208,12 +230,17 @@ int do_show(const ShowArgs& a) {
 void add_export_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* cmd = app.add_subcommand("export", "Write fine-tuning data (TRL or LLaMA-Factory shapes) from a store");
-  cmd->add_option("--db", a->db, "Store path")->capture_default_str();
+  CLI::Option* db = cmd->add_option("--db", a->db, "Store path")->capture_default_str();
+  cmd->add_option("--store", a->stores,
+                  "A store to merge (repeat it: each run is written once; see docs/scale-out.md)");
   cmd->add_option("--format,-f", a->format, "sft | dpo | kto | llamafactory-sft | llamafactory-dpo")->required();
   cmd->add_option("--out,-o", a->out, "Output file (JSONL; default stdout) or folder (llamafactory-*)");
   cmd->add_option("--workflow", a->workflow, "Only runs of this workflow name");
   cmd->add_option("--since", a->since, "Only runs created at or after this time (ISO-8601, or 90s/15m/2h/7d ago)");
-  cmd->callback([a, &action] { action = [a] { return do_export(*a); }; });
+  cmd->callback([a, db, &action] {
+    a->db_given = db->count() > 0;
+    action = [a] { return do_export(*a); };
+  });
 }
 
 void add_runs_command(CLI::App& app, Action& action) {

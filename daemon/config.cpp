@@ -22,7 +22,8 @@ const std::set<std::string> kTopKeys = {"listen",         "token",           "to
                                         "db",             "concurrency",     "max_body_bytes",
                                         "shutdown_grace_s", "http_threads",  "backends",   "default_backend",
                                         "openai",         "max_connections", "max_event_streams",
-                                        "header_timeout_s", "read_timeout_s", "write_timeout_s"};
+                                        "header_timeout_s", "read_timeout_s", "write_timeout_s",
+                                        "nats"};
 
 struct Fail {
   Error error;
@@ -202,7 +203,38 @@ class Reader {
         }
       }
     }
+    if (auto n = root["nats"]) nats(n, c.nats);
     return c;
+  }
+
+  // A JetStream name: no spaces, dots, '*', '>' or path separators.
+  std::string jetstream_name(const YAML::Node& n, const std::string& key) const {
+    std::string v = str(n, key);
+    if (v.empty() || v.size() > 64 || v.find_first_of(" \t.*>/\\") != std::string::npos)
+      fail(n, key + ": expected a name of 1 to 64 characters without spaces, '.', '*', '>', '/' or '\\'");
+    return v;
+  }
+
+  void nats(const YAML::Node& n, NatsConfig& out) const {
+    keys(n, "nats", {"url", "stream", "subject", "consumer", "ack_wait_s", "duplicate_window_s"});
+    if (!n["url"]) fail(n, "nats: missing required key 'url' (like nats://127.0.0.1:4222)");
+    out.url = str(n["url"], "nats.url");
+    if (out.url.empty()) fail(n["url"], "nats.url: expected a server address like nats://127.0.0.1:4222");
+    if (n["stream"]) out.stream = jetstream_name(n["stream"], "nats.stream");
+    if (n["consumer"]) out.consumer = jetstream_name(n["consumer"], "nats.consumer");
+    if (auto s = n["subject"]) {
+      out.subject = str(s, "nats.subject");
+      if (out.subject.empty() || out.subject.find_first_of(" \t*>") != std::string::npos)
+        fail(s, "nats.subject: expected a literal subject like troupe.runs (no spaces or wildcards)");
+    }
+    auto seconds = [&](const char* key, double& v, double min) {
+      if (auto x = n[key]) {
+        v = number(x, std::string("nats.") + key);
+        if (v < min) fail(x, "nats." + std::string(key) + ": must be at least " + std::to_string(min).substr(0, 4));
+      }
+    };
+    seconds("ack_wait_s", out.ack_wait_s, 0.5);
+    seconds("duplicate_window_s", out.duplicate_window_s, 1);
   }
 
  private:

@@ -26,6 +26,13 @@
 //       - name: spoc/qwen2.5-7b-instruct   #   named <workflow>/<backend model>
 //         workflow: spoc
 //         backend: qwen
+//   nats:                      # share work with other daemons (docs/scale-out.md)
+//     url: nats://127.0.0.1:4222
+//     stream: TROUPE_RUNS      # created when missing (work-queue, file storage)
+//     subject: troupe.runs
+//     consumer: troupe-daemons # the durable pull consumer every daemon shares
+//     ack_wait_s: 30           # an unacknowledged run is redelivered after this
+//     duplicate_window_s: 120  # JetStream drops a re-published run id within it
 // The token itself is resolved here (token_env read from the environment):
 // a token_env naming an unset variable is an error. A non-loopback host
 // without a token is an error (engine::is_loopback_host: parsed, not a
@@ -54,6 +61,16 @@ struct ModelRoute {
   std::string backend;   // a backend name
 };
 
+// Work sharing through NATS JetStream (docs/scale-out.md); off when url is "".
+struct NatsConfig {
+  std::string url;
+  std::string stream = "TROUPE_RUNS";
+  std::string subject = "troupe.runs";
+  std::string consumer = "troupe-daemons";
+  double ack_wait_s = 30;
+  double duplicate_window_s = 120;
+};
+
 struct DaemonConfig {
   std::string file;
   std::string host = "127.0.0.1";
@@ -74,6 +91,7 @@ struct DaemonConfig {
   std::string default_backend;
   bool models_listed = false;  // openai.models given (else derived)
   std::vector<ModelRoute> models;
+  NatsConfig nats;
 };
 
 Result<DaemonConfig> load_daemon_config(const std::string& path);

@@ -85,10 +85,13 @@ Result<SubmitRequest> parse_submit(const std::string& body) {
   SubmitRequest req;
   for (auto [key, value] : *obj) {
     std::string k(key);
-    if (k == "workflow" || k == "workflow_yaml" || k == "backend") {
+    if (k == "workflow" || k == "workflow_yaml" || k == "backend" || k == "idempotency_key") {
       auto s = json::as_string(value, k);
       if (!s.ok()) return Error{ErrorCode::invalid_argument, s.error().message};
-      (k == "workflow" ? req.workflow : k == "workflow_yaml" ? req.workflow_yaml : req.backend) = std::string(*s);
+      (k == "workflow"        ? req.workflow
+       : k == "workflow_yaml" ? req.workflow_yaml
+       : k == "backend"       ? req.backend
+                              : req.idempotency_key) = std::string(*s);
     } else if (k == "inputs" || k == "input") {
       std::vector<simdjson::dom::element> items;
       if (k == "inputs") {
@@ -110,7 +113,7 @@ Result<SubmitRequest> parse_submit(const std::string& body) {
       }
     } else {
       return Error{ErrorCode::invalid_argument,
-                   k + ": unknown field (expected workflow or workflow_yaml, backend, inputs or input)"};
+                   k + ": unknown field (expected workflow or workflow_yaml, backend, inputs or input, idempotency_key)"};
     }
   }
   return req;
@@ -314,7 +317,7 @@ struct ApiServer::Impl {
     server.Get(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       auto r = svc.get(req.matches[1]);
       if (!r.ok()) return send_error(res, status_for(r.error()), r.error().message);
-      if (!*r) return send_error(res, 404, "no run '" + std::string(req.matches[1]) + "'");
+      if (!*r) return send_error(res, 404, no_run(std::string(req.matches[1])));
       res.set_content(run_json(**r), "application/json");
     });
     server.Delete(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -323,7 +326,7 @@ struct ApiServer::Impl {
       if (!c.ok()) return send_error(res, status_for(c.error()), c.error().message);
       switch (*c) {
         case CancelResult::not_found:
-          return send_error(res, 404, "no run '" + id + "'");
+          return send_error(res, 404, no_run(id));
         case CancelResult::already_finished:
           return send_error(res, 409, "run '" + id + "' has already finished");
         case CancelResult::cancelled:
@@ -346,9 +349,25 @@ struct ApiServer::Impl {
     install_openai_routes(*guarded, svc);
   }
 
+  // A run this daemon's store does not hold. With NATS, a run is stored by
+  // the daemon that executed it (docs/scale-out.md).
+  std::string no_run(const std::string& id) const {
+    std::string out = "no run '" + id + "'";
+    if (!svc.config().nats.url.empty())
+      out += " in this daemon's store: runs shared through NATS are stored by the daemon that ran them; ask the "
+             "others, or merge the stores with `troupe export --store A --store B ...`";
+    return out;
+  }
+
   void submit(const httplib::Request& req, httplib::Response& res) {
     auto parsed = parse_submit(req.body);
     if (!parsed.ok()) return send_error(res, 400, parsed.error().message);
+    if (req.has_header("Idempotency-Key")) {
+      std::string key = req.get_header_value("Idempotency-Key");
+      if (!parsed->idempotency_key.empty() && parsed->idempotency_key != key)
+        return send_error(res, 400, "idempotency_key: the body's and the Idempotency-Key header's differ");
+      parsed->idempotency_key = key;
+    }
     auto ids = svc.submit(std::move(parsed.value()));
     if (!ids.ok()) return send_error(res, status_for(ids.error()), ids.error().message);
     std::string out;
@@ -434,7 +453,7 @@ struct ApiServer::Impl {
     std::string id = req.matches[1];
     auto run = svc.get(id);
     if (!run.ok()) return send_error(res, status_for(run.error()), run.error().message);
-    if (!*run) return send_error(res, 404, "no run '" + id + "'");
+    if (!*run) return send_error(res, 404, no_run(id));
     auto steps = svc.store().read_steps(id);
     if (!steps.ok()) return send_error(res, status_for(steps.error()), steps.error().message);
     std::vector<memory::PairRecord> pairs;
@@ -456,7 +475,7 @@ struct ApiServer::Impl {
       return send_error(res, 400, "format: expected sft, dpo or kto", "format");
     auto run = svc.get(id);
     if (!run.ok()) return send_error(res, status_for(run.error()), run.error().message);
-    if (!*run) return send_error(res, 404, "no run '" + id + "'");
+    if (!*run) return send_error(res, 404, no_run(id));
     memory::ExportFilter filter;
     filter.run_id = id;
     std::ostringstream rows;
@@ -500,7 +519,7 @@ struct ApiServer::Impl {
     if (!rec.ok() || !*rec) {
       svc.hub().unsubscribe(st->run_id, st->sub);
       if (!rec.ok()) return send_error(res, status_for(rec.error()), rec.error().message);
-      return send_error(res, 404, "no run '" + st->run_id + "'");
+      return send_error(res, 404, no_run(st->run_id));
     }
     st->record = std::move(**rec);
     res.set_header("Cache-Control", "no-cache");

@@ -16,6 +16,8 @@
 #include "actors/store_writer.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "daemon/nats_queue.hpp"
+#include "daemon/shared_run.hpp"
 #include "workflows/inputs.hpp"
 #include "workflows/runner.hpp"
 #include "workflows/workflow_actors.hpp"
@@ -31,6 +33,11 @@ int64_t now_unix_us() {
 bool terminal(memory::RunStatus s) {
   return s == memory::RunStatus::succeeded || s == memory::RunStatus::failed || s == memory::RunStatus::cancelled ||
          s == memory::RunStatus::interrupted;
+}
+
+// Ended for good: a redelivered run in one of these states is not run again.
+bool ended(memory::RunStatus s) {
+  return s == memory::RunStatus::succeeded || s == memory::RunStatus::failed || s == memory::RunStatus::cancelled;
 }
 
 }  // namespace
@@ -70,6 +77,8 @@ struct RunService::Impl {
   bool stopping = false;   // no new submissions or launches
   bool abandoning = false; // shutdown is stopping directors: their end is not a failure
   bool shut = false;
+  std::unique_ptr<NatsQueue> nats;  // config.nats.url: work shared with other daemons
+  std::mutex keyed_mu;              // one keyed submission at a time (check, then write)
 
   // Sends `w` to the store writer and waits for it to be durable.
   Status write(actors::StoreWrite w) {
@@ -88,6 +97,34 @@ struct RunService::Impl {
     for (const auto& b : cfg.backends)
       if (b.name == name) return &b;
     return nullptr;
+  }
+
+  // The bound workflow a request names (checked: it parses, its pipeline
+  // builds). Not stored yet.
+  Result<BoundWorkflow> resolve(const std::string& workflow, const std::string& workflow_yaml,
+                                const std::string& backend) {
+    if (workflow.empty() == workflow_yaml.empty())
+      return Error{ErrorCode::invalid_argument, "give either workflow (a name) or workflow_yaml (inline text)"};
+    const NamedBackend* nb = named_backend(backend);
+    if (!nb) return Error{ErrorCode::invalid_argument, "backend: no backend named '" + backend + "'"};
+    std::string text, where;
+    workflows::LoadOptions trust = catalog.load_options();
+    if (!workflow.empty()) {
+      auto e = catalog.find(workflow);
+      if (!e.ok()) return e.error();
+      text = (*e)->text;
+      where = (*e)->path;
+    } else {
+      // From the client: may not name programs, files or environment variables.
+      text = workflow_yaml;
+      where = "inline.yaml";
+      trust.trusted = false;
+    }
+    auto bound = bind_workflow(text, where, *nb, trust);
+    if (!bound.ok()) return bound.error();
+    auto factory = workflows::make_pipeline_factory(bound->workflow);
+    if (!factory.ok()) return factory.error();
+    return bound;
   }
 
   // The binding for a stored workflow text, spawning its roles on first use.
@@ -178,6 +215,7 @@ struct RunService::Impl {
         actors::DirectorConfig dc = workflows::director_config(binding->actors, id, std::move(input.value()),
                                                                gateways.at(binding->backend), writer);
         dc.workflow = r.workflow;  // the name it was submitted under
+        dc.origin = r.origin;      // a run fetched from NATS stays one (start() leaves it to JetStream)
         dc.journal = store;
         Impl* self = this;
         dc.on_step = [self](const memory::StepRecord& s) { self->on_step(s); };
@@ -290,6 +328,106 @@ struct RunService::Impl {
     if (cb) cb(r);
     launch_ready();
   }
+
+  void enqueue(const std::string& id, std::function<void(const memory::RunRecord&)> on_end) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(id);
+      if (on_end) queued_on_end.emplace(id, std::move(on_end));
+    }
+    publish_status(id, "queued");
+    launch_ready();
+  }
+
+  // NATS: how many more runs this daemon takes now.
+  int free_slots() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return 0;
+    return std::max(0, cfg.concurrency - static_cast<int>(active.size() + queue.size()));
+  }
+
+  // NATS: a run fetched from JetStream. Stored here (as queued) and run,
+  // unless this store holds it as ended: then the message is acknowledged.
+  // Its end acknowledges the message (negative while the daemon stops).
+  bool intake(const std::string& msg_id, const std::string& payload) {
+    auto shared = parse_shared_run(payload);
+    if (!shared.ok() || shared->run_id != msg_id) {
+      spdlog::error("nats: message {}: {}", msg_id,
+                    shared.ok() ? "its run_id (" + shared->run_id + ") is not its message id" : shared.error().message);
+      return false;
+    }
+    const std::string& id = msg_id;
+    bool here = false, leaving = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      leaving = stopping;
+      here = active.count(id) > 0 || std::find(queue.begin(), queue.end(), id) != queue.end();
+    }
+    if (here) return true;  // already executing here: its end acknowledges
+    if (leaving) {
+      nats->finish(id, false);
+      return true;
+    }
+    auto rec = store->get_run(id);
+    if (!rec.ok()) {
+      spdlog::error("nats: run {}: cannot read this store: {}", id, rec.error().describe());
+      nats->finish(id, false);
+      return true;
+    }
+    memory::RunRecord r;
+    if (*rec) {
+      r = std::move(**rec);
+      if (ended(r.status)) {
+        spdlog::info("nats: run {} already ended here ({}); redelivery acknowledged", id, memory::to_string(r.status));
+        nats->finish(id, true);
+        return true;
+      }
+      // Left by an earlier start of this daemon: its journal replays what it committed.
+      r.status = memory::RunStatus::queued;
+      r.error.clear();
+    } else {
+      r.id = id;
+      r.item_id = shared->item_id;
+      r.input_json = shared->input_json;
+      r.gold = shared->gold;
+      r.created_ms = shared->created_ms;
+      r.origin = kRunOriginNats;
+      auto bound = resolve(shared->workflow, shared->workflow_yaml,
+                           shared->backend.empty() ? cfg.default_backend : shared->backend);
+      auto key = bound.ok() ? store->put_blob(bound->text) : Result<std::string>(bound.error());
+      r.workflow = bound.ok() ? bound->workflow.name : shared->workflow;
+      if (bound.ok()) {
+        r.workflow_hash = bound->workflow.text_hash;
+        r.pipeline = bound->workflow.pipeline;
+      }
+      if (!key.ok()) {
+        // This daemon cannot run it (its catalog or backends differ): the
+        // run ends failed here, for good.
+        r.status = memory::RunStatus::failed;
+        r.error = "this daemon cannot run it: " + key.error().describe();
+        r.updated_ms = now_unix_ms();
+        actors::StoreWrite w;
+        w.runs.push_back(r);
+        Status s = write(std::move(w));
+        spdlog::error("nats: run {}: {}", id, r.error);
+        metrics.run_ended("failed");
+        publish_end(r, 0);
+        nats->finish(id, s.ok());
+        return true;
+      }
+    }
+    r.updated_ms = now_unix_ms();
+    actors::StoreWrite w;
+    w.runs.push_back(r);
+    if (Status s = write(std::move(w)); !s.ok()) {
+      spdlog::error("nats: run {}: {}", id, s.error().describe());
+      nats->finish(id, false);
+      return true;
+    }
+    NatsQueue* q = nats.get();
+    enqueue(id, [q](const memory::RunRecord& end) { q->finish(end.id, ended(end.status)); });
+    return true;
+  }
 };
 
 RunService::RunService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -322,26 +460,50 @@ Result<std::unique_ptr<RunService>> RunService::start(DaemonConfig config, Servi
     im.store = std::shared_ptr<memory::Store>(std::move(s.value()));
   }
   im.cfg = std::move(config);
+  // Before the actor system: a daemon that cannot use its NATS server stops here.
+  if (!im.cfg.nats.url.empty()) {
+    auto q = NatsQueue::connect(im.cfg.nats);
+    if (!q.ok()) return q.error();
+    im.nats = std::move(q.value());
+  }
   im.sys_cfg = std::make_unique<caf::actor_system_config>();
   actors::add_message_types(*im.sys_cfg);
   im.sys = std::make_unique<caf::actor_system>(*im.sys_cfg);
   im.writer = actors::spawn_store_writer(*im.sys, im.store);
   for (const auto& [name, b] : im.backends) im.gateways.emplace(name, actors::spawn_engine_gateway(*im.sys, b));
 
-  // Resume what a previous daemon left: queued and running runs, oldest first.
+  // Resume what a previous daemon left: queued and running runs, oldest
+  // first. A run fetched from NATS is JetStream's to redeliver (to any
+  // daemon): it is recorded interrupted here, not resumed.
   std::vector<std::string> ids;
+  actors::StoreWrite left_to_nats;
   for (auto status : {memory::RunStatus::running, memory::RunStatus::queued}) {
     Status s = im.store->for_each_run(status, [&](const memory::RunRecord& r) {
-      ids.push_back(r.id);
+      if (r.origin == kRunOriginNats) {
+        left_to_nats.runs.push_back(r);
+        left_to_nats.runs.back().status = memory::RunStatus::interrupted;
+        left_to_nats.runs.back().error =
+            "this daemon stopped while running it; JetStream redelivers it to a daemon sharing the stream";
+        left_to_nats.runs.back().updated_ms = now_unix_ms();
+      } else {
+        ids.push_back(r.id);
+      }
       return true;
     });
     if (!s.ok()) return s.error();
   }
+  if (!left_to_nats.runs.empty()) {
+    if (Status s = im.write(std::move(left_to_nats)); !s.ok()) return s.error();
+  }
+
   std::sort(ids.begin(), ids.end());
   im.resumed = static_cast<int64_t>(ids.size());
   im.queue.assign(ids.begin(), ids.end());
   auto svc = std::unique_ptr<RunService>(new RunService(std::move(impl)));
   svc->impl_->launch_ready();
+  if (im.nats)
+    im.nats->start([&im] { return im.free_slots(); },
+                   [&im](const std::string& id, const std::string& payload) { return im.intake(id, payload); });
   return svc;
 }
 
@@ -354,36 +516,52 @@ Result<std::vector<std::string>> RunService::submit(SubmitRequest req) {
   if (req.workflow.empty() == req.workflow_yaml.empty())
     return Error{ErrorCode::invalid_argument, "give either workflow (a name) or workflow_yaml (inline text)"};
   if (req.inputs.empty()) return Error{ErrorCode::invalid_argument, "inputs: at least one input is needed"};
-  std::string backend = req.backend.empty() ? im.cfg.default_backend : req.backend;
-  const NamedBackend* nb = im.named_backend(backend);
-  if (!nb) return Error{ErrorCode::invalid_argument, "backend: no backend named '" + backend + "'"};
-  std::string text, where;
-  workflows::LoadOptions trust = im.catalog.load_options();
-  if (!req.workflow.empty()) {
-    auto e = im.catalog.find(req.workflow);
-    if (!e.ok()) return e.error();
-    text = (*e)->text;
-    where = (*e)->path;
-  } else {
-    // From the client: may not name programs, files or environment variables.
-    text = req.workflow_yaml;
-    where = "inline.yaml";
-    trust.trusted = false;
+  if (!req.idempotency_key.empty()) {
+    if (Status s = check_idempotency_key(req.idempotency_key); !s.ok()) return s.error();
   }
-  auto bound = bind_workflow(text, where, *nb, trust);
+  std::string backend = req.backend.empty() ? im.cfg.default_backend : req.backend;
+  auto bound = im.resolve(req.workflow, req.workflow_yaml, backend);
   if (!bound.ok()) return bound.error();
-  auto factory = workflows::make_pipeline_factory(bound->workflow);
-  if (!factory.ok()) return factory.error();
+  int64_t now = now_unix_ms();
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < req.inputs.size(); ++i)
+    ids.push_back(req.idempotency_key.empty() ? new_id("run") : keyed_run_id(req.idempotency_key, i + 1));
+
+  if (im.nats && !req.on_end) {
+    // Shared: JetStream holds the run until a daemon has run and stored it.
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto& in = req.inputs[i];
+      SharedRun sr{ids[i],      req.workflow, req.workflow_yaml,    backend, in.raw_json,
+                   in.item_id,  in.gold.value_or(""), req.idempotency_key, now};
+      auto p = im.nats->publish(ids[i], encode_shared_run(sr));
+      if (!p.ok()) {
+        Error e = p.error();
+        if (i > 0) e.message += " (the " + std::to_string(i) + " run(s) before it are queued; submit again with an "
+                                "idempotency key to finish the request without running them twice)";
+        return e;
+      }
+    }
+    im.metrics.run_submitted(static_cast<int64_t>(ids.size()));
+    return ids;
+  }
+
   // The workflow text first, then the records that refer to it.
   auto key = im.store->put_blob(bound->text);
   if (!key.ok()) return key.error();
-
+  // A keyed request sent again: the runs already stored are not queued twice.
+  std::unique_lock<std::mutex> keyed(im.keyed_mu, std::defer_lock);
+  if (!req.idempotency_key.empty()) keyed.lock();
   actors::StoreWrite w;
-  std::vector<std::string> ids;
-  int64_t now = now_unix_ms();
-  for (auto& in : req.inputs) {
+  std::vector<std::string> fresh;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!req.idempotency_key.empty()) {
+      auto known = im.store->get_run(ids[i]);
+      if (!known.ok()) return known.error();
+      if (*known) continue;
+    }
+    auto& in = req.inputs[i];
     memory::RunRecord r;
-    r.id = new_id("run");
+    r.id = ids[i];
     r.workflow = bound->workflow.name;
     r.workflow_hash = bound->workflow.text_hash;
     r.pipeline = bound->workflow.pipeline;
@@ -392,21 +570,16 @@ Result<std::vector<std::string>> RunService::submit(SubmitRequest req) {
     r.gold = in.gold.value_or("");
     r.status = memory::RunStatus::queued;
     r.created_ms = r.updated_ms = now;
-    ids.push_back(r.id);
+    fresh.push_back(r.id);
     w.runs.push_back(std::move(r));
   }
-  Status s = im.write(std::move(w));
-  if (!s.ok()) return s.error();
-  im.metrics.run_submitted(static_cast<int64_t>(ids.size()));
-  {
-    std::lock_guard<std::mutex> lock(im.mu);
-    for (const auto& id : ids) {
-      im.queue.push_back(id);
-      if (req.on_end) im.queued_on_end.emplace(id, req.on_end);
-    }
+  if (!w.runs.empty()) {
+    Status s = im.write(std::move(w));
+    if (!s.ok()) return s.error();
   }
-  for (const auto& id : ids) im.publish_status(id, "queued");
-  im.launch_ready();
+  if (keyed.owns_lock()) keyed.unlock();
+  im.metrics.run_submitted(static_cast<int64_t>(fresh.size()));
+  for (const auto& id : fresh) im.enqueue(id, req.on_end);
   return ids;
 }
 
@@ -520,6 +693,8 @@ void RunService::shutdown(double grace_s) {
   im.queued_on_end.clear();
   lock.unlock();
   for (auto& [r, cb] : waiting) cb(r);
+  // What JetStream gave this daemon and it did not finish goes back now.
+  if (im.nats) im.nats->stop();
   if (left > 0)
     spdlog::info("shutdown: {} run(s) still executing are left as 'running'; the next start resumes them", left);
   im.hub.close_all();

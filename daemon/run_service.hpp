@@ -30,6 +30,18 @@
 // - Inline workflows are loaded untrusted (no programs, files or
 //   environment variables; docs/daemon.md, "Trust model"); the catalog's
 //   are trusted, with file params confined to the workflows folder.
+// - A request with an idempotency key names its runs keyed_run_id(key, n)
+//   (daemon/shared_run.hpp): submitted again, the runs already in the store
+//   are returned, not queued twice.
+// - With config.nats.url (docs/scale-out.md), submit() without on_end
+//   publishes each run to JetStream (Nats-Msg-Id = the run id) and returns
+//   once JetStream has stored it; nothing is written to this store: the
+//   daemon that fetches a run stores and runs it (origin kRunOriginNats) and
+//   acknowledges the message after the run's final record is committed. A
+//   fetched run that this store holds as ended is acknowledged, not run
+//   again. A request with on_end (the OpenAI front waits on it) runs here.
+//   start() does not resume runs of origin kRunOriginNats: it records them
+//   `interrupted`, and JetStream redelivers them (to this daemon or another).
 // Thread-safe: HTTP handler threads call in concurrently.
 #pragma once
 
@@ -63,9 +75,13 @@ struct SubmitRequest {
   std::string workflow_yaml;  // a workflow given inline
   std::string backend;        // a configured backend name; "" = the default
   std::vector<actors::RunInput> inputs;
+  std::string idempotency_key;  // "" = none; see keyed_run_id()
   // Called once per run when it ends (in memory only; not after a restart).
   std::function<void(const memory::RunRecord&)> on_end;
 };
+
+// The origin of a run this daemon fetched from NATS JetStream.
+inline constexpr const char* kRunOriginNats = "nats";
 
 enum class CancelResult { cancelled, requested, not_found, already_finished };
 
