@@ -18,6 +18,11 @@ TEST_CASE("sha256 matches the FIPS 180-4 test vectors", "[ids]") {
   for (size_t n : {55, 56, 57, 63, 64, 65, 119, 120})
     seen.insert(troupe::sha256_hex(std::string(n, 'a')));
   CHECK(seen.size() == 8);
+  // Exact digests at the padding boundaries (from coreutils' sha256sum).
+  CHECK(troupe::sha256_hex(std::string(55, 'a')) == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  CHECK(troupe::sha256_hex(std::string(56, 'a')) == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  CHECK(troupe::sha256_hex(std::string(64, 'a')) == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+  CHECK(troupe::sha256_hex(std::string(119, 'a')) == "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb");
   CHECK(troupe::sha256_hex(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
