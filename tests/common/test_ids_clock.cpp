@@ -69,3 +69,57 @@ TEST_CASE("Result carries a value or an error with its context", "[error]") {
   troupe::Status s;
   CHECK(s.ok());
 }
+
+namespace {
+
+troupe::Result<int> parse_digit(char c) {
+  if (c < '0' || c > '9') return troupe::Error{troupe::ErrorCode::parse, std::string("not a digit: ") + c};
+  return c - '0';
+}
+
+troupe::Status check_small(int v) {
+  if (v > 5) return troupe::Error{troupe::ErrorCode::invalid_argument, "too big: " + std::to_string(v)};
+  return {};
+}
+
+// Two digits, each small: exercises both macros, declaring and assigning.
+troupe::Result<int> two_small_digits(const std::string& s, int& steps) {
+  TROUPE_TRY_ASSIGN(auto first, parse_digit(s.at(0)));
+  ++steps;
+  TROUPE_TRY(check_small(first));
+  ++steps;
+  int second = -1;
+  TROUPE_TRY_ASSIGN(second, parse_digit(s.at(1)));
+  ++steps;
+  TROUPE_TRY(check_small(second));
+  return first * 10 + second;
+}
+
+}  // namespace
+
+TEST_CASE("TROUPE_TRY and TROUPE_TRY_ASSIGN return the first error and bind values", "[error]") {
+  int steps = 0;
+  auto ok = two_small_digits("34", steps);
+  REQUIRE(ok.ok());
+  CHECK(*ok == 34);
+  CHECK(steps == 3);
+
+  steps = 0;
+  auto bad_first = two_small_digits("x4", steps);
+  REQUIRE_FALSE(bad_first.ok());
+  CHECK(bad_first.error().code == troupe::ErrorCode::parse);
+  CHECK(bad_first.error().message == "not a digit: x");
+  CHECK(steps == 0);
+
+  steps = 0;
+  auto big_first = two_small_digits("74", steps);
+  REQUIRE_FALSE(big_first.ok());
+  CHECK(big_first.error().message == "too big: 7");
+  CHECK(steps == 1);
+
+  steps = 0;
+  auto bad_second = two_small_digits("3y", steps);
+  REQUIRE_FALSE(bad_second.ok());
+  CHECK(bad_second.error().message == "not a digit: y");
+  CHECK(steps == 2);
+}
