@@ -5,6 +5,14 @@
 // where things went wrong (file:line:col, request id, tensor), and for HTTP
 // failures the server's status code. Nothing here throws except value() on
 // an error Result, which is a programming mistake.
+//
+// Early return, the one pair of macros for it (in a function that returns a
+// Result<U> or a Status):
+//   TROUPE_TRY(expr);                  // expr is a Status or Result: on error, return its Error
+//   TROUPE_TRY_ASSIGN(auto x, expr);   // declares x from a Result's value, or returns its Error
+//   TROUPE_TRY_ASSIGN(w.field, expr);  // assigns an existing lvalue the same way
+// expr may hold commas (braced lists). TROUPE_TRY_ASSIGN expands to more
+// than one statement: use it as a statement of its own, one per line.
 #pragma once
 
 #include <cassert>
@@ -93,3 +101,18 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 }  // namespace troupe
+
+#define TROUPE_TRY_CONCAT_INNER(a, b) a##b
+#define TROUPE_TRY_CONCAT(a, b) TROUPE_TRY_CONCAT_INNER(a, b)
+
+#define TROUPE_TRY(...)                                    \
+  do {                                                     \
+    auto&& troupe_try_status_ = (__VA_ARGS__);             \
+    if (!troupe_try_status_.ok()) return troupe_try_status_.error(); \
+  } while (0)
+
+#define TROUPE_TRY_ASSIGN(lhs, ...)                                                    \
+  auto TROUPE_TRY_CONCAT(troupe_try_result_, __LINE__) = (__VA_ARGS__);                 \
+  if (!TROUPE_TRY_CONCAT(troupe_try_result_, __LINE__).ok())                            \
+    return TROUPE_TRY_CONCAT(troupe_try_result_, __LINE__).error();                     \
+  lhs = std::move(TROUPE_TRY_CONCAT(troupe_try_result_, __LINE__)).value()

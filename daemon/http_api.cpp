@@ -10,6 +10,7 @@
 #include "common/json_writer.hpp"
 #include "daemon/http_common.hpp"
 #include "engine/json_read.hpp"
+#include "engine/serve/http_listener.hpp"
 #include "engine/wire.hpp"
 #include "memory/export.hpp"
 #include "daemon/web_files.hpp"
@@ -241,9 +242,7 @@ engine::HttpLimits limits_of(const DaemonConfig& cfg) {
 struct ApiServer::Impl {
   RunService& svc;
   std::unique_ptr<engine::GuardedHttpServer> guarded;  // made by install()
-  std::thread thread;
-  int port = 0;
-  int listen_socket = -1;
+  engine::HttpListener listener;
   bool started = false, stopped = false;
   std::atomic<bool> stopping{false};
 
@@ -254,12 +253,6 @@ struct ApiServer::Impl {
     guarded = std::make_unique<engine::GuardedHttpServer>(limits_of(cfg), quick_route);
     httplib::Server& server = *guarded;
     server.set_payload_max_length(cfg.max_body_bytes);
-    server.set_socket_options([this](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
-      listen_socket = sock;
-    });
-    server.set_tcp_nodelay(true);
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       svc.metrics().http_request();
       if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
@@ -580,21 +573,9 @@ Status ApiServer::start() {
   if (s.started) return Error{ErrorCode::invalid_argument, "daemon server: already started"};
   s.install();
   const DaemonConfig& cfg = s.svc.config();
-  int port = -1;
-  if (cfg.port == 0) port = s.guarded->bind_to_any_port(cfg.host);
-  else if (s.guarded->bind_to_port(cfg.host, cfg.port)) port = cfg.port;
-  if (port <= 0)
-    return Error{ErrorCode::network, "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) +
-                                         " (address in use or not available)"};
-  if (s.listen_socket >= 0) ::listen(s.listen_socket, 512);  // httplib's backlog is 5
-  s.port = port;
+  // HttpListener: SO_REUSEADDR only (a port in use is an error), TCP_NODELAY, backlog 512.
+  if (Status st = s.listener.start(*s.guarded, cfg.host, cfg.port, "daemon server"); !st) return st;
   s.started = true;
-  s.thread = std::thread([&s] { s.guarded->listen_after_bind(); });
-  for (int i = 0; i < 5000 && !s.guarded->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!s.guarded->is_running()) {
-    s.guarded->stop();
-    return Error{ErrorCode::internal, "daemon server: did not start listening"};
-  }
   return {};
 }
 
@@ -604,13 +585,12 @@ void ApiServer::stop() {
   s.stopped = true;
   s.stopping = true;
   s.svc.hub().close_all();
-  s.guarded->stop();
-  if (s.thread.joinable()) s.thread.join();
+  s.listener.stop();
 }
 
-int ApiServer::port() const { return impl_->port; }
+int ApiServer::port() const { return impl_->listener.port(); }
 std::string ApiServer::base_url() const {
-  return "http://" + impl_->svc.config().host + ":" + std::to_string(impl_->port);
+  return "http://" + impl_->svc.config().host + ":" + std::to_string(impl_->listener.port());
 }
 
 }  // namespace troupe::daemon

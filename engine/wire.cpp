@@ -8,12 +8,6 @@
 #include "engine/wire_detail.hpp"
 #include "engine/wire_structured.hpp"
 
-// Binds `var` to the value of a Result expression or returns its error.
-#define WIRE_TRY(var, expr)                         \
-  auto var##_result = (expr);                       \
-  if (!var##_result.ok()) return var##_result.error(); \
-  auto var = *var##_result
-
 namespace troupe::engine::wire {
 namespace {
 
@@ -30,23 +24,23 @@ bool retryable_status(int status) { return status == 408 || status == 429 || sta
 
 // Reads one non-stream choice.
 Result<Choice> read_choice(json::Element value, const std::string& path, size_t position) {
-  WIRE_TRY(obj, json::as_object(value, path));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(value, path));
   Choice c;
   c.index = static_cast<int>(position);
   if (auto idx = json::field(obj, "index")) {
-    WIRE_TRY(i, json::as_int(*idx, json::join(path, "index")));
+    TROUPE_TRY_ASSIGN(auto i, json::as_int(*idx, json::join(path, "index")));
     if (i < 0 || i > 1'000'000) return Error{ErrorCode::parse, json::join(path, "index") + ": out of range"};
     c.index = static_cast<int>(i);
   }
   if (auto msg = json::field(obj, "message")) {
     std::string mpath = json::join(path, "message");
-    WIRE_TRY(m, json::as_object(*msg, mpath));
+    TROUPE_TRY_ASSIGN(auto m, json::as_object(*msg, mpath));
     if (auto content = json::field(m, "content")) {
-      WIRE_TRY(s, json::as_string(*content, json::join(mpath, "content")));
+      TROUPE_TRY_ASSIGN(auto s, json::as_string(*content, json::join(mpath, "content")));
       c.text = s;
     }
   } else if (auto text = json::field(obj, "text")) {
-    WIRE_TRY(s, json::as_string(*text, json::join(path, "text")));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*text, json::join(path, "text")));
     c.text = s;
   } else {
     return Error{ErrorCode::parse, path + ": neither \"message\" nor \"text\""};
@@ -68,10 +62,10 @@ Result<std::vector<std::string>> read_stop(json::Element value, const std::strin
     out.emplace_back(s);
     return out;
   }
-  WIRE_TRY(arr, json::as_array(value, path));
+  TROUPE_TRY_ASSIGN(auto arr, json::as_array(value, path));
   size_t i = 0;
   for (json::Element e : arr) {
-    WIRE_TRY(item, json::as_string(e, json::join(path, i)));
+    TROUPE_TRY_ASSIGN(auto item, json::as_string(e, json::join(path, i)));
     out.emplace_back(item);
     ++i;
   }
@@ -85,22 +79,22 @@ Result<std::string> read_content(json::Element value, const std::string& path) {
   if (!value.is_array()) {
     return Error{ErrorCode::parse, path + ": expected string or list of text parts"};
   }
-  WIRE_TRY(arr, json::as_array(value, path));
+  TROUPE_TRY_ASSIGN(auto arr, json::as_array(value, path));
   std::string out;
   size_t i = 0;
   for (json::Element e : arr) {
     std::string ppath = json::join(path, i++);
-    WIRE_TRY(part, json::as_object(e, ppath));
+    TROUPE_TRY_ASSIGN(auto part, json::as_object(e, ppath));
     auto type = json::field(part, "type");
     if (!type) return Error{ErrorCode::parse, json::join(ppath, "type") + ": missing"};
-    WIRE_TRY(t, json::as_string(*type, json::join(ppath, "type")));
+    TROUPE_TRY_ASSIGN(auto t, json::as_string(*type, json::join(ppath, "type")));
     if (t != "text") {
       return Error{ErrorCode::parse, json::join(ppath, "type") + ": only \"text\" parts are supported, got \"" +
                                          sanitize_utf8(t) + "\""};
     }
     auto text = json::field(part, "text");
     if (!text) return Error{ErrorCode::parse, json::join(ppath, "text") + ": missing"};
-    WIRE_TRY(ts, json::as_string(*text, json::join(ppath, "text")));
+    TROUPE_TRY_ASSIGN(auto ts, json::as_string(*text, json::join(ppath, "text")));
     out += ts;
   }
   return out;
@@ -225,8 +219,8 @@ Status check_parameters(json::Object obj, Api api) {
 constexpr size_t kMaxPrompts = 64;  // completions: prompts in one request
 
 Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
-  WIRE_TRY(doc, json::parse(detail::local_parser(), body, "request body"));
-  WIRE_TRY(obj, json::as_object(doc, ""));
+  TROUPE_TRY_ASSIGN(auto doc, json::parse(detail::local_parser(), body, "request body"));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(doc, ""));
   IncomingRequest in;
   GenerateRequest& r = in.request;
   SamplingParams& sp = r.sampling;
@@ -239,25 +233,25 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   };
 
   if (auto v = present("model")) {
-    WIRE_TRY(s, json::as_string(*v, "model"));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*v, "model"));
     r.model = s;
   }
   if (api == Api::chat) {
     r.kind = PromptKind::chat;
     auto v = present("messages");
     if (!v) return Error{ErrorCode::parse, "messages: missing"};
-    WIRE_TRY(arr, json::as_array(*v, "messages"));
+    TROUPE_TRY_ASSIGN(auto arr, json::as_array(*v, "messages"));
     size_t i = 0;
     for (json::Element e : arr) {
       std::string mpath = json::join("messages", i++);
-      WIRE_TRY(m, json::as_object(e, mpath));
+      TROUPE_TRY_ASSIGN(auto m, json::as_object(e, mpath));
       auto role = json::field(m, "role");
       if (!role) return Error{ErrorCode::parse, json::join(mpath, "role") + ": missing"};
-      WIRE_TRY(rs, json::as_string(*role, json::join(mpath, "role")));
+      TROUPE_TRY_ASSIGN(auto rs, json::as_string(*role, json::join(mpath, "role")));
       ChatMessage msg;
       msg.role = rs;
       if (auto content = json::field(m, "content"); content && !content->is_null()) {
-        WIRE_TRY(text, read_content(*content, json::join(mpath, "content")));
+        TROUPE_TRY_ASSIGN(auto text, read_content(*content, json::join(mpath, "content")));
         msg.content = std::move(text);
       }
       if (auto st = read_message_tool_fields(m, mpath, msg); !st.ok()) return st.error();
@@ -265,14 +259,14 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     }
     if (r.messages.empty()) return Error{ErrorCode::parse, "messages: must not be empty"};
     if (auto v2 = present("continue_final_message")) {
-      WIRE_TRY(b, json::as_bool(*v2, "continue_final_message"));
+      TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v2, "continue_final_message"));
       r.continue_final_message = b;
     }
     if (r.continue_final_message && r.messages.back().role != "assistant") {
       return Error{ErrorCode::parse, "continue_final_message: the last message must have role \"assistant\""};
     }
     if (auto v2 = present("add_generation_prompt")) {
-      WIRE_TRY(b, json::as_bool(*v2, "add_generation_prompt"));
+      TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v2, "add_generation_prompt"));
       if (b && r.continue_final_message) {
         return Error{ErrorCode::parse,
                      "add_generation_prompt: cannot be true together with continue_final_message"};
@@ -286,7 +280,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
     if (v->get_string().get(s) == simdjson::SUCCESS) {
       in.prompts.emplace_back(s);
     } else if (v->is_array()) {
-      WIRE_TRY(arr, json::as_array(*v, "prompt"));
+      TROUPE_TRY_ASSIGN(auto arr, json::as_array(*v, "prompt"));
       if (arr.size() == 0) return Error{ErrorCode::parse, "prompt: must not be an empty list"};
       if (arr.size() > kMaxPrompts)
         return Error{ErrorCode::parse, "prompt: at most " + std::to_string(kMaxPrompts) + " prompts per request, got " +
@@ -296,7 +290,7 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
         std::string ppath = json::join("prompt", i++);
         if (e.is_int64() || e.is_uint64() || e.is_array())
           return Error{ErrorCode::parse, ppath + ": token-id prompts are not supported; send the prompt as text"};
-        WIRE_TRY(p, json::as_string(e, ppath));
+        TROUPE_TRY_ASSIGN(auto p, json::as_string(e, ppath));
         in.prompts.emplace_back(p);
       }
     } else {
@@ -355,13 +349,13 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   if (!(st = double_field("top_p", 0.0, 1.0, [&](double v) { sp.top_p = v; })).ok()) return st.error();
   if (!(st = double_field("min_p", 0.0, 1.0, [&](double v) { sp.min_p = v; })).ok()) return st.error();
   if (auto v = present("stop")) {
-    WIRE_TRY(stops, read_stop(*v, "stop"));
+    TROUPE_TRY_ASSIGN(auto stops, read_stop(*v, "stop"));
     sp.stop = std::move(stops);
   }
   if (api == Api::chat) {
     bool want = false;
     if (auto v = present("logprobs")) {
-      WIRE_TRY(b, json::as_bool(*v, "logprobs"));
+      TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v, "logprobs"));
       want = b;
     }
     int top = 0;
@@ -374,13 +368,13 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
       return st.error();
   }
   if (auto v = present("stream")) {
-    WIRE_TRY(b, json::as_bool(*v, "stream"));
+    TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v, "stream"));
     in.stream = b;
   }
   if (auto v = present("stream_options")) {
-    WIRE_TRY(so, json::as_object(*v, "stream_options"));
+    TROUPE_TRY_ASSIGN(auto so, json::as_object(*v, "stream_options"));
     if (auto u = json::field(so, "include_usage"); u && !u->is_null()) {
-      WIRE_TRY(b, json::as_bool(*u, "stream_options.include_usage"));
+      TROUPE_TRY_ASSIGN(auto b, json::as_bool(*u, "stream_options.include_usage"));
       in.include_usage = b;
     }
   }
@@ -400,34 +394,34 @@ simdjson::dom::parser& local_parser() {
 // itself or one of its top alternatives); absent fields keep their values.
 Status read_token_logprob(json::Object o, const std::string& path, std::string& token, double& logprob) {
   if (auto tok = json::field(o, "token")) {
-    WIRE_TRY(s, json::as_string(*tok, json::join(path, "token")));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*tok, json::join(path, "token")));
     token = s;
   }
   if (auto lp = json::field(o, "logprob")) {
-    WIRE_TRY(d, json::as_double(*lp, json::join(path, "logprob")));
+    TROUPE_TRY_ASSIGN(auto d, json::as_double(*lp, json::join(path, "logprob")));
     logprob = d;
   }
   return {};
 }
 
 Status read_logprobs(json::Element value, const std::string& path, std::vector<TokenLogprob>& out) {
-  WIRE_TRY(obj, json::as_object(value, path));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(value, path));
   if (auto content = json::field(obj, "content")) {  // chat shape
     std::string cpath = json::join(path, "content");
-    WIRE_TRY(arr, json::as_array(*content, cpath));
+    TROUPE_TRY_ASSIGN(auto arr, json::as_array(*content, cpath));
     size_t i = 0;
     for (json::Element e : arr) {
       std::string tpath = json::join(cpath, i++);
-      WIRE_TRY(t, json::as_object(e, tpath));
+      TROUPE_TRY_ASSIGN(auto t, json::as_object(e, tpath));
       TokenLogprob tl;
       if (Status st = read_token_logprob(t, tpath, tl.token, tl.logprob); !st.ok()) return st;
       if (auto top = json::field(t, "top_logprobs")) {
         std::string ppath = json::join(tpath, "top_logprobs");
-        WIRE_TRY(tarr, json::as_array(*top, ppath));
+        TROUPE_TRY_ASSIGN(auto tarr, json::as_array(*top, ppath));
         size_t k = 0;
         for (json::Element a : tarr) {
           std::string apath = json::join(ppath, k++);
-          WIRE_TRY(ao, json::as_object(a, apath));
+          TROUPE_TRY_ASSIGN(auto ao, json::as_object(a, apath));
           TopLogprob alt;
           if (Status st = read_token_logprob(ao, apath, alt.token, alt.logprob); !st.ok()) return st;
           tl.top.push_back(std::move(alt));
@@ -440,23 +434,23 @@ Status read_logprobs(json::Element value, const std::string& path, std::vector<T
   // Completions shape: parallel arrays.
   auto tokens = json::field(obj, "tokens");
   if (!tokens) return {};
-  WIRE_TRY(tarr, json::as_array(*tokens, json::join(path, "tokens")));
+  TROUPE_TRY_ASSIGN(auto tarr, json::as_array(*tokens, json::join(path, "tokens")));
   size_t base = out.size();
   size_t i = 0;
   for (json::Element e : tarr) {
-    WIRE_TRY(s, json::as_string(e, json::join(json::join(path, "tokens"), i++)));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(e, json::join(json::join(path, "tokens"), i++)));
     TokenLogprob tl;
     tl.token = s;
     out.push_back(std::move(tl));
   }
   if (auto lps = json::field(obj, "token_logprobs")) {
     std::string lpath = json::join(path, "token_logprobs");
-    WIRE_TRY(larr, json::as_array(*lps, lpath));
+    TROUPE_TRY_ASSIGN(auto larr, json::as_array(*lps, lpath));
     size_t k = 0;
     for (json::Element e : larr) {
       if (base + k >= out.size()) break;
       if (!e.is_null()) {
-        WIRE_TRY(d, json::as_double(e, json::join(lpath, k)));
+        TROUPE_TRY_ASSIGN(auto d, json::as_double(e, json::join(lpath, k)));
         out[base + k].logprob = d;
       }
       ++k;
@@ -464,15 +458,15 @@ Status read_logprobs(json::Element value, const std::string& path, std::vector<T
   }
   if (auto tops = json::field(obj, "top_logprobs")) {
     std::string ppath = json::join(path, "top_logprobs");
-    WIRE_TRY(parr, json::as_array(*tops, ppath));
+    TROUPE_TRY_ASSIGN(auto parr, json::as_array(*tops, ppath));
     size_t k = 0;
     for (json::Element e : parr) {
       if (base + k >= out.size()) break;
       if (!e.is_null()) {
         std::string opath = json::join(ppath, k);
-        WIRE_TRY(o, json::as_object(e, opath));
+        TROUPE_TRY_ASSIGN(auto o, json::as_object(e, opath));
         for (auto kv : o) {
-          WIRE_TRY(d, json::as_double(kv.value, json::join(opath, kv.key)));
+          TROUPE_TRY_ASSIGN(auto d, json::as_double(kv.value, json::join(opath, kv.key)));
           out[base + k].top.push_back(TopLogprob{std::string(kv.key), d});
         }
       }
@@ -483,20 +477,20 @@ Status read_logprobs(json::Element value, const std::string& path, std::vector<T
 }
 
 Status read_usage(json::Element value, const std::string& path, Usage& usage) {
-  WIRE_TRY(obj, json::as_object(value, path));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(value, path));
   if (auto v = json::field(obj, "prompt_tokens")) {
-    WIRE_TRY(i, json::as_int(*v, json::join(path, "prompt_tokens")));
+    TROUPE_TRY_ASSIGN(auto i, json::as_int(*v, json::join(path, "prompt_tokens")));
     usage.prompt_tokens = i;
   }
   if (auto v = json::field(obj, "completion_tokens")) {
-    WIRE_TRY(i, json::as_int(*v, json::join(path, "completion_tokens")));
+    TROUPE_TRY_ASSIGN(auto i, json::as_int(*v, json::join(path, "completion_tokens")));
     usage.completion_tokens = i;
   }
   if (auto details = json::field(obj, "prompt_tokens_details")) {
     std::string dpath = json::join(path, "prompt_tokens_details");
-    WIRE_TRY(d, json::as_object(*details, dpath));
+    TROUPE_TRY_ASSIGN(auto d, json::as_object(*details, dpath));
     if (auto v = json::field(d, "cached_tokens")) {
-      WIRE_TRY(i, json::as_int(*v, json::join(dpath, "cached_tokens")));
+      TROUPE_TRY_ASSIGN(auto i, json::as_int(*v, json::join(dpath, "cached_tokens")));
       usage.cached_prompt_tokens = i;
     }
   }
@@ -506,7 +500,7 @@ Status read_usage(json::Element value, const std::string& path, Usage& usage) {
 Status read_finish(json::Object choice, const std::string& path, Choice& out, bool& finished) {
   finished = false;
   if (auto fr = json::field(choice, "finish_reason")) {
-    WIRE_TRY(s, json::as_string(*fr, json::join(path, "finish_reason")));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*fr, json::join(path, "finish_reason")));
     apply_finish_reason(out, s);
     finished = true;
   }
@@ -648,20 +642,20 @@ void apply_finish_reason(Choice& choice, std::optional<std::string_view> finish_
 }
 
 Result<GenerateResult> parse_response_body(std::string_view body) {
-  WIRE_TRY(doc, json::parse(detail::local_parser(), body, "response body"));
-  WIRE_TRY(obj, json::as_object(doc, "response body"));
+  TROUPE_TRY_ASSIGN(auto doc, json::parse(detail::local_parser(), body, "response body"));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(doc, "response body"));
   if (auto err = detail::error_from_object(obj, 500)) return *err;
   GenerateResult result;
   if (auto m = json::field(obj, "model")) {
-    WIRE_TRY(s, json::as_string(*m, "model"));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*m, "model"));
     result.model = s;
   }
   auto choices = json::field(obj, "choices");
   if (!choices) return Error{ErrorCode::parse, "response body: choices: missing"};
-  WIRE_TRY(arr, json::as_array(*choices, "choices"));
+  TROUPE_TRY_ASSIGN(auto arr, json::as_array(*choices, "choices"));
   size_t i = 0;
   for (json::Element e : arr) {
-    WIRE_TRY(c, read_choice(e, json::join("choices", i), i));
+    TROUPE_TRY_ASSIGN(auto c, read_choice(e, json::join("choices", i), i));
     ++i;
     result.choices.push_back(std::move(c));
   }

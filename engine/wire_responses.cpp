@@ -6,11 +6,6 @@
 namespace troupe::engine::wire {
 namespace {
 
-#define RESP_TRY(var, expr)                            \
-  auto var##_result = (expr);                          \
-  if (!var##_result.ok()) return var##_result.error(); \
-  auto var = *var##_result
-
 enum class Kind { read, ignored, noop_only };
 struct Rule {
   std::string_view name;
@@ -72,29 +67,29 @@ const char* refusal(std::string_view key) {
 Result<std::string> read_item_content(json::Element v, const std::string& path) {
   std::string_view s;
   if (v.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
-  RESP_TRY(arr, json::as_array(v, path));
+  TROUPE_TRY_ASSIGN(auto arr, json::as_array(v, path));
   std::string out;
   size_t i = 0;
   for (json::Element e : arr) {
     std::string ppath = json::join(path, i++);
-    RESP_TRY(part, json::as_object(e, ppath));
+    TROUPE_TRY_ASSIGN(auto part, json::as_object(e, ppath));
     auto type = json::field(part, "type");
     if (!type) return Error{ErrorCode::parse, json::join(ppath, "type") + ": missing"};
-    RESP_TRY(t, json::as_string(*type, json::join(ppath, "type")));
+    TROUPE_TRY_ASSIGN(auto t, json::as_string(*type, json::join(ppath, "type")));
     if (t != "input_text" && t != "output_text" && t != "text")
       return Error{ErrorCode::parse, json::join(ppath, "type") + ": only input_text and output_text parts are "
                                                                   "supported, got \"" + sanitize_utf8(t) + "\""};
     auto text = json::field(part, "text");
     if (!text) return Error{ErrorCode::parse, json::join(ppath, "text") + ": missing"};
-    RESP_TRY(ts, json::as_string(*text, json::join(ppath, "text")));
+    TROUPE_TRY_ASSIGN(auto ts, json::as_string(*text, json::join(ppath, "text")));
     out += ts;
   }
   return out;
 }
 
 Result<ResponsesRequest> parse_impl(std::string_view body) {
-  RESP_TRY(doc, json::parse(detail::local_parser(), body, "request body"));
-  RESP_TRY(obj, json::as_object(doc, ""));
+  TROUPE_TRY_ASSIGN(auto doc, json::parse(detail::local_parser(), body, "request body"));
+  TROUPE_TRY_ASSIGN(auto obj, json::as_object(doc, ""));
   for (auto f : obj) {
     for (const auto& rule : kRules) {
       if (rule.name != f.key) continue;
@@ -111,11 +106,11 @@ Result<ResponsesRequest> parse_impl(std::string_view body) {
   GenerateRequest& r = out.chat.request;
   r.kind = PromptKind::chat;
   if (auto v = present("model")) {
-    RESP_TRY(s, json::as_string(*v, "model"));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*v, "model"));
     r.model = s;
   }
   if (auto v = present("instructions")) {
-    RESP_TRY(s, json::as_string(*v, "instructions"));
+    TROUPE_TRY_ASSIGN(auto s, json::as_string(*v, "instructions"));
     out.instructions = s;
     if (!out.instructions.empty()) r.messages.push_back({"system", out.instructions});
   }
@@ -125,24 +120,24 @@ Result<ResponsesRequest> parse_impl(std::string_view body) {
   if (input->get_string().get(text) == simdjson::SUCCESS) {
     r.messages.push_back({"user", std::string(text)});
   } else {
-    RESP_TRY(arr, json::as_array(*input, "input"));
+    TROUPE_TRY_ASSIGN(auto arr, json::as_array(*input, "input"));
     size_t i = 0;
     for (json::Element e : arr) {
       std::string ipath = json::join("input", i++);
-      RESP_TRY(item, json::as_object(e, ipath));
+      TROUPE_TRY_ASSIGN(auto item, json::as_object(e, ipath));
       if (auto type = json::field(item, "type")) {
-        RESP_TRY(t, json::as_string(*type, json::join(ipath, "type")));
+        TROUPE_TRY_ASSIGN(auto t, json::as_string(*type, json::join(ipath, "type")));
         if (t != "message")
           return Error{ErrorCode::parse, json::join(ipath, "type") + ": only message items are supported, got \"" +
                                              sanitize_utf8(t) + "\""};
       }
       auto role = json::field(item, "role");
       if (!role) return Error{ErrorCode::parse, json::join(ipath, "role") + ": missing"};
-      RESP_TRY(rs, json::as_string(*role, json::join(ipath, "role")));
+      TROUPE_TRY_ASSIGN(auto rs, json::as_string(*role, json::join(ipath, "role")));
       ChatMessage m;
       m.role = rs == "developer" ? std::string("system") : std::string(rs);
       if (auto content = json::field(item, "content"); content && !content->is_null()) {
-        RESP_TRY(c, read_item_content(*content, json::join(ipath, "content")));
+        TROUPE_TRY_ASSIGN(auto c, read_item_content(*content, json::join(ipath, "content")));
         m.content = std::move(c);
       }
       r.messages.push_back(std::move(m));
@@ -152,7 +147,7 @@ Result<ResponsesRequest> parse_impl(std::string_view body) {
     return Error{ErrorCode::parse, "input: must hold at least one message"};
   SamplingParams& sp = r.sampling;
   if (auto v = present("max_output_tokens")) {
-    RESP_TRY(i, json::as_int(*v, "max_output_tokens"));
+    TROUPE_TRY_ASSIGN(auto i, json::as_int(*v, "max_output_tokens"));
     if (i < 1 || i > (1 << 24))
       return Error{ErrorCode::parse, "max_output_tokens: must be between 1 and 16777216, got " + std::to_string(i)};
     sp.max_tokens = static_cast<int>(i);
@@ -160,17 +155,17 @@ Result<ResponsesRequest> parse_impl(std::string_view body) {
     out.chat.max_tokens_set = true;
   }
   if (auto v = present("temperature")) {
-    RESP_TRY(d, json::as_double(*v, "temperature"));
+    TROUPE_TRY_ASSIGN(auto d, json::as_double(*v, "temperature"));
     if (!(d >= 0.0 && d <= 2.0)) return Error{ErrorCode::parse, "temperature: must be between 0 and 2"};
     sp.temperature = d;
   }
   if (auto v = present("top_p")) {
-    RESP_TRY(d, json::as_double(*v, "top_p"));
+    TROUPE_TRY_ASSIGN(auto d, json::as_double(*v, "top_p"));
     if (!(d >= 0.0 && d <= 1.0)) return Error{ErrorCode::parse, "top_p: must be between 0 and 1"};
     sp.top_p = d;
   }
   if (auto v = present("stream")) {
-    RESP_TRY(b, json::as_bool(*v, "stream"));
+    TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v, "stream"));
     out.chat.stream = b;
   }
   return out;

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "prover_bridge/szs.hpp"
 #include "prover_bridge/tptp.hpp"
 
@@ -20,12 +20,12 @@ std::vector<std::string> eprover_args(double cpu_limit_s) {
 }
 
 Result<std::string> check_eprover(const std::string& path) {
-  ChildSpec spec;
+  process::ChildSpec spec;
   spec.program = path;
   spec.args = {"--version"};
   spec.timeout_s = 10;
-  auto r = run_children({spec});
-  const ChildResult& c = r.at(0);
+  auto r = process::run_children({spec});
+  const process::ChildResult& c = r.at(0);
   const std::string install = "; install the E prover (Debian/Ubuntu: sudo apt-get install eprover) or give its path";
   if (!c.started) {
     if (c.start_errno == ENOENT || c.start_errno == EACCES)
@@ -70,9 +70,9 @@ ProofResult decide(const Problem& problem, const ProverOptions& options) {
   res.notes = tptp->notes;
   res.tptp = tptp->prove_text();
   double timeout = call_timeout(options);
-  ChildSpec prove{options.eprover, eprover_args(options.cpu_limit_s), tptp->prove_text(), timeout};
-  ChildSpec refute{options.eprover, eprover_args(options.cpu_limit_s), tptp->refute_text(), timeout};
-  auto runs = run_children({prove, refute});
+  process::ChildSpec prove{options.eprover, eprover_args(options.cpu_limit_s), tptp->prove_text(), timeout};
+  process::ChildSpec refute{options.eprover, eprover_args(options.cpu_limit_s), tptp->refute_text(), timeout};
+  auto runs = process::run_children({prove, refute});
   CallOutcome c = interpret_e(runs[0], timeout);
   CallOutcome nc = interpret_e(runs[1], timeout);
   res.szs = {c.szs, nc.szs};

@@ -56,7 +56,7 @@ std::string first_line(const std::string& s, size_t max = 240) {
 
 }  // namespace
 
-CallOutcome interpret_e(const ChildResult& r, double timeout_s) {
+CallOutcome interpret_e(const process::ChildResult& r, double timeout_s) {
   CallOutcome o;
   o.ms = r.wall_ms;
   o.cpu_ms = r.cpu_ms;

@@ -15,7 +15,7 @@
 
 #include <string>
 
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 
 namespace troupe::prover {
 
@@ -28,6 +28,6 @@ struct CallOutcome {
   double cpu_ms = 0;  // the prover's user + system time
 };
 
-CallOutcome interpret_e(const ChildResult& r, double timeout_s);
+CallOutcome interpret_e(const process::ChildResult& r, double timeout_s);
 
 }  // namespace troupe::prover

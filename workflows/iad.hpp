@@ -16,7 +16,7 @@
 
 #include "actors/messages.hpp"
 #include "common/error.hpp"
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
@@ -69,7 +69,7 @@ actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_scor
 // timeout. A cancelled run gets ok=false with error_code cancelled. It
 // blocks the calling thread until the command ends or is killed.
 actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::string& command, double timeout_s,
-                                     double max_score, const prover::Sandbox& sandbox);
-prover::Sandbox iad_command_sandbox(const IadParams& p);
+                                     double max_score, const process::Sandbox& sandbox);
+process::Sandbox iad_command_sandbox(const IadParams& p);
 
 }  // namespace troupe::workflows

@@ -6,7 +6,7 @@
 
 #include "actors/run_cancellation.hpp"
 #include "common/json_writer.hpp"
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "scoring/answer.hpp"
 #include "workflows/iad.hpp"
 
@@ -53,8 +53,8 @@ actors::RoleOutput iad_exact_check(const actors::RoleTask& task, double max_scor
   return one_score(score, max_score, std::move(json));
 }
 
-prover::Sandbox iad_command_sandbox(const IadParams& p) {
-  prover::Sandbox s;
+process::Sandbox iad_command_sandbox(const IadParams& p) {
+  process::Sandbox s;
   s.cpu_s = p.verifier_cpu_s;
   s.address_space_bytes = static_cast<uint64_t>(p.verifier_memory_mb) << 20;
   s.max_file_bytes = static_cast<uint64_t>(p.verifier_file_mb) << 20;
@@ -63,8 +63,8 @@ prover::Sandbox iad_command_sandbox(const IadParams& p) {
 }
 
 actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::string& command, double timeout_s,
-                                     double max_score, const prover::Sandbox& sandbox) {
-  prover::ChildSpec spec;
+                                     double max_score, const process::Sandbox& sandbox) {
+  process::ChildSpec spec;
   spec.program = "/bin/sh";
   spec.args = {"-c", command, "troupe-iad", var(task, "answer"), var(task, "gold"), var(task, "question")};
   spec.input = var(task, "solution");
@@ -74,9 +74,9 @@ actors::RoleOutput iad_command_check(const actors::RoleTask& task, const std::st
   actors::CancelFlag cancel = actors::run_cancel_flag(task.run_id);
   spec.cancel = cancel;
   // A run stopped while this task waited in the queue starts nothing.
-  prover::ChildResult r;
+  process::ChildResult r;
   if (cancel->load()) r.cancelled = true;
-  else r = prover::run_children({spec}).at(0);
+  else r = process::run_children({spec}).at(0);
   if (r.cancelled) {
     actors::RoleOutput out;
     out.ok = false;

@@ -110,40 +110,33 @@ Status add_model_tensors(GgufWriter& out, const ModelWeights& w, const GgufModel
   const Rope rope = c.rope_neox == target_neox ? Rope::keep : (target_neox ? Rope::to_neox : Rope::from_neox);
   const int64_t hd = c.head_dim();
   const auto T = o.type;
-  Status st;
-#define TROUPE_ADD(...)                          \
-  do {                                           \
-    st = add_converted(out, __VA_ARGS__);        \
-    if (!st) return st;                          \
-  } while (0)
-  TROUPE_ADD("token_embd.weight", w.tok_embd, T, Rope::keep, hd);
-  TROUPE_ADD("output_norm.weight", w.output_norm, T, Rope::keep, hd);
-  if (!w.output.empty()) TROUPE_ADD("output.weight", w.output, T, Rope::keep, hd);
+  TROUPE_TRY(add_converted(out, "token_embd.weight", w.tok_embd, T, Rope::keep, hd));
+  TROUPE_TRY(add_converted(out, "output_norm.weight", w.output_norm, T, Rope::keep, hd));
+  if (!w.output.empty()) TROUPE_TRY(add_converted(out, "output.weight", w.output, T, Rope::keep, hd));
   const int64_t kv = static_cast<int64_t>(c.n_kv_heads) * hd;
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
-    TROUPE_ADD(p + "attn_norm.weight", l.attn_norm, T, Rope::keep, hd);
-    TROUPE_ADD(p + "attn_q.weight", l.wq, T, rope, hd);
-    TROUPE_ADD(p + "attn_k.weight", l.wk, T, rope, hd);
-    TROUPE_ADD(p + "attn_v.weight", l.wv, T, Rope::keep, hd);
-    TROUPE_ADD(p + "attn_output.weight", l.wo, T, Rope::keep, hd);
+    TROUPE_TRY(add_converted(out, p + "attn_norm.weight", l.attn_norm, T, Rope::keep, hd));
+    TROUPE_TRY(add_converted(out, p + "attn_q.weight", l.wq, T, rope, hd));
+    TROUPE_TRY(add_converted(out, p + "attn_k.weight", l.wk, T, rope, hd));
+    TROUPE_TRY(add_converted(out, p + "attn_v.weight", l.wv, T, Rope::keep, hd));
+    TROUPE_TRY(add_converted(out, p + "attn_output.weight", l.wo, T, Rope::keep, hd));
     if (!l.bq.empty() || !l.bk.empty() || !l.bv.empty() || target_neox) {
       const std::vector<float> zq(static_cast<size_t>(c.dim), 0.0f), zkv(static_cast<size_t>(kv), 0.0f);
       auto bias = [&](const std::string& name, const TensorView& b, int64_t n, Rope r) -> Status {
         if (!b.empty()) return add_converted(out, name, b, TensorType::f32, r, hd);
         return out.add_tensor_f32(name, TensorType::f32, {n}, n == c.dim ? zq : zkv);
       };
-      if (st = bias(p + "attn_q.bias", l.bq, c.dim, rope); !st) return st;
-      if (st = bias(p + "attn_k.bias", l.bk, kv, rope); !st) return st;
-      if (st = bias(p + "attn_v.bias", l.bv, kv, Rope::keep); !st) return st;
+      TROUPE_TRY(bias(p + "attn_q.bias", l.bq, c.dim, rope));
+      TROUPE_TRY(bias(p + "attn_k.bias", l.bk, kv, rope));
+      TROUPE_TRY(bias(p + "attn_v.bias", l.bv, kv, Rope::keep));
     }
-    TROUPE_ADD(p + "ffn_norm.weight", l.ffn_norm, T, Rope::keep, hd);
-    TROUPE_ADD(p + "ffn_gate.weight", l.w_gate, T, Rope::keep, hd);
-    TROUPE_ADD(p + "ffn_up.weight", l.w_up, T, Rope::keep, hd);
-    TROUPE_ADD(p + "ffn_down.weight", l.w_down, T, Rope::keep, hd);
+    TROUPE_TRY(add_converted(out, p + "ffn_norm.weight", l.ffn_norm, T, Rope::keep, hd));
+    TROUPE_TRY(add_converted(out, p + "ffn_gate.weight", l.w_gate, T, Rope::keep, hd));
+    TROUPE_TRY(add_converted(out, p + "ffn_up.weight", l.w_up, T, Rope::keep, hd));
+    TROUPE_TRY(add_converted(out, p + "ffn_down.weight", l.w_down, T, Rope::keep, hd));
   }
-#undef TROUPE_ADD
   return {};
 }
 

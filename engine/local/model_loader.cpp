@@ -143,35 +143,28 @@ Result<ModelWeights> load_gguf_model(const GgufFile& f) {
   const std::string kv_why = n_embd + ", n_head_kv=" + std::to_string(c.n_kv_heads) + ", head_dim=" + std::to_string(hd);
   const std::string ff_why = n_embd + ", n_ff=" + std::to_string(ff);
 
-#define TROUPE_BIND(dst, ...)                      \
-  do {                                             \
-    auto r_ = bind.get(__VA_ARGS__);               \
-    if (!r_) return r_.error();                    \
-    dst = std::move(*r_);                          \
-  } while (0)
 
-  TROUPE_BIND(w.tok_embd, "token_embd.weight", {d, nv}, n_embd + ", " + n_vocab);
-  TROUPE_BIND(w.output_norm, "output_norm.weight", {d}, n_embd);
-  TROUPE_BIND(w.output, "output.weight", {d, nv}, n_embd + ", " + n_vocab, false);
+  TROUPE_TRY_ASSIGN(w.tok_embd, bind.get("token_embd.weight", {d, nv}, n_embd + ", " + n_vocab));
+  TROUPE_TRY_ASSIGN(w.output_norm, bind.get("output_norm.weight", {d}, n_embd));
+  TROUPE_TRY_ASSIGN(w.output, bind.get("output.weight", {d, nv}, n_embd + ", " + n_vocab, false));
   w.layers.resize(static_cast<size_t>(c.n_layers));
   const bool biases_required = c.arch == Arch::qwen2;
   for (int i = 0; i < c.n_layers; ++i) {
     LayerWeights& l = w.layers[static_cast<size_t>(i)];
     const std::string p = "blk." + std::to_string(i) + ".";
-    TROUPE_BIND(l.attn_norm, p + "attn_norm.weight", {d}, n_embd);
-    TROUPE_BIND(l.wq, p + "attn_q.weight", {d, d}, n_embd);
-    TROUPE_BIND(l.wk, p + "attn_k.weight", {d, kv}, kv_why);
-    TROUPE_BIND(l.wv, p + "attn_v.weight", {d, kv}, kv_why);
-    TROUPE_BIND(l.wo, p + "attn_output.weight", {d, d}, n_embd);
-    TROUPE_BIND(l.bq, p + "attn_q.bias", {d}, n_embd, biases_required);
-    TROUPE_BIND(l.bk, p + "attn_k.bias", {kv}, kv_why, biases_required);
-    TROUPE_BIND(l.bv, p + "attn_v.bias", {kv}, kv_why, biases_required);
-    TROUPE_BIND(l.ffn_norm, p + "ffn_norm.weight", {d}, n_embd);
-    TROUPE_BIND(l.w_gate, p + "ffn_gate.weight", {d, ff}, ff_why);
-    TROUPE_BIND(l.w_up, p + "ffn_up.weight", {d, ff}, ff_why);
-    TROUPE_BIND(l.w_down, p + "ffn_down.weight", {ff, d}, ff_why);
+    TROUPE_TRY_ASSIGN(l.attn_norm, bind.get(p + "attn_norm.weight", {d}, n_embd));
+    TROUPE_TRY_ASSIGN(l.wq, bind.get(p + "attn_q.weight", {d, d}, n_embd));
+    TROUPE_TRY_ASSIGN(l.wk, bind.get(p + "attn_k.weight", {d, kv}, kv_why));
+    TROUPE_TRY_ASSIGN(l.wv, bind.get(p + "attn_v.weight", {d, kv}, kv_why));
+    TROUPE_TRY_ASSIGN(l.wo, bind.get(p + "attn_output.weight", {d, d}, n_embd));
+    TROUPE_TRY_ASSIGN(l.bq, bind.get(p + "attn_q.bias", {d}, n_embd, biases_required));
+    TROUPE_TRY_ASSIGN(l.bk, bind.get(p + "attn_k.bias", {kv}, kv_why, biases_required));
+    TROUPE_TRY_ASSIGN(l.bv, bind.get(p + "attn_v.bias", {kv}, kv_why, biases_required));
+    TROUPE_TRY_ASSIGN(l.ffn_norm, bind.get(p + "ffn_norm.weight", {d}, n_embd));
+    TROUPE_TRY_ASSIGN(l.w_gate, bind.get(p + "ffn_gate.weight", {d, ff}, ff_why));
+    TROUPE_TRY_ASSIGN(l.w_up, bind.get(p + "ffn_up.weight", {d, ff}, ff_why));
+    TROUPE_TRY_ASSIGN(l.w_down, bind.get(p + "ffn_down.weight", {ff, d}, ff_why));
   }
-#undef TROUPE_BIND
   w.storage = std::move(storage);
   w.source = f.path();
   return w;

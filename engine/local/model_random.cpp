@@ -128,7 +128,6 @@ Status write_random_model(const RandomModelOptions& o, const std::string& path) 
   if (o.chat_template) out.set_string("tokenizer.chat_template", kChatmlTemplate);
   out.set_u64("troupe.random_seed", o.seed);
 
-  Status st;
   // Weights: N(0, stddev) encoded as `type` (F16 fallback for rows that do not fill 32-blocks).
   auto weight = [&](const std::string& name, int64_t in, int64_t rows) {
     TensorType t = o.type;
@@ -151,11 +150,6 @@ Status write_random_model(const RandomModelOptions& o, const std::string& path) 
   };
   const int64_t d = o.dim, kv = static_cast<int64_t>(o.n_kv_heads) * (o.dim / o.n_heads), ff = o.ffn_dim,
                 nv = o.vocab_size;
-#define TROUPE_TRY(expr)    \
-  do {                      \
-    st = (expr);            \
-    if (!st) return st;     \
-  } while (0)
   TROUPE_TRY(weight("token_embd.weight", d, nv));
   TROUPE_TRY(norm("output_norm.weight", d));
   if (!tied) TROUPE_TRY(weight("output.weight", d, nv));
@@ -176,7 +170,6 @@ Status write_random_model(const RandomModelOptions& o, const std::string& path) 
     TROUPE_TRY(weight(p + "ffn_up.weight", d, ff));
     TROUPE_TRY(weight(p + "ffn_down.weight", ff, d));
   }
-#undef TROUPE_TRY
   return out.write(path);
 }
 

@@ -19,6 +19,7 @@
 #include "common/ids.hpp"
 #include "common/json_writer.hpp"
 #include "engine/wire.hpp"
+#include "engine/serve/http_listener.hpp"
 #include "engine/wire_responses.hpp"
 
 namespace troupe::engine {
@@ -130,9 +131,7 @@ struct OpenAIServer::Impl {
   Options opts;
   std::unique_ptr<GuardedHttpServer> guarded;  // made by install()
   std::atomic<int64_t> client_disconnects{0};
-  std::thread thread;
-  int port = 0;
-  socket_t listen_socket = -1;
+  HttpListener listener;
   bool started = false;
   bool stopped = false;
   std::atomic<bool> stopping{false};
@@ -185,16 +184,6 @@ struct OpenAIServer::Impl {
     });
     httplib::Server& server = *guarded;
     server.set_payload_max_length(opts.max_body_bytes);
-    // httplib's default adds SO_REUSEPORT, which lets a second server bind a
-    // port in use; keep SO_REUSEADDR only, so "port in use" is an error.
-    server.set_socket_options([this](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
-      listen_socket = sock;
-    });
-    // Without it, a reply's header and body writes meet Nagle + delayed ACK
-    // (40 ms per request).
-    server.set_tcp_nodelay(true);
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
       if (!authorized(req)) {
@@ -558,30 +547,9 @@ Status OpenAIServer::start() {
   if (s.started) return Error{ErrorCode::invalid_argument, "openai server: already started"};
   if (!s.backend) return Error{ErrorCode::invalid_argument, "openai server: no backend"};
   s.install();
-  int port = -1;
-  if (s.opts.port == 0) {
-    port = s.guarded->bind_to_any_port(s.opts.host);
-  } else if (s.guarded->bind_to_port(s.opts.host, s.opts.port)) {
-    port = s.opts.port;
-  }
-  if (port <= 0) {
-    return Error{ErrorCode::network, "openai server: cannot listen on " + s.opts.host + ":" +
-                                         std::to_string(s.opts.port) + " (address in use or not available)"};
-  }
-  // httplib 0.11 listens with a backlog of 5: a burst of new connections
-  // overflows it and clients wait a second for SYN retransmission. Linux
-  // lets listen() on a listening socket raise the backlog.
-  if (s.listen_socket >= 0) ::listen(s.listen_socket, 512);
-  s.port = port;
+  // HttpListener: SO_REUSEADDR only (a port in use is an error), TCP_NODELAY, backlog 512.
+  if (Status st = s.listener.start(*s.guarded, s.opts.host, s.opts.port, "openai server"); !st) return st;
   s.started = true;
-  s.thread = std::thread([&s] { s.guarded->listen_after_bind(); });
-  // listen_after_bind() marks the server running before accepting; stop()
-  // before that point would be missed.
-  for (int i = 0; i < 5000 && !s.guarded->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!s.guarded->is_running()) {
-    s.guarded->stop();
-    return Error{ErrorCode::internal, "openai server: did not start listening"};
-  }
   return {};
 }
 
@@ -596,14 +564,13 @@ void OpenAIServer::stop() {
     ids.assign(s.active.begin(), s.active.end());
   }
   for (const auto& id : ids) s.backend->cancel(id);
-  s.guarded->stop();
-  if (s.thread.joinable()) s.thread.join();
+  s.listener.stop();
 }
 
-int OpenAIServer::port() const { return impl_->port; }
+int OpenAIServer::port() const { return impl_->listener.port(); }
 
 std::string OpenAIServer::base_url() const {
-  return "http://" + impl_->opts.host + ":" + std::to_string(impl_->port);
+  return "http://" + impl_->opts.host + ":" + std::to_string(impl_->listener.port());
 }
 
 }  // namespace troupe::engine

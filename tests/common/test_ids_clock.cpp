@@ -18,6 +18,11 @@ TEST_CASE("sha256 matches the FIPS 180-4 test vectors", "[ids]") {
   for (size_t n : {55, 56, 57, 63, 64, 65, 119, 120})
     seen.insert(troupe::sha256_hex(std::string(n, 'a')));
   CHECK(seen.size() == 8);
+  // Exact digests at the padding boundaries (from coreutils' sha256sum).
+  CHECK(troupe::sha256_hex(std::string(55, 'a')) == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  CHECK(troupe::sha256_hex(std::string(56, 'a')) == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  CHECK(troupe::sha256_hex(std::string(64, 'a')) == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+  CHECK(troupe::sha256_hex(std::string(119, 'a')) == "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb");
   CHECK(troupe::sha256_hex(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
@@ -63,4 +68,58 @@ TEST_CASE("Result carries a value or an error with its context", "[error]") {
   CHECK_THROWS_AS(bad.value(), std::logic_error);
   troupe::Status s;
   CHECK(s.ok());
+}
+
+namespace {
+
+troupe::Result<int> parse_digit(char c) {
+  if (c < '0' || c > '9') return troupe::Error{troupe::ErrorCode::parse, std::string("not a digit: ") + c};
+  return c - '0';
+}
+
+troupe::Status check_small(int v) {
+  if (v > 5) return troupe::Error{troupe::ErrorCode::invalid_argument, "too big: " + std::to_string(v)};
+  return {};
+}
+
+// Two digits, each small: exercises both macros, declaring and assigning.
+troupe::Result<int> two_small_digits(const std::string& s, int& steps) {
+  TROUPE_TRY_ASSIGN(auto first, parse_digit(s.at(0)));
+  ++steps;
+  TROUPE_TRY(check_small(first));
+  ++steps;
+  int second = -1;
+  TROUPE_TRY_ASSIGN(second, parse_digit(s.at(1)));
+  ++steps;
+  TROUPE_TRY(check_small(second));
+  return first * 10 + second;
+}
+
+}  // namespace
+
+TEST_CASE("TROUPE_TRY and TROUPE_TRY_ASSIGN return the first error and bind values", "[error]") {
+  int steps = 0;
+  auto ok = two_small_digits("34", steps);
+  REQUIRE(ok.ok());
+  CHECK(*ok == 34);
+  CHECK(steps == 3);
+
+  steps = 0;
+  auto bad_first = two_small_digits("x4", steps);
+  REQUIRE_FALSE(bad_first.ok());
+  CHECK(bad_first.error().code == troupe::ErrorCode::parse);
+  CHECK(bad_first.error().message == "not a digit: x");
+  CHECK(steps == 0);
+
+  steps = 0;
+  auto big_first = two_small_digits("74", steps);
+  REQUIRE_FALSE(big_first.ok());
+  CHECK(big_first.error().message == "too big: 7");
+  CHECK(steps == 1);
+
+  steps = 0;
+  auto bad_second = two_small_digits("3y", steps);
+  REQUIRE_FALSE(bad_second.ok());
+  CHECK(bad_second.error().message == "not a digit: y");
+  CHECK(steps == 2);
 }

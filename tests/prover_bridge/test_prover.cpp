@@ -17,7 +17,7 @@
 #include "prover_bridge/linc_text.hpp"
 #include "prover_bridge/prover.hpp"
 #include "prover_bridge/result_json.hpp"
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "scratch_dir.hpp"
 
 using namespace troupe::prover;

@@ -4,10 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include "prover_bridge/prover.hpp"
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "prover_bridge/tptp.hpp"
 
 using namespace troupe::prover;
+using namespace troupe::process;
 
 namespace {
 

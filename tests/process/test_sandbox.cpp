@@ -1,4 +1,4 @@
-// The process runner's sandbox (prover_bridge/subprocess.hpp): what a
+// The process runner's sandbox (process/subprocess.hpp): what a
 // sandboxed command can see (no caller environment, a private working
 // folder, no network where namespaces work), the limits it cannot exceed,
 // and that nothing it starts outlives it — when it ends, at its deadline,
@@ -16,10 +16,10 @@
 #include <sstream>
 #include <thread>
 
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 #include "support/process_scan.hpp"
 
-using namespace troupe::prover;
+using namespace troupe::process;
 using troupe::testing::processes_with;
 
 namespace {

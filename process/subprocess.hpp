@@ -44,7 +44,7 @@
 #include <string>
 #include <vector>
 
-namespace troupe::prover {
+namespace troupe::process {
 
 // Limits of a sandboxed child (0 = leave that limit as inherited).
 struct Sandbox {
@@ -85,4 +85,4 @@ struct ChildResult {
 
 std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs);
 
-}  // namespace troupe::prover
+}  // namespace troupe::process

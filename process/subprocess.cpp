@@ -1,6 +1,6 @@
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 
-#include "prover_bridge/sandbox_spawn.hpp"
+#include "process/sandbox_spawn.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 
 extern char** environ;
 
-namespace troupe::prover {
+namespace troupe::process {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -306,4 +306,4 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs) {
   return results;
 }
 
-}  // namespace troupe::prover
+}  // namespace troupe::process

@@ -14,9 +14,9 @@
 
 #include <string>
 
-#include "prover_bridge/subprocess.hpp"
+#include "process/subprocess.hpp"
 
-namespace troupe::prover::detail {
+namespace troupe::process::detail {
 
 struct SandboxChild {
   pid_t pid = -1;       // the supervisor
@@ -35,4 +35,4 @@ bool spawn_sandboxed(const ChildSpec& spec, int in, int out, int err, SandboxChi
 // status pipe and removes the working folder.
 int finish_sandbox(SandboxChild& child, int supervisor_status);
 
-}  // namespace troupe::prover::detail
+}  // namespace troupe::process::detail

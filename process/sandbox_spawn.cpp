@@ -3,7 +3,7 @@
 // Everything between fork() and execve() below runs in a copy of a
 // multi-threaded process, so it only makes system calls: every string and
 // array it needs is prepared before the fork.
-#include "prover_bridge/sandbox_spawn.hpp"
+#include "process/sandbox_spawn.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -20,7 +20,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace troupe::prover::detail {
+namespace troupe::process::detail {
 namespace {
 
 namespace fs = std::filesystem;
@@ -316,4 +316,4 @@ int finish_sandbox(SandboxChild& child, int supervisor_status) {
   return status;
 }
 
-}  // namespace troupe::prover::detail
+}  // namespace troupe::process::detail
