@@ -8,13 +8,14 @@
 namespace troupe::workflows {
 
 Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) {
-  if (cfg.kind == "scripted") {
+  switch (cfg.kind) {
+    case BackendKind::scripted: {
     auto fx = engine::ScriptedBackend::load_fixture(cfg.fixture);
     if (!fx.ok()) return fx.error();
     return std::shared_ptr<engine::Backend>(
         std::make_shared<engine::ScriptedBackend>(std::move(fx.value()), cfg.model.empty() ? "scripted" : cfg.model));
-  }
-  if (cfg.kind == "http") {
+    }
+    case BackendKind::http: {
     engine::HttpBackend::Config hc;
     hc.base_url = cfg.url;
     hc.model = cfg.model;
@@ -38,8 +39,8 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     auto b = engine::HttpBackend::create(std::move(hc));
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
-  }
-  if (cfg.kind == "local") {
+    }
+    case BackendKind::local: {
     engine::local::LocalEngineOptions o;
     o.model_path = cfg.model_file;
     o.tokenizer_path = cfg.tokenizer;
@@ -52,9 +53,9 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     auto b = engine::local::make_local_backend(o);
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
+    }
   }
-  return Error{ErrorCode::invalid_argument,
-               "unknown backend kind '" + cfg.kind + "' (expected http, scripted or local)"};
+  return Error{ErrorCode::invalid_argument, "unknown backend kind (expected http, scripted or local)"};
 }
 
 }  // namespace troupe::workflows

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <sstream>
+#include <ostream>
 #include <stdexcept>
 #include <system_error>
 
@@ -111,9 +111,9 @@ std::string quote_value(const std::string& text) {
 }
 
 std::string format_number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9007199254740992.0)
+    return std::to_string(static_cast<int64_t>(v));
+  return default_text(v);  // shortest round-trip form
 }
 
 std::optional<std::string> check_param_text(const ParamRule& rule, const std::string& text) {
@@ -228,6 +228,15 @@ std::string default_text(double v) {
 }
 std::string default_text(bool v) { return v ? "true" : "false"; }
 std::string default_text(const std::string& v) { return v; }
+
+const std::vector<std::string>& backend_kind_names() {
+  static const std::vector<std::string> names = {"http", "scripted", "local"};  // BackendKind order
+  return names;
+}
+
+const std::string& to_string(BackendKind kind) { return backend_kind_names().at(static_cast<size_t>(kind)); }
+
+std::ostream& operator<<(std::ostream& out, BackendKind kind) { return out << to_string(kind); }
 
 // Typed access to params with defaults (workflow.hpp).
 

@@ -375,7 +375,11 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
         fail(f->key_mark, f->path + ": a workflow submitted inline may not name files or environment variables; "
                                     "leave out `backend` (the daemon's backend is used)");
 
-  if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted", "local"});
+  if (auto* f = s.find("kind")) {
+    std::string kind = get_choice(*f, backend_kind_names());
+    b.kind = static_cast<BackendKind>(std::find(backend_kind_names().begin(), backend_kind_names().end(), kind) -
+                                      backend_kind_names().begin());
+  }
   if (auto* f = s.find("url")) {
     b.url = get_string(*f);
     bool http = b.url.rfind("http://", 0) == 0 && b.url.size() > 7;
@@ -446,12 +450,12 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     if (b.context_length > (1 << 30)) fail(f->mark(), f->path + ": must be at most 1073741824, got " + f->value.Scalar());
   }
 
-  if (b.kind == "http") {
+  if (b.kind == BackendKind::http) {
     for (const char* key : {"url", "model"})
       if (!s.find(key)) fail(s.mark, "backend: missing required key '" + std::string(key) + "' (kind http needs url and model)");
-  } else if (b.kind == "scripted") {
+  } else if (b.kind == BackendKind::scripted) {
     if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
-  } else if (b.kind == "local") {
+  } else if (b.kind == BackendKind::local) {
     if (!s.find("model_file"))
       fail(s.mark, "backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
   }

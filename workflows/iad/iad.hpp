@@ -1,7 +1,7 @@
 // IAD — Iterative Agent Decoding (pipelines.md §3): its parameters, and the
 // verifier tools the runner spawns for `verifier: exact` and `verifier:
 // command`. The pipeline itself is reached through the registry
-// (pipelines.hpp: iad_factory, iad_role_spec, iad_tool_role).
+// (iad_pipeline(): factory, role specs, the verifier tool roles).
 //
 // What callers may rely on: iad_params() checks every value against the
 // others (e.g. `critique` needs mode iad, `command` needs verifier_command)

@@ -171,7 +171,7 @@ class Leap : public actors::Pipeline {
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.summary_tokens;
       task.stop = {kSummarizeClose, kThinkEnd};
-      calls.push_back({"solver", std::move(task), StepInfo{"summary", {*path->last_step}}});
+      calls.push_back({"solver", std::move(task), StepInfo{"summary", {*path->last_step}}, nullptr});
     }
     ctx_->call_all(
         std::move(calls), [this](std::vector<actors::RoleReply>&) { after_all(&Leap::route); },
@@ -220,7 +220,7 @@ class Leap : public actors::Pipeline {
       StepInfo info{"route", {*path->summary_step}};
       for (Path* other : paths)
         if (other != path) info.parents.push_back(*other->summary_step);
-      calls.push_back({"peer", std::move(task), std::move(info)});
+      calls.push_back({"peer", std::move(task), std::move(info), nullptr});
     }
     ctx_->call_all(
         std::move(calls), [this](std::vector<actors::RoleReply>&) { after_all(&Leap::next_segment); },
@@ -252,7 +252,7 @@ class Leap : public actors::Pipeline {
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.segment_tokens;
       task.stop = segment_stops();
-      calls.push_back({"solver", std::move(task), StepInfo{"segment", {*path->summary_step, *path->route_step}}});
+      calls.push_back({"solver", std::move(task), StepInfo{"segment", {*path->summary_step, *path->route_step}}, nullptr});
     }
     ctx_->call_all(
         std::move(calls),
@@ -276,7 +276,7 @@ class Leap : public actors::Pipeline {
       path->text += p_.answer_prefix;
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.answer_tokens;
-      calls.push_back({"solver", std::move(task), StepInfo{"answer", {*path->last_step}}});
+      calls.push_back({"solver", std::move(task), StepInfo{"answer", {*path->last_step}}, nullptr});
     }
     ctx_->call_all(
         std::move(calls),
@@ -352,7 +352,7 @@ class Leap : public actors::Pipeline {
       task.vars["text"] = path->text;
       task.vars["answer"] = path->answer;
       task.messages = user_prompt_;
-      calls.push_back({"peer", std::move(task), StepInfo{"path", {*path->last_step}}});
+      calls.push_back({"peer", std::move(task), StepInfo{"path", {*path->last_step}}, nullptr});
     }
     ctx_->call_all(std::move(calls), [this, todo](std::vector<actors::RoleReply>& replies) {
       if (done_) return;

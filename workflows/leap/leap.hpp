@@ -1,7 +1,7 @@
 // LeaP — Learning from Peers (Luo et al., arXiv 2505.07787), pipelines.md §2:
 // the parts of the pipeline that callers and tests may use directly. The
 // pipeline itself is made by make_leap(); the registry (pipelines.hpp)
-// reaches it through leap_factory(), leap_role_spec() and leap_tool_role().
+// reaches it through leap_pipeline() (its descriptor: factory, role specs, the peer tool role).
 //
 // What callers may rely on:
 // - leap_params() validates a workflow's params (defaults as in §2(b)) and

@@ -110,7 +110,7 @@ class Linc : public actors::Pipeline {
   actors::RoleCall proof_call(size_t i, const std::string& translation) const {
     RoleTask task;
     task.vars["translation"] = translation;
-    return {"prover", std::move(task), StepInfo{"proof", {samples_[i].translation_step}}};
+    return {"prover", std::move(task), StepInfo{"proof", {samples_[i].translation_step}}, nullptr};
   }
 
   void prove(std::vector<actors::RoleCall> proofs) {
