@@ -8,14 +8,13 @@
 namespace troupe::workflows {
 
 Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) {
-  switch (cfg.kind) {
-    case BackendKind::scripted: {
+  if (cfg.kind == BackendKind::scripted) {
     auto fx = engine::ScriptedBackend::load_fixture(cfg.fixture);
     if (!fx.ok()) return fx.error();
     return std::shared_ptr<engine::Backend>(
         std::make_shared<engine::ScriptedBackend>(std::move(fx.value()), cfg.model.empty() ? "scripted" : cfg.model));
-    }
-    case BackendKind::http: {
+  }
+  if (cfg.kind == BackendKind::http) {
     engine::HttpBackend::Config hc;
     hc.base_url = cfg.url;
     hc.model = cfg.model;
@@ -39,8 +38,8 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     auto b = engine::HttpBackend::create(std::move(hc));
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
-    }
-    case BackendKind::local: {
+  }
+  if (cfg.kind == BackendKind::local) {
     engine::local::LocalEngineOptions o;
     o.model_path = cfg.model_file;
     o.tokenizer_path = cfg.tokenizer;
@@ -53,9 +52,9 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     auto b = engine::local::make_local_backend(o);
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
-    }
   }
-  return Error{ErrorCode::invalid_argument, "unknown backend kind (expected http, scripted or local)"};
+  return Error{ErrorCode::invalid_argument,
+               "unknown backend kind '" + to_string(cfg.kind) + "' (expected http, scripted or local)"};
 }
 
 }  // namespace troupe::workflows

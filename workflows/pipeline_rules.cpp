@@ -236,6 +236,12 @@ const std::vector<std::string>& backend_kind_names() {
 
 const std::string& to_string(BackendKind kind) { return backend_kind_names().at(static_cast<size_t>(kind)); }
 
+BackendKind backend_kind_named(const std::string& name) {
+  const auto& names = backend_kind_names();
+  auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? BackendKind::http : static_cast<BackendKind>(it - names.begin());
+}
+
 std::ostream& operator<<(std::ostream& out, BackendKind kind) { return out << to_string(kind); }
 
 // Typed access to params with defaults (workflow.hpp).

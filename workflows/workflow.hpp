@@ -90,6 +90,8 @@ enum class BackendKind { http, scripted, local };
 // "http", "scripted", "local": the names a workflow file writes.
 const std::vector<std::string>& backend_kind_names();
 const std::string& to_string(BackendKind kind);
+// The kind a name in backend_kind_names() stands for (http for any other).
+BackendKind backend_kind_named(const std::string& name);
 std::ostream& operator<<(std::ostream& out, BackendKind kind);
 
 struct BackendConfig {

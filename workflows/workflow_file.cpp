@@ -375,11 +375,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
         fail(f->key_mark, f->path + ": a workflow submitted inline may not name files or environment variables; "
                                     "leave out `backend` (the daemon's backend is used)");
 
-  if (auto* f = s.find("kind")) {
-    std::string kind = get_choice(*f, backend_kind_names());
-    b.kind = static_cast<BackendKind>(std::find(backend_kind_names().begin(), backend_kind_names().end(), kind) -
-                                      backend_kind_names().begin());
-  }
+  if (auto* f = s.find("kind")) b.kind = backend_kind_named(get_choice(*f, backend_kind_names()));
   if (auto* f = s.find("url")) {
     b.url = get_string(*f);
     bool http = b.url.rfind("http://", 0) == 0 && b.url.size() > 7;

@@ -225,22 +225,22 @@ class Leap : public actors::Pipeline {
     ctx_->call_all(
         std::move(calls), [this](std::vector<actors::RoleReply>&) { after_all(&Leap::next_segment); },
         [this, paths](size_t i, const actors::RoleReply& reply) {
-        if (done_) return;
-        Path* pp = paths[i];
-        const RoleOutput& out = reply.out;
-        if (!out.ok || out.candidates.empty()) {
-          on_error(out, "routing for path " + std::to_string(pp->id));
-        } else if (auto r = leap_parse_route(out.candidates[0].text); !r.ok()) {
-          done_ = true;
-          ctx_->fail(r.error().with_context("peer: routing for path " + std::to_string(pp->id)));
-        } else {
-          std::vector<std::string> peer_summaries;
-          for (int id : r->peers) peer_summaries.push_back(paths_.at(static_cast<size_t>(id - 1)).summary);
-          pp->text += leap_comment_block(peer_summaries);
-          pp->route_step = reply.step_seqs.at(0);
-          pp->last_step = reply.step_seqs.at(0);
-        }
-      });
+          if (done_) return;
+          Path* pp = paths[i];
+          const RoleOutput& out = reply.out;
+          if (!out.ok || out.candidates.empty()) {
+            on_error(out, "routing for path " + std::to_string(pp->id));
+          } else if (auto r = leap_parse_route(out.candidates[0].text); !r.ok()) {
+            done_ = true;
+            ctx_->fail(r.error().with_context("peer: routing for path " + std::to_string(pp->id)));
+          } else {
+            std::vector<std::string> peer_summaries;
+            for (int id : r->peers) peer_summaries.push_back(paths_.at(static_cast<size_t>(id - 1)).summary);
+            pp->text += leap_comment_block(peer_summaries);
+            pp->route_step = reply.step_seqs.at(0);
+            pp->last_step = reply.step_seqs.at(0);
+          }
+        });
   }
 
   // §2(a) step 6: segments 2..M, one call per active path (n = 1), issued
