@@ -56,26 +56,26 @@ LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>
       for (size_t i = 0; i < k; ++i) take(descending[i]);
       break;
     case LeapRouter::hybrid: {
-    size_t low = k / 2;
-    std::set<int> chosen;
-    for (size_t i = 0; i < low; ++i) {
-      take(ascending[i]);
-      chosen.insert(ascending[i].id);
-    }
-    for (size_t i = 0; i < descending.size() && r.peers.size() < k; ++i)
-      if (!chosen.count(descending[i].id)) take(descending[i]);
+      size_t low = k / 2;
+      std::set<int> chosen;
+      for (size_t i = 0; i < low; ++i) {
+        take(ascending[i]);
+        chosen.insert(ascending[i].id);
+      }
+      for (size_t i = 0; i < descending.size() && r.peers.size() < k; ++i)
+        if (!chosen.count(descending[i].id)) take(descending[i]);
       break;
     }
     case LeapRouter::random: {
-    // A partial Fisher–Yates shuffle over the ids in order; mt19937_64's
-    // output is fixed by the standard, so the draw is the same everywhere.
-    std::mt19937_64 rng(seed);
-    auto pool = others;
-    for (size_t i = 0; i < k; ++i) {
-      size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
-      std::swap(pool[i], pool[j]);
-      take(pool[i]);
-    }
+      // A partial Fisher–Yates shuffle over the ids in order; mt19937_64's
+      // output is fixed by the standard, so the draw is the same everywhere.
+      std::mt19937_64 rng(seed);
+      auto pool = others;
+      for (size_t i = 0; i < k; ++i) {
+        size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
+        std::swap(pool[i], pool[j]);
+        take(pool[i]);
+      }
       break;
     }
     case LeapRouter::dispersed:
