@@ -178,7 +178,7 @@ int do_doctor(const DoctorArgs& a) {
       ++failures;
       continue;
     }
-    if (wf->backend.kind == "http") {
+    if (wf->backend.kind == workflows::BackendKind::http) {
       if (!wf->backend.api_key_env.empty() && !std::getenv(wf->backend.api_key_env.c_str())) {
         line(false, "backend", path + ": environment variable " + wf->backend.api_key_env + " is not set",
              "export " + wf->backend.api_key_env + "=...");
@@ -187,7 +187,7 @@ int do_doctor(const DoctorArgs& a) {
       std::string why = probe(wf->backend.url, wf->backend.api_key_env);
       if (why.empty()) line(true, "backend", path + ": " + wf->backend.url + " answers");
       else line(false, "backend", path + ": " + why, "start the server (vLLM, or `troupe serve`) or fix backend.url"), ++failures;
-    } else if (wf->backend.kind == "local") {
+    } else if (wf->backend.kind == workflows::BackendKind::local) {
       auto b = workflows::make_backend(wf->backend);
       if (b.ok()) line(true, "backend", path + ": local model " + wf->backend.model_file + " loads");
       else line(false, "backend", b.error().message, "fix backend.model_file (troupe mkmodel makes a test model)"), ++failures;

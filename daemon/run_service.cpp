@@ -143,7 +143,7 @@ struct RunService::Impl {
     auto bk = backend_by_key.find(backend_key(wf->backend));
     if (bk == backend_by_key.end())
       return Error{ErrorCode::not_found,
-                   "the run's backend (" + wf->backend.kind + " " + wf->backend.model +
+                   "the run's backend (" + workflows::to_string(wf->backend.kind) + " " + wf->backend.model +
                        ") is no longer configured in " + cfg.file};
     // The name the workflow had when submitted (the stored text's name key
     // is absent for files: keep the record's).

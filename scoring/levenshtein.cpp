@@ -63,4 +63,21 @@ double levenshtein_ratio(std::string_view a, std::string_view b) {
   return static_cast<double>(lensum - dist) / static_cast<double>(lensum);
 }
 
+size_t edit_distance(std::string_view a, std::string_view b) {
+  auto ca = code_points(a), cb = code_points(b);
+  const auto& longer = ca.size() >= cb.size() ? ca : cb;
+  const auto& shorter = ca.size() >= cb.size() ? cb : ca;
+  std::vector<size_t> prev(shorter.size() + 1), cur(shorter.size() + 1);
+  for (size_t j = 0; j <= shorter.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= longer.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= shorter.size(); ++j) {
+      size_t subst = prev[j - 1] + (longer[i - 1] == shorter[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[shorter.size()];
+}
+
 }  // namespace troupe::scoring

@@ -14,6 +14,11 @@
 //                        strings included), 0.0 when no character is shared,
 //                        symmetric in a and b. O(len(a) * len(b)) time,
 //                        O(min(len)) memory.
+// edit_distance(a, b)    the classic Levenshtein distance: the fewest
+//                        single-character insertions, deletions and
+//                        substitutions (each costs 1) that turn a into b.
+//                        Case-sensitive; 0 for equal strings, symmetric.
+//                        Same time and memory bounds.
 #pragma once
 
 #include <cstddef>
@@ -23,5 +28,6 @@ namespace troupe::scoring {
 
 size_t indel_distance(std::string_view a, std::string_view b);
 double levenshtein_ratio(std::string_view a, std::string_view b);
+size_t edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace troupe::scoring

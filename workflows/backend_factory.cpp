@@ -28,7 +28,7 @@ Result<std::shared_ptr<engine::Backend>> make_router(const BackendConfig& cfg, s
 }  // namespace
 
 Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) {
-  if ((cfg.kind == "http" && cfg.urls.size() > 1) || (cfg.kind == "local" && cfg.replicas > 1)) {
+  if ((cfg.kind == BackendKind::http && cfg.urls.size() > 1) || (cfg.kind == BackendKind::local && cfg.replicas > 1)) {
     // Each endpoint is this section with one URL (or one replica); a router
     // fails over between servers, so each child retries once at most.
     BackendConfig one = cfg;
@@ -36,16 +36,16 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     one.replicas = 1;
     std::vector<engine::router::Endpoint> eps;
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.routing.health_timeout_s * 1000));
-    size_t count = cfg.kind == "http" ? cfg.urls.size() : static_cast<size_t>(cfg.replicas);
+    size_t count = cfg.kind == BackendKind::http ? cfg.urls.size() : static_cast<size_t>(cfg.replicas);
     for (size_t i = 0; i < count; ++i) {
       engine::router::Endpoint ep;
-      if (cfg.kind == "http") {
+      if (cfg.kind == BackendKind::http) {
         one.url = cfg.urls[i];
         one.max_retries = std::min(cfg.max_retries, 1);
         ep.name = one.url;
         ep.probe = engine::router::http_health_probe(one.url, timeout);
       } else {
-        ep.name = cfg.kind + "#" + std::to_string(i);
+        ep.name = to_string(cfg.kind) + "#" + std::to_string(i);
       }
       auto b = make_backend(one);
       if (!b.ok()) return b.error().with_context("backend endpoint " + ep.name);
@@ -54,13 +54,13 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     }
     return make_router(cfg, std::move(eps));
   }
-  if (cfg.kind == "scripted") {
+  if (cfg.kind == BackendKind::scripted) {
     auto fx = engine::ScriptedBackend::load_fixture(cfg.fixture);
     if (!fx.ok()) return fx.error();
     return std::shared_ptr<engine::Backend>(
         std::make_shared<engine::ScriptedBackend>(std::move(fx.value()), cfg.model.empty() ? "scripted" : cfg.model));
   }
-  if (cfg.kind == "http") {
+  if (cfg.kind == BackendKind::http) {
     engine::HttpBackend::Config hc;
     hc.base_url = cfg.url;
     hc.model = cfg.model;
@@ -85,7 +85,7 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
   }
-  if (cfg.kind == "local") {
+  if (cfg.kind == BackendKind::local) {
     engine::local::LocalEngineOptions o;
     o.model_path = cfg.model_file;
     o.tokenizer_path = cfg.tokenizer;
@@ -100,7 +100,7 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     return std::shared_ptr<engine::Backend>(std::move(b.value()));
   }
   return Error{ErrorCode::invalid_argument,
-               "unknown backend kind '" + cfg.kind + "' (expected http, scripted or local)"};
+               "unknown backend kind '" + to_string(cfg.kind) + "' (expected http, scripted or local)"};
 }
 
 }  // namespace troupe::workflows

@@ -1,42 +1,44 @@
 #include "workflows/pipelines.hpp"
 
+#include "workflows/pipeline_list.hpp"
+
 namespace troupe::workflows {
 
+// Each pipeline's runtime half, NAME_pipeline(), defined in its folder.
+#define TROUPE_DECLARE_PIPELINE(name) const PipelineDescriptor& name##_pipeline();
+TROUPE_PIPELINES(TROUPE_DECLARE_PIPELINE)
+#undef TROUPE_DECLARE_PIPELINE
+
+const std::vector<const PipelineDescriptor*>& pipeline_descriptors() {
+#define TROUPE_PIPELINE_ENTRY(name) &name##_pipeline(),
+  static const std::vector<const PipelineDescriptor*> all = {TROUPE_PIPELINES(TROUPE_PIPELINE_ENTRY)};
+#undef TROUPE_PIPELINE_ENTRY
+  return all;
+}
+
+const PipelineDescriptor* find_pipeline(const std::string& name) {
+  for (const PipelineDescriptor* d : pipeline_descriptors())
+    if (d->rules->name == name) return d;
+  return nullptr;
+}
+
 Result<PipelineFactory> make_pipeline_factory(const Workflow& wf) {
-  if (wf.pipeline == "spoc") {
-    auto p = spoc_params(wf);
-    if (!p.ok()) return p.error();
-    SpocParams params = *p;
-    return PipelineFactory([params] { return make_spoc(params); });
-  }
-  if (wf.pipeline == "linc") {
-    auto p = linc_params(wf);
-    if (!p.ok()) return p.error();
-    LincParams params = *p;
-    return PipelineFactory([params] { return make_linc(params); });
-  }
-  if (wf.pipeline == "leap") return leap_factory(wf);
-  if (wf.pipeline == "iad") return iad_factory(wf);
-  if (wf.pipeline == "archon") return archon_factory(wf);
-  if (wf.pipeline == "coc") return coc_factory(wf);
-  return Error{ErrorCode::invalid_argument, wf.file + ": pipeline '" + wf.pipeline + "' is not implemented yet"};
+  const PipelineDescriptor* d = find_pipeline(wf.pipeline);
+  if (!d || !d->factory)
+    return Error{ErrorCode::invalid_argument, wf.file + ": pipeline '" + wf.pipeline + "' is not implemented yet"};
+  return d->factory(wf);
 }
 
 std::optional<actors::ToolFn> pipeline_tool_role(const Workflow& wf, const std::string& role) {
-  if (wf.pipeline == "leap") return leap_tool_role(wf, role);
-  if (wf.pipeline == "iad") return iad_tool_role(wf, role);
-  if (wf.pipeline == "archon") return archon_tool_role(wf, role);
-  if (wf.pipeline == "coc") return coc_tool_role(wf, role);
-  return std::nullopt;
+  const PipelineDescriptor* d = find_pipeline(wf.pipeline);
+  if (!d || !d->tool_role) return std::nullopt;
+  return d->tool_role(wf, role);
 }
 
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role) {
-  if (pipeline == "linc") return linc_role_spec(role);
-  if (pipeline == "leap") return leap_role_spec(role);
-  if (pipeline == "iad") return iad_role_spec(role);
-  if (pipeline == "archon") return archon_role_spec(role);
-  if (pipeline == "coc") return coc_role_spec(role);
-  return actors::default_role_spec(role);
+  const PipelineDescriptor* d = find_pipeline(pipeline);
+  if (!d || !d->role_spec) return actors::default_role_spec(role);
+  return d->role_spec(role);
 }
 
 }  // namespace troupe::workflows

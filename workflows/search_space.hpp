@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "workflows/archon.hpp"
+#include "workflows/archon/archon.hpp"
 #include "workflows/search.hpp"
 #include "workflows/workflow.hpp"
 

@@ -58,11 +58,9 @@
 //             backoff_ms; timeout_s, connect_timeout_s > 0; max_in_flight,
 //             concurrency >= 1
 //   names     roles and params: only the pipeline's (pipeline_schemas());
-//             params are scalars checked by the pipeline's table in
-//             workflow_file.cpp (spoc: max_turns >= 1, mode explicit |
-//             single_pass, feedback_template; linc: samples >= 1, prover,
-//             cpu_limit_s >= 1, prover_timeout_s >= 0, prover_jobs >= 0;
-//             leap, iad, archon, coc: see docs/<pipeline>.md); archon's
+//             params are checked by the pipeline's parameter table
+//             (workflows/NAME/NAME_descriptor.hpp: type, bounds, choices;
+//             the same check the pipeline's typed params make); archon's
 //             `layers` is structured (YAML kept as JSON text) and its
 //             `config` a path resolved like `fixture`; unsupported: sampling
 //             parameter names and continue_final_message; url: http:// or
@@ -80,6 +78,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -90,8 +89,17 @@
 
 namespace troupe::workflows {
 
+// backend.kind, parsed once by the loader.
+enum class BackendKind { http, scripted, local };
+// "http", "scripted", "local": the names a workflow file writes.
+const std::vector<std::string>& backend_kind_names();
+const std::string& to_string(BackendKind kind);
+// The kind a name in backend_kind_names() stands for (http for any other).
+BackendKind backend_kind_named(const std::string& name);
+std::ostream& operator<<(std::ostream& out, BackendKind kind);
+
 struct BackendConfig {
-  std::string kind = "http";  // "http" | "scripted" | "local"
+  BackendKind kind = BackendKind::http;
   std::string url;
   std::string model;
   std::string api = "chat";  // "chat" | "completions"

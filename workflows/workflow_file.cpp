@@ -23,126 +23,12 @@
 #include "common/json_writer.hpp"
 #include "common/yaml_read.hpp"
 #include "workflows/param_file.hpp"
+#include "workflows/pipeline_rules.hpp"
 
 namespace troupe::workflows {
 namespace {
 
 namespace fs = std::filesystem;
-
-// ---------------------------------------------------------------------------
-// The pipelines the loader knows. To add a pipeline, add a row: its roles, and
-// its params with their type and the values they accept. Values are checked at
-// load time; pipelines read them with param_int() & co.
-
-// structured: a YAML list or map, stored as JSON text (Archon's inline
-// layers). path: a file name, stored absolute, resolved against the
-// workflow file's folder like backend.fixture.
-enum class ParamKind { integer, number, boolean, string, structured, path };
-
-struct ParamRule {
-  std::string name;
-  ParamKind kind;
-  std::optional<double> min;         // integer / number: smallest value accepted
-  std::vector<std::string> choices;  // string: accepted values (empty = any)
-};
-
-struct PipelineRules {
-  std::string name;
-  std::vector<std::string> roles;
-  std::vector<ParamRule> params;
-};
-
-const std::vector<PipelineRules>& pipeline_table() {
-  static const std::vector<PipelineRules> table = {
-      // SPOC (pipelines.md §1): solver and verifier alternate until the
-      // verifier says correct or max_turns is reached. mode "explicit" runs
-      // them as separate messages; "single_pass" streams one generation.
-      {"spoc",
-       {"solver", "verifier"},
-       {{"max_turns", ParamKind::integer, 1, {}},
-        {"mode", ParamKind::string, std::nullopt, {"explicit", "single_pass"}},
-        // The user message that sends a rejected attempt back to the solver
-        // (read by workflows/spoc.cpp).
-        {"feedback_template", ParamKind::string, std::nullopt, {}}}},
-      // LINC (pipelines.md §5): the translator writes `samples` FOL
-      // translations; the prover role (the E prover, not a model) decides
-      // each; read by workflows/linc.cpp.
-      {"linc",
-       {"translator", "prover"},
-       {{"samples", ParamKind::integer, 1, {}},
-        {"prover", ParamKind::string, std::nullopt, {}},         // eprover path
-        {"cpu_limit_s", ParamKind::number, 1, {}},               // E's --cpu-limit per call
-        {"prover_timeout_s", ParamKind::number, 0, {}},          // wall-clock kill; 0 = 2 x cpu + 2 s
-        {"prover_jobs", ParamKind::integer, 0, {}}}},            // problems at once; 0 = cores / 2
-      // LeaP (pipelines.md §2); read by workflows/leap.cpp.
-      {"leap",
-       {"solver", "peer"},  // peer: the router (C++, a tool role), not a model
-       {{"paths", ParamKind::integer, 1, {}},           // N
-        {"segment_tokens", ParamKind::integer, 1, {}},  // T
-        {"max_turns", ParamKind::integer, 1, {}},       // M segments
-        {"summary_tokens", ParamKind::integer, 1, {}},
-        {"answer_tokens", ParamKind::integer, 1, {}},
-        {"top_k", ParamKind::integer, -1, {}},          // -1 = all peers; 0 is rejected by leap.cpp
-        {"router", ParamKind::string, std::nullopt, {"dispersed", "clustered", "hybrid", "random"}},
-        {"mode", ParamKind::string, std::nullopt, {"leap", "leap_t"}},
-        {"seed", ParamKind::integer, std::nullopt, {}},
-        {"finish_on_eos", ParamKind::boolean, std::nullopt, {}},
-        {"answer_prefix", ParamKind::string, std::nullopt, {}},
-        {"instruction", ParamKind::string, std::nullopt, {}},  // replaces the LeaP block / CoT request
-        {"prefill", ParamKind::string, std::nullopt, {}},      // replaces the prefilled recap
-        {"pairs", ParamKind::boolean, std::nullopt, {}}}},
-      // IAD (pipelines.md §3); read by workflows/iad.cpp.
-      {"iad",
-       {"solver", "verifier", "critic"},
-       {{"candidates", ParamKind::integer, 1, {}},                                 // N per round
-        {"rounds", ParamKind::integer, 0, {}},                                     // T feedback rounds
-        {"mode", ParamKind::string, std::nullopt, {"iad", "no_feedback", "best_of_n"}},
-        {"verifier", ParamKind::string, std::nullopt, {"judge", "exact", "command"}},
-        {"verifier_command", ParamKind::string, std::nullopt, {}},                 // verifier: command
-        {"verifier_timeout_s", ParamKind::number, 0, {}},
-        {"verifier_cpu_s", ParamKind::number, 1, {}},                              // command sandbox limits
-        {"verifier_memory_mb", ParamKind::integer, 16, {}},
-        {"verifier_file_mb", ParamKind::integer, 1, {}},
-        {"verifier_processes", ParamKind::integer, 1, {}},
-        {"judge_scale", ParamKind::number, 0, {}},                                 // "Score: X/scale"
-        {"critique", ParamKind::boolean, std::nullopt, {}},                        // v4 critic in the feedback
-        {"max_score", ParamKind::number, 0, {}},                                   // early-stop score in (0, 1]
-        {"early_stop", ParamKind::boolean, std::nullopt, {}},
-        {"seed", ParamKind::integer, std::nullopt, {}},
-        {"feedback_template", ParamKind::string, std::nullopt, {}},
-        {"critique_template", ParamKind::string, std::nullopt, {}}}},
-      // Archon (pipelines.md §4); read by workflows/archon.cpp.
-      // The orchestrator role is not a model: it records each layer's state
-      // and the final choice as steps. Either `config` (an Archon JSON file)
-      // or `layers` (the same shape inline) gives the system.
-      {"archon",
-       {"generator", "critic", "ranker", "fuser", "verifier", "unit_test_generator", "unit_test_evaluator",
-        "orchestrator"},
-       {{"config", ParamKind::path, std::nullopt, {}},
-        {"layers", ParamKind::structured, std::nullopt, {}},
-        {"seed", ParamKind::integer, std::nullopt, {}},             // the final choice: seed + item id
-        {"parse_retries", ParamKind::integer, 0, {}},               // critic/verifier/unit tests (§4(d): 10)
-        {"warn_candidates", ParamKind::integer, 1, {}},             // note a layer above this many (32)
-        {"verifier_reasoning_template", ParamKind::string, std::nullopt, {}}}},
-      // Chain-of-Clarifications (pipelines.md §6); read by workflows/coc.cpp
-      // (docs/coc.md). The judge role is C++ (ROUGE-L against the gold answer).
-      {"coc",
-       {"clarifier", "grounder", "solver", "verifier", "judge"},
-       {{"mode", ParamKind::string, std::nullopt, {"inference", "tree"}},
-        {"chunk_tokens", ParamKind::integer, 1, {}},           // approximate tokens per <para i>
-        {"questions", ParamKind::integer, 1, {}},              // inference: questions per round
-        {"max_rounds", ParamKind::integer, 1, {}},             // inference: rounds at most
-        {"width", ParamKind::integer, 1, {}},                  // tree: children per node
-        {"depth", ParamKind::integer, 1, {}},                  // tree: expanded levels
-        {"seed", ParamKind::integer, std::nullopt, {}},        // paraphrase draws (with the item id)
-        {"context_field", ParamKind::string, std::nullopt, {}},
-        {"system_prompt", ParamKind::string, std::nullopt, {}},
-        {"inference_temperature", ParamKind::number, 0, {}},   // solver, inference mode
-        {"judge_bonus", ParamKind::boolean, std::nullopt, {}}, // tree: +1 from an LLM judge
-        {"node_pairs", ParamKind::boolean, std::nullopt, {}}}},
-  };
-  return table;
-}
 
 // Names accepted in backend.unsupported: the sampling parameters a server may
 // be unable to honour, and prefix continuation.
@@ -171,96 +57,19 @@ const std::vector<std::string> kSamplingKeys = {"n",          "temperature", "to
 const std::vector<std::string> kBudgetKeys = {"max_calls", "max_tokens", "wall_time_s"};
 
 // ---------------------------------------------------------------------------
-// Small text helpers.
+// Small text helpers (the shared ones are in pipeline_rules.hpp).
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
-
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-// Levenshtein distance, case-insensitive.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t subst = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// The closest candidate when it is close enough to be a likely typo.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::optional<std::string> best;
-  size_t best_distance = std::numeric_limits<size_t>::max();
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
-  if (!best || best_distance > 2 || 3 * best_distance > best->size()) return std::nullopt;
-  return best;
-}
-
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  auto c = closest(word, candidates);
-  return c ? " (did you mean '" + *c + "'?)" : "";
-}
-
-std::string quote_value(const std::string& text) {
-  if (text.size() <= 60) return "'" + text + "'";
-  return "'" + text.substr(0, 57) + "...'";
-}
-
-std::string location(const std::string& file, int line, int col) {
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
-}
+std::string join(const std::vector<std::string>& items) { return join_names(items); }
 
 std::string location(const std::string& file, const YAML::Mark& mark) {
   // yaml-cpp marks are 0-based; an unset mark is -1.
-  return location(file, std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1);
+  return file + ":" + std::to_string(std::max(mark.line, 0) + 1) + ":" + std::to_string(std::max(mark.column, 0) + 1) +
+         ": ";
 }
 
-// ---------------------------------------------------------------------------
-// Scalar parsing, shared by the loader and param_*().
-
-std::optional<int64_t> parse_int(std::string_view s) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty()) return std::nullopt;
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-std::optional<double> parse_double(std::string_view s) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty() || s.front() == '+') return std::nullopt;
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-std::optional<bool> parse_bool(std::string_view s) {
-  std::string t(s);
-  std::transform(t.begin(), t.end(), t.begin(), lower);
-  if (t == "true" || t == "yes" || t == "on") return true;
-  if (t == "false" || t == "no" || t == "off") return false;
-  return std::nullopt;
-}
+std::optional<int64_t> parse_int(std::string_view s) { return parse_int_text(s); }
+std::optional<double> parse_double(std::string_view s) { return parse_double_text(s); }
+std::optional<bool> parse_bool(std::string_view s) { return parse_bool_text(s); }
 
 // ---------------------------------------------------------------------------
 // The loader.
@@ -476,7 +285,7 @@ class Loader {
   void load_sampling(const Entry& e, engine::SamplingParams& sp) const;
   void load_params(const Entry& e, const PipelineRules& pipeline, Workflow& wf) const;
   void load_budget(const Entry& e, BudgetConfig& budget) const;
-  void check_trust(const std::string& pipeline, const Entry& e, bool names_file) const;
+  void check_trust(const ParamRule& rule, const Entry& e) const;
 
   std::string file_;
   LoadOptions options_;
@@ -485,14 +294,15 @@ class Loader {
 // The trust hook (LoadOptions): keys that name a program, a file or an
 // environment variable are refused in untrusted text; file params of a
 // workflow with a base_dir must stay inside it.
-void Loader::check_trust(const std::string& pipeline, const Entry& e, bool names_file) const {
+void Loader::check_trust(const ParamRule& rule, const Entry& e) const {
+  bool names_file = rule.kind == ParamKind::path;
   if (!options_.trusted) {
-    bool program = (pipeline == "iad" && (e.key == "verifier_command" ||
-                                          (e.key == "verifier" && e.value.IsScalar() && e.value.Scalar() == "command"))) ||
-                   (pipeline == "linc" && e.key == "prover");
+    bool program = rule.kind == ParamKind::program ||
+                   (e.value.IsScalar() && std::find(rule.program_values.begin(), rule.program_values.end(),
+                                                    e.value.Scalar()) != rule.program_values.end());
     if (program || names_file)
-      fail(e.key == "verifier" ? e.mark() : e.key_mark,
-           e.path + (e.key == "verifier" ? ": 'command'" : "") +
+      fail(!rule.program_values.empty() ? e.mark() : e.key_mark,
+           e.path + (!rule.program_values.empty() ? ": " + quote_value(e.value.Scalar()) : "") +
                ": a workflow submitted inline may not name " + (program ? "a program to run" : "a file") +
                "; put the workflow in the daemon's workflows folder and submit it by name");
   }
@@ -531,12 +341,12 @@ Workflow Loader::load(const std::string& text) const {
   // pipeline: required, and it decides which roles and params are allowed.
   const Entry* p = top.find("pipeline");
   std::vector<std::string> known;
-  for (const auto& rules : pipeline_table()) known.push_back(rules.name);
+  for (const PipelineRules* rules : registered_pipeline_rules()) known.push_back(rules->name);
   if (!p) fail(top.mark, "missing required key 'pipeline' (one of: " + join(known) + ")");
   wf.pipeline = get_string(*p);
   const PipelineRules* pipeline = nullptr;
-  for (const auto& rules : pipeline_table())
-    if (rules.name == wf.pipeline) pipeline = &rules;
+  for (const PipelineRules* rules : registered_pipeline_rules())
+    if (rules->name == wf.pipeline) pipeline = rules;
   if (!pipeline)
     fail(p->mark(), "unknown pipeline " + quote_value(wf.pipeline) + did_you_mean(wf.pipeline, known) +
                         "; known pipelines: " + join(known));
@@ -568,7 +378,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
         fail(f->key_mark, f->path + ": a workflow submitted inline may not name files or environment variables; "
                                     "leave out `backend` (the daemon's backend is used)");
 
-  if (auto* f = s.find("kind")) b.kind = get_choice(*f, {"http", "scripted", "local"});
+  if (auto* f = s.find("kind")) b.kind = backend_kind_named(get_choice(*f, backend_kind_names()));
   load_endpoints(s, b);
   if (auto* f = s.find("model")) b.model = get_nonempty_string(*f);
   if (auto* f = s.find("api")) b.api = get_choice(*f, {"chat", "completions"});
@@ -633,7 +443,7 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     if (b.context_length > (1 << 30)) fail(f->mark(), f->path + ": must be at most 1073741824, got " + f->value.Scalar());
   }
 
-  if (b.kind == "http") {
+  if (b.kind == BackendKind::http) {
     if (!s.find("url") && !s.find("urls"))
       fail(s.mark, "backend: missing required key 'url' (kind http needs url and model)");
     if (!s.find("model")) fail(s.mark, "backend: missing required key 'model' (kind http needs url and model)");
@@ -641,9 +451,9 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
   } else if (auto* f = s.find("urls")) {
     fail(f->key_mark, f->path + ": only kind http lists servers (kind local runs several engines with replicas)");
   }
-  if (b.kind == "scripted") {
+  if (b.kind == BackendKind::scripted) {
     if (!s.find("fixture")) fail(s.mark, "backend: missing required key 'fixture' (kind scripted needs a fixture file)");
-  } else if (b.kind == "local") {
+  } else if (b.kind == BackendKind::local) {
     if (!s.find("model_file"))
       fail(s.mark, "backend: missing required key 'model_file' (kind local needs a .gguf or llama2.c model file)");
   }
@@ -772,27 +582,8 @@ void Loader::load_params(const Entry& e, const PipelineRules& pipeline, Workflow
   for (const Entry& p : s.entries) {
     const ParamRule& rule = *std::find_if(pipeline.params.begin(), pipeline.params.end(),
                                           [&](const ParamRule& r) { return r.name == p.key; });
-    check_trust(pipeline.name, p, rule.kind == ParamKind::path);
+    check_trust(rule, p);
     switch (rule.kind) {
-      case ParamKind::integer: {
-        int64_t v = get_int64(p);
-        if (rule.min) at_least(p, static_cast<double>(v), *rule.min);
-        break;
-      }
-      case ParamKind::number: {
-        double v = get_number(p);
-        if (rule.min) at_least(p, v, *rule.min);
-        break;
-      }
-      case ParamKind::boolean:
-        get_bool(p);
-        break;
-      case ParamKind::string:
-        if (rule.choices.empty())
-          get_string(p);
-        else
-          get_choice(p, rule.choices);
-        break;
       case ParamKind::structured:
         if (!p.value.IsSequence() && !p.value.IsMap())
           fail(p.mark(), p.path + ": expected a list or a map, got " + describe(p.value));
@@ -801,7 +592,21 @@ void Loader::load_params(const Entry& e, const PipelineRules& pipeline, Workflow
       case ParamKind::path:
         wf.params[p.key] = ParamValue{file_path(p), p.mark().line + 1, p.mark().column + 1};
         continue;
+      case ParamKind::integer:
+        scalar(p, "an integer");
+        break;
+      case ParamKind::number:
+        scalar(p, "a number");
+        break;
+      case ParamKind::boolean:
+        scalar(p, "true or false");
+        break;
+      default:
+        scalar(p, "a string");
+        break;
     }
+    // The rule's own check, the one the pipeline's typed reader makes too.
+    if (auto problem = check_param_text(rule, p.value.Scalar())) fail(p.mark(), p.path + ": " + *problem);
     wf.params[p.key] = ParamValue{p.value.Scalar(), p.mark().line + 1, p.mark().column + 1};
   }
 }
@@ -822,24 +627,14 @@ void Loader::load_budget(const Entry& e, BudgetConfig& budget) const {
   }
 }
 
-const ParamValue* find_param(const Workflow& wf, const std::string& key) {
-  auto it = wf.params.find(key);
-  return it == wf.params.end() ? nullptr : &it->second;
-}
-
-Error param_error(const Workflow& wf, const std::string& key, const ParamValue& v, const char* expected) {
-  return Error(ErrorCode::parse,
-               location(wf.file, v.line, v.col) + "params." + key + ": expected " + expected + ", got " + quote_value(v.text));
-}
-
 }  // namespace
 
 const std::vector<PipelineSchema>& pipeline_schemas() {
   static const std::vector<PipelineSchema> schemas = [] {
     std::vector<PipelineSchema> out;
-    for (const auto& rules : pipeline_table()) {
-      PipelineSchema s{rules.name, rules.roles, {}};
-      for (const auto& p : rules.params) s.params.push_back(p.name);
+    for (const PipelineRules* rules : registered_pipeline_rules()) {
+      PipelineSchema s{rules->name, rules->roles, {}};
+      for (const auto& p : rules->params) s.params.push_back(p.name);
       out.push_back(std::move(s));
     }
     return out;
@@ -872,35 +667,6 @@ Result<Workflow> load_workflow(const std::string& path) {
   if (in.bad()) return Error(ErrorCode::io, "cannot read workflow file: " + path);
   text.resize(static_cast<size_t>(in.gcount()));
   return parse_workflow(text, path);
-}
-
-Result<int64_t> param_int(const Workflow& wf, const std::string& key, int64_t fallback) {
-  const ParamValue* v = find_param(wf, key);
-  if (!v) return fallback;
-  auto parsed = parse_int(v->text);
-  if (!parsed) return param_error(wf, key, *v, "an integer");
-  return *parsed;
-}
-
-Result<double> param_double(const Workflow& wf, const std::string& key, double fallback) {
-  const ParamValue* v = find_param(wf, key);
-  if (!v) return fallback;
-  auto parsed = parse_double(v->text);
-  if (!parsed) return param_error(wf, key, *v, "a number");
-  return *parsed;
-}
-
-Result<bool> param_bool(const Workflow& wf, const std::string& key, bool fallback) {
-  const ParamValue* v = find_param(wf, key);
-  if (!v) return fallback;
-  auto parsed = parse_bool(v->text);
-  if (!parsed) return param_error(wf, key, *v, "true or false");
-  return *parsed;
-}
-
-std::string param_string(const Workflow& wf, const std::string& key, const std::string& fallback) {
-  const ParamValue* v = find_param(wf, key);
-  return v ? v->text : fallback;
 }
 
 }  // namespace troupe::workflows

@@ -62,7 +62,7 @@ TEST_CASE("daemon config: a backend with urls and routing loads, and its key dif
 TEST_CASE("make_backend puts a router in front of several urls, and keeps one url a plain client", "[router]") {
   testing::FakeVllm s0, s1;
   workflows::BackendConfig cfg;
-  cfg.kind = "http";
+  cfg.kind = workflows::BackendKind::http;
   cfg.model = "fake-model";
   cfg.urls = {s0.base_url(), s1.base_url()};
   cfg.url = cfg.urls.front();

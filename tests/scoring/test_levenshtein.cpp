@@ -65,3 +65,21 @@ TEST_CASE("Levenshtein ratio is symmetric and within [0, 1]", "[levenshtein][lea
     CHECK(indel_distance(a + b, a + b) == 0);
   }
 }
+
+TEST_CASE("edit distance: insertions, deletions and substitutions each cost one", "[levenshtein]") {
+  using troupe::scoring::edit_distance;
+  // kitten -> sitten (k/s) -> sittin (e/i) -> sitting (+g).
+  CHECK(edit_distance("kitten", "sitting") == 3);
+  CHECK(edit_distance("sitting", "kitten") == 3);
+  // One substitution, where indel_distance counts two.
+  CHECK(edit_distance("cat", "cut") == 1);
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("abc", "") == 3);
+  CHECK(edit_distance("", "") == 0);
+  CHECK(edit_distance("same", "same") == 0);
+  // Case matters; code points, not bytes: e-acute is one character.
+  CHECK(edit_distance("Solver", "solver") == 1);
+  CHECK(edit_distance("caf\xc3\xa9", "cafe") == 1);
+  // A transposition is two edits.
+  CHECK(edit_distance("ab", "ba") == 2);
+}

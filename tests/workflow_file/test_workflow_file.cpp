@@ -63,7 +63,7 @@ TEST_CASE("a full SPOC workflow file loads with every field as written", "[workf
   CHECK(wf.text_hash == sha256_hex(read_text(path)));
 
   const BackendConfig& b = wf.backend;
-  CHECK(b.kind == "http");
+  CHECK(b.kind == BackendKind::http);
   CHECK(b.url == "http://127.0.0.1:8000");
   CHECK(b.model == "my-model");
   CHECK(b.api == "completions");
@@ -128,7 +128,7 @@ TEST_CASE("a minimal scripted workflow gets the documented defaults", "[workflow
   REQUIRE(loaded.ok());
   const Workflow& wf = *loaded;
   CHECK(wf.name == "scripted_minimal");  // the file name without extension
-  CHECK(wf.backend.kind == "scripted");
+  CHECK(wf.backend.kind == BackendKind::scripted);
   CHECK(fs::path(wf.backend.fixture) ==
         fs::absolute(fs::path(TROUPE_SOURCE_DIR) / "tests/fixtures/fixtures/spoc_rules.yaml").lexically_normal());
   CHECK(wf.backend.api == "chat");

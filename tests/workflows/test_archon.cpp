@@ -13,8 +13,8 @@
 #include "archon_gate.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "spoc_harness.hpp"
-#include "workflows/archon.hpp"
-#include "workflows/archon_parse.hpp"
+#include "workflows/archon/archon.hpp"
+#include "workflows/archon/archon_parse.hpp"
 #include "workflows/pipelines.hpp"
 
 using troupe::memory::StepRecord;

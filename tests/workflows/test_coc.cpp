@@ -8,7 +8,7 @@
 
 #include "actors/roles.hpp"
 #include "spoc_harness.hpp"
-#include "workflows/coc_text.hpp"
+#include "workflows/coc/coc_text.hpp"
 
 using troupe::actors::RunInput;
 using troupe::memory::Message;

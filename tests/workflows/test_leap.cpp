@@ -12,7 +12,7 @@
 #include <regex>
 
 #include "spoc_harness.hpp"
-#include "workflows/leap.hpp"
+#include "workflows/leap/leap.hpp"
 #include "workflows/pipelines.hpp"
 
 using troupe::memory::StepRecord;
@@ -508,8 +508,8 @@ TEST_CASE("LeaP params: defaults, and bad values named with file:line:col", "[le
   CHECK(p->max_turns == 5);
   CHECK(p->summary_tokens == 256);
   CHECK(p->top_k == 2);
-  CHECK(p->router == "dispersed");
-  CHECK(p->mode == "leap");
+  CHECK(p->router == troupe::workflows::LeapRouter::dispersed);
+  CHECK(p->mode == troupe::workflows::LeapMode::leap);
   auto spec = troupe::workflows::leap_role_spec("solver");
   CHECK(spec.sampling.temperature == std::optional<double>(0.6));
   CHECK(spec.sampling.top_p == std::optional<double>(0.95));
@@ -517,12 +517,11 @@ TEST_CASE("LeaP params: defaults, and bad values named with file:line:col", "[le
   CHECK(spec.sampling.top_k == 40);
   CHECK(spec.sampling.max_tokens >= 2048);
 
-  auto k0 = load("params:\n  top_k: 0\n");
-  REQUIRE(k0.ok());
-  auto e = troupe::workflows::leap_params(*k0);
+  // top_k 0: refused by the loader now (the table's bound), at the value.
+  auto e = load("params:\n  top_k: 0\n");
   REQUIRE_FALSE(e.ok());
   CHECK(e.error().message.find("w.yaml:4:") != std::string::npos);
-  CHECK(e.error().message.find("top_k must be at least 1, or -1") != std::string::npos);
+  CHECK(e.error().message.find("params.top_k: must not be 0") != std::string::npos);
   auto bad_router = load("params: {router: spread}\n");
   REQUIRE_FALSE(bad_router.ok());
   CHECK(bad_router.error().message.find("spread") != std::string::npos);
@@ -560,22 +559,22 @@ TEST_CASE("LeaP router unit: hand-computed choices for every mode", "[leap]") {
   // Ratios to S1 = "kitten": "sitting" LCS "ittn" 4 -> 8/13; "kitchen"
   // LCS "kiten" 5 -> 10/13; "zzz" 0.
   std::vector<std::pair<int, std::string>> s = {{1, "kitten"}, {2, "sitting"}, {3, "kitchen"}, {4, "zzz"}};
-  auto d = leap_route(1, s, "dispersed", 2, 0);
+  auto d = leap_route(1, s, troupe::workflows::LeapRouter::dispersed, 2, 0);
   CHECK(d.peers == ids({4, 2}));
   CHECK(d.similarities[1] == Approx(8.0 / 13.0));
-  CHECK(leap_route(1, s, "clustered", 2, 0).peers == ids({3, 2}));
-  CHECK(leap_route(1, s, "clustered", 1, 0).similarities[0] == Approx(10.0 / 13.0));
-  CHECK(leap_route(1, s, "hybrid", 2, 0).peers == ids({4, 3}));
-  CHECK(leap_route(1, s, "hybrid", 1, 0).peers == ids({3}));  // floor(1/2) = 0 low, 1 high
-  CHECK(leap_route(1, s, "dispersed", 9, 0).peers.size() == 3);
-  CHECK(leap_route(1, s, "dispersed", -1, 0).peers == ids({2, 3, 4}));
-  CHECK(leap_route(1, {{1, "x"}}, "dispersed", 2, 0).mode == "none");
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::clustered, 2, 0).peers == ids({3, 2}));
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::clustered, 1, 0).similarities[0] == Approx(10.0 / 13.0));
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::hybrid, 2, 0).peers == ids({4, 3}));
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::hybrid, 1, 0).peers == ids({3}));  // floor(1/2) = 0 low, 1 high
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::dispersed, 9, 0).peers.size() == 3);
+  CHECK(leap_route(1, s, troupe::workflows::LeapRouter::dispersed, -1, 0).peers == ids({2, 3, 4}));
+  CHECK(leap_route(1, {{1, "x"}}, troupe::workflows::LeapRouter::dispersed, 2, 0).mode == "none");
   // Random: only the other ids, no repeats, same seed same draw.
-  auto r1 = leap_route(2, s, "random", 3, 42);
+  auto r1 = leap_route(2, s, troupe::workflows::LeapRouter::random, 3, 42);
   std::vector<int> sorted = r1.peers;
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == ids({1, 3, 4}));
-  CHECK(leap_route(2, s, "random", 2, 42).peers == leap_route(2, s, "random", 2, 42).peers);
+  CHECK(leap_route(2, s, troupe::workflows::LeapRouter::random, 2, 42).peers == leap_route(2, s, troupe::workflows::LeapRouter::random, 2, 42).peers);
 }
 
 TEST_CASE("LeaP: a failed model call fails the run, naming the stage and the path", "[leap]") {

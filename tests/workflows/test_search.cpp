@@ -337,7 +337,7 @@ TEST_CASE("the example space file loads with its base workflow and choices", "[s
   REQUIRE(spec.ok());
   CHECK(spec->base.pipeline == "archon");
   CHECK(spec->base.name == "search-demo");
-  CHECK(spec->base.backend.kind == "scripted");
+  CHECK(spec->base.backend.kind == troupe::workflows::BackendKind::scripted);
   CHECK(spec->base.backend.fixture == kDir + "fixture.yaml");
   CHECK(spec->layout.models == std::vector<std::string>{"bad", "good"});
   CHECK(spec->layout.final_fuser == std::vector<bool>{true, false});

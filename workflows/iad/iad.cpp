@@ -13,7 +13,7 @@
 //                     issued at once, no feedback, no early stop), scored
 //                     by the same verifier; answer = argmax.
 // Every mode answers with argmax over the pool (ties to the earliest).
-#include "workflows/iad.hpp"
+#include "workflows/iad/iad.hpp"
 #include "common/hash.hpp"
 
 #include <cstdlib>
@@ -49,7 +49,6 @@ struct Round {
   int round = 0;
   std::vector<Scored> candidates;
   std::vector<bool> scored;
-  size_t pending = 0;
 };
 
 
@@ -59,12 +58,12 @@ class Iad : public actors::Pipeline {
 
   void start(RunContext& ctx) override {
     ctx_ = &ctx;
-    if (p_.verifier == "exact" && !ctx.input().gold)
+    if (p_.verifier == IadVerifier::exact && !ctx.input().gold)
       return ctx.fail(Error{ErrorCode::invalid_argument,
                             "IAD item '" + ctx.input().item_id +
                                 "': verifier 'exact' needs a gold answer (the input's \"answer\" field); "
                                 "use verifier: judge or verifier: command for inputs without one"});
-    if (p_.mode == "best_of_n") {
+    if (p_.mode == IadMode::best_of_n) {
       // §3(b) baseline: all N*(T+1) samples at once, no feedback.
       for (int r = 0; r <= p_.rounds; ++r) generate(r, "", {});
     } else {
@@ -113,16 +112,56 @@ class Iad : public actors::Pipeline {
                    round->candidates.push_back(std::move(c));
                  }
                  round->scored.assign(round->candidates.size(), false);
-                 round->pending = round->candidates.size();
-                 for (size_t i = 0; i < round->candidates.size(); ++i) score(round, i, 0);
+                 score(round);
                });
   }
 
-  // §3(a) step 2: the verifier scores one candidate (one score step whose
+  // §3(a) step 2: the verifier scores each candidate (one score step whose
   // parent is the candidate). A judge's reply without a readable score is
   // asked again up to judge_retries times, then scores 0.
-  void score(std::shared_ptr<Round> round, size_t i, int attempt) {
-    const Scored& c = round->candidates[i];
+  void score(std::shared_ptr<Round> round) {
+    std::vector<actors::RoleCall> calls;
+    for (size_t i = 0; i < round->candidates.size(); ++i) {
+      const Scored& c = round->candidates[i];
+      actors::RoleCall call{"verifier", score_task(c, 0), StepInfo{"score", {c.candidate_step}}, nullptr};
+      call.reask = [this, c](const actors::RoleReply& reply, int reasks) -> std::optional<RoleTask> {
+        if (p_.verifier != IadVerifier::judge || !reply.out.ok || reply.out.candidates.empty()) return std::nullopt;
+        if (scoring::parse_score(reply.out.candidates[0].text, p_.judge_scale) || reasks >= p_.judge_retries)
+          return std::nullopt;
+        return score_task(c, reasks + 1);
+      };
+      calls.push_back(std::move(call));
+    }
+    ctx_->call_all(
+        std::move(calls), [this, round](std::vector<actors::RoleReply>&) { scored(round); },
+        [this, round](size_t i, const actors::RoleReply& reply) {
+          const RoleOutput& out = reply.out;
+          if (!out.ok || out.candidates.empty()) {
+            note_stop(out.ok ? Error{ErrorCode::internal, "verifier: returned no score"}
+                             : Error{static_cast<ErrorCode>(out.error_code), "verifier: " + out.error});
+            return;
+          }
+          std::optional<double> s;
+          switch (p_.verifier) {
+            case IadVerifier::judge:
+              s = scoring::parse_score(out.candidates[0].text, p_.judge_scale);
+              break;
+            case IadVerifier::exact:
+            case IadVerifier::command: {
+              // The tool writes the score as the candidate's answer.
+              const std::string& a = out.candidates[0].answer;
+              char* end = nullptr;
+              double v = std::strtod(a.c_str(), &end);
+              if (!a.empty() && end == a.c_str() + a.size()) s = v;
+              break;
+            }
+          }
+          round->candidates[i].score = s.value_or(0.0);  // unparsable after retries: 0
+          round->scored[i] = true;
+        });
+  }
+
+  RoleTask score_task(const Scored& c, int attempt) const {
     RoleTask task;
     task.vars["question"] = ctx_->input().question;
     task.vars["solution"] = c.text;
@@ -130,33 +169,11 @@ class Iad : public actors::Pipeline {
     task.vars["gold"] = ctx_->input().gold.value_or("");
     task.vars["scale"] = iad_format_score(p_.judge_scale);
     if (attempt > 0) task.seed = round_seed(p_.rounds + 1) + attempt;  // a fresh sample on a re-ask
-    ctx_->call("verifier", task, StepInfo{"score", {c.candidate_step}},
-               [this, round, i, attempt](const RoleOutput& out, const std::vector<uint64_t>&) {
-                 if (!out.ok || out.candidates.empty()) {
-                   note_stop(out.ok ? Error{ErrorCode::internal, "verifier: returned no score"}
-                                    : Error{static_cast<ErrorCode>(out.error_code), "verifier: " + out.error});
-                   return scored(round);
-                 }
-                 std::optional<double> s;
-                 if (p_.verifier == "judge") {
-                   s = scoring::parse_score(out.candidates[0].text, p_.judge_scale);
-                   if (!s && attempt < p_.judge_retries) return score(round, i, attempt + 1);
-                 } else {
-                   // The tool writes the score as the candidate's answer.
-                   const std::string& a = out.candidates[0].answer;
-                   char* end = nullptr;
-                   double v = std::strtod(a.c_str(), &end);
-                   if (!a.empty() && end == a.c_str() + a.size()) s = v;
-                 }
-                 round->candidates[i].score = s.value_or(0.0);  // unparsable after retries: 0
-                 round->scored[i] = true;
-                 scored(round);
-               });
+    return task;
   }
 
   void scored(const std::shared_ptr<Round>& round) {
-    if (--round->pending > 0) return;
-    if (p_.mode == "best_of_n") {
+    if (p_.mode == IadMode::best_of_n) {
       batches_[round->round] = round;  // pooled in round order once all are in
     } else {
       add_to_pool(*round);
@@ -177,7 +194,7 @@ class Iad : public actors::Pipeline {
   }
 
   void round_done() {
-    if (p_.mode == "best_of_n") {
+    if (p_.mode == IadMode::best_of_n) {
       if (++rounds_done_ <= p_.rounds) return;  // wait for every batch
       for (const auto& [r, round] : batches_) add_to_pool(*round);
       if (stop_) return stop_early();
@@ -189,7 +206,7 @@ class Iad : public actors::Pipeline {
     if (p_.early_stop && !pool_.empty() && pool_[best()].score >= p_.max_score) return conclude();
     // ... else a fixed number of rounds.
     if (r >= p_.rounds) return conclude();
-    if (p_.mode == "no_feedback") return generate(r + 1, "", {});  // §3(d) ablation
+    if (p_.mode == IadMode::no_feedback) return generate(r + 1, "", {});  // §3(d) ablation
     if (pool_.empty()) return generate(r + 1, "", {});  // nothing scored yet to give feedback on
     if (p_.critique) return critique([this, r] { next_round(r + 1); });
     next_round(r + 1);
@@ -294,7 +311,7 @@ class Iad : public actors::Pipeline {
                      b.score - w.score);
     // Improvement pairs: round t's best chosen over round t-1's best when
     // its score is higher, over round t's prompt (sequential modes only).
-    if (p_.mode != "best_of_n") {
+    if (p_.mode != IadMode::best_of_n) {
       for (int t = 1; t <= p_.rounds; ++t) {
         auto prev = round_best(t - 1), cur = round_best(t);
         if (!prev || !cur || cur->score <= prev->score) continue;
@@ -345,82 +362,25 @@ Error bad(const Workflow& wf, const std::string& key, const std::string& what) {
 }  // namespace
 
 Result<IadParams> iad_params(const Workflow& wf) {
-  IadParams p;
-  auto n = param_int(wf, "candidates", p.candidates);
-  if (!n.ok()) return n.error();
-  if (*n < 1 || *n > 1024) return bad(wf, "candidates", "must be between 1 and 1024");
-  p.candidates = static_cast<int>(*n);
-  auto t = param_int(wf, "rounds", p.rounds);
-  if (!t.ok()) return t.error();
-  if (*t < 0 || *t > 1000) return bad(wf, "rounds", "must be between 0 and 1000");
-  p.rounds = static_cast<int>(*t);
-  p.mode = param_string(wf, "mode", p.mode);
-  if (p.mode != "iad" && p.mode != "no_feedback" && p.mode != "best_of_n")
-    return bad(wf, "mode", "expected iad, no_feedback or best_of_n, got '" + p.mode + "'");
-  p.verifier = param_string(wf, "verifier", p.verifier);
-  if (p.verifier != "judge" && p.verifier != "exact" && p.verifier != "command")
-    return bad(wf, "verifier", "expected judge, exact or command, got '" + p.verifier + "'");
-  p.verifier_command = param_string(wf, "verifier_command", "");
-  if (p.verifier == "command" && p.verifier_command.empty())
+  auto read = read_iad_params(wf);
+  if (!read.ok()) return read.error();
+  IadParams p = *read;
+  if (p.verifier == IadVerifier::command && p.verifier_command.empty())
     return bad(wf, "verifier", "verifier 'command' needs params.verifier_command (a shell command)");
-  auto timeout = param_double(wf, "verifier_timeout_s", p.verifier_timeout_s);
-  if (!timeout.ok()) return timeout.error();
-  if (!(*timeout > 0)) return bad(wf, "verifier_timeout_s", "must be greater than 0");
-  p.verifier_timeout_s = *timeout;
-  auto cpu = param_double(wf, "verifier_cpu_s", p.verifier_cpu_s);
-  if (!cpu.ok()) return cpu.error();
-  if (!(*cpu >= 1)) return bad(wf, "verifier_cpu_s", "must be at least 1");
-  p.verifier_cpu_s = *cpu;
-  auto mem = param_int(wf, "verifier_memory_mb", p.verifier_memory_mb);
-  if (!mem.ok()) return mem.error();
-  if (*mem < 16 || *mem > (int64_t{1} << 20)) return bad(wf, "verifier_memory_mb", "must be between 16 and 1048576");
-  p.verifier_memory_mb = *mem;
-  auto fmb = param_int(wf, "verifier_file_mb", p.verifier_file_mb);
-  if (!fmb.ok()) return fmb.error();
-  if (*fmb < 1 || *fmb > (int64_t{1} << 20)) return bad(wf, "verifier_file_mb", "must be between 1 and 1048576");
-  p.verifier_file_mb = *fmb;
-  auto procs = param_int(wf, "verifier_processes", p.verifier_processes);
-  if (!procs.ok()) return procs.error();
-  if (*procs < 1 || *procs > 4096) return bad(wf, "verifier_processes", "must be between 1 and 4096");
-  p.verifier_processes = static_cast<int>(*procs);
-  auto scale = param_double(wf, "judge_scale", p.judge_scale);
-  if (!scale.ok()) return scale.error();
-  if (!(*scale > 0)) return bad(wf, "judge_scale", "must be greater than 0");
-  p.judge_scale = *scale;
   auto v = wf.roles.find("verifier");
   if (v != wf.roles.end()) p.judge_retries = v->second.parse_retries;
-  auto critique = param_bool(wf, "critique", p.critique);
-  if (!critique.ok()) return critique.error();
-  p.critique = *critique;
-  if (p.critique && p.mode != "iad")
-    return bad(wf, "critique", "the critique is part of the feedback block, so it needs mode iad (mode is " + p.mode + ")");
-  auto max = param_double(wf, "max_score", p.max_score);
-  if (!max.ok()) return max.error();
-  if (!(*max > 0 && *max <= 1)) return bad(wf, "max_score", "must be in (0, 1] (scores are normalised to [0, 1])");
-  p.max_score = *max;
-  auto early = param_bool(wf, "early_stop", p.early_stop);
-  if (!early.ok()) return early.error();
-  p.early_stop = *early;
-  auto seed = param_int(wf, "seed", p.seed);
-  if (!seed.ok()) return seed.error();
-  p.seed = *seed;
-  p.feedback_template = param_string(wf, "feedback_template", p.feedback_template);
-  p.critique_template = param_string(wf, "critique_template", p.critique_template);
+  if (p.critique && p.mode != IadMode::iad)
+    return bad(wf, "critique",
+               "the critique is part of the feedback block, so it needs mode iad (mode is " +
+                   kIadModeNames.at(static_cast<size_t>(p.mode)) + ")");
   // The feedback reaches the solver through {feedback} in its template.
   auto s = wf.roles.find("solver");
-  if (p.mode == "iad" && s != wf.roles.end() && !s->second.template_text.empty() &&
+  if (p.mode == IadMode::iad && s != wf.roles.end() && !s->second.template_text.empty() &&
       s->second.template_text.find("{feedback}") == std::string::npos)
     return Error{ErrorCode::invalid_argument,
                  wf.file + ": roles.solver.template has no {feedback} placeholder, so mode iad could not show the "
                            "solver its feedback; add {feedback} (it is empty in the first round)"};
   return p;
-}
-
-Result<PipelineFactory> iad_factory(const Workflow& wf) {
-  auto p = iad_params(wf);
-  if (!p.ok()) return p.error();
-  IadParams params = *p;
-  return PipelineFactory([params] { return std::make_shared<Iad>(params); });
 }
 
 actors::RoleSpec iad_role_spec(const std::string& role) {
@@ -453,19 +413,39 @@ actors::RoleSpec iad_role_spec(const std::string& role) {
   return spec;
 }
 
+namespace {
+
 std::optional<actors::ToolFn> iad_tool_role(const Workflow& wf, const std::string& role) {
   if (role != "verifier") return std::nullopt;
   auto p = iad_params(wf);
   if (!p.ok()) return std::nullopt;  // the factory reports the error
   IadParams params = *p;
-  if (params.verifier == "exact")
-    return actors::ToolFn([params](const RoleTask& task) { return iad_exact_check(task, params.max_score); });
-  if (params.verifier == "command")
-    return actors::ToolFn([params](const RoleTask& task) {
-      return iad_command_check(task, params.verifier_command, params.verifier_timeout_s, params.max_score,
-                               iad_command_sandbox(params));
-    });
+  switch (params.verifier) {
+    case IadVerifier::judge:
+      return std::nullopt;  // a model
+    case IadVerifier::exact:
+      return actors::ToolFn([params](const RoleTask& task) { return iad_exact_check(task, params.max_score); });
+    case IadVerifier::command:
+      return actors::ToolFn([params](const RoleTask& task) {
+        return iad_command_check(task, params.verifier_command, params.verifier_timeout_s, params.max_score,
+                                 iad_command_sandbox(params));
+      });
+  }
   return std::nullopt;
+}
+
+}  // namespace
+
+const PipelineDescriptor& iad_pipeline() {
+  static const PipelineDescriptor d{&iad_rules(),
+                                    [](const Workflow& wf) -> Result<PipelineFactory> {
+                                      auto p = iad_params(wf);
+                                      if (!p.ok()) return p.error();
+                                      IadParams params = *p;
+                                      return PipelineFactory([params] { return std::make_shared<Iad>(params); });
+                                    },
+                                    &iad_role_spec, &iad_tool_role};
+  return d;
 }
 
 }  // namespace troupe::workflows

@@ -23,7 +23,7 @@
 
 #include "common/json_writer.hpp"
 #include "scoring/answer.hpp"
-#include "workflows/leap.hpp"
+#include "workflows/leap/leap.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -62,7 +62,7 @@ class Leap : public actors::Pipeline {
  public:
   explicit Leap(LeapParams p) : p_(std::move(p)) {
     if (p_.answer_prefix.empty()) p_.answer_prefix = leap_math_answer_prefix();
-    if (p_.instruction.empty()) p_.instruction = p_.mode == "leap" ? leap_instruction() : leap_cot_instruction();
+    if (p_.instruction.empty()) p_.instruction = p_.mode == LeapMode::leap ? leap_instruction() : leap_cot_instruction();
     if (p_.prefill.empty()) p_.prefill = leap_prefill();
   }
 
@@ -79,9 +79,7 @@ class Leap : public actors::Pipeline {
     task.n = p_.paths;
     task.max_tokens = p_.segment_tokens;
     task.stop = segment_stops();
-    outstanding_ = 1;
     ctx_->call("solver", task, StepInfo{"segment", {}}, [this](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-      --outstanding_;
       if (done_) return;
       if (!out.ok || out.candidates.empty()) {
         on_error(out, "segment 1");
@@ -101,7 +99,7 @@ class Leap : public actors::Pipeline {
   }
 
  private:
-  bool leap() const { return p_.mode == "leap"; }
+  bool leap() const { return p_.mode == LeapMode::leap; }
 
   RoleTask solver_task() const {
     RoleTask task;
@@ -164,7 +162,7 @@ class Leap : public actors::Pipeline {
   // writes a summary of at most summary_tokens on that same path.
   void summarize() {
     auto paths = active();
-    outstanding_ = paths.size();
+    std::vector<actors::RoleCall> calls;
     for (Path* path : paths) {
       if (!path->opened_summary) {
         uint64_t draw = leap_seed_for(p_.seed, ctx_->input().item_id, segments_, path->id, "trigger");
@@ -173,23 +171,33 @@ class Leap : public actors::Pipeline {
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.summary_tokens;
       task.stop = {kSummarizeClose, kThinkEnd};
-      Path* pp = path;
-      ctx_->call("solver", task, StepInfo{"summary", {*path->last_step}},
-                 [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                   if (done_) return;
-                   if (!out.ok || out.candidates.empty()) {
-                     on_error(out, "summary of path " + std::to_string(pp->id));
-                   } else {
-                     const Candidate& c = out.candidates[0];
-                     pp->text += leap_normalize_summary(c.text, c.stop_string);
-                     pp->opened_summary = false;
-                     pp->summary = leap_last_summary(pp->text);
-                     pp->summary_step = steps.at(0);
-                     pp->last_step = steps.at(0);
-                   }
-                   if (--outstanding_ == 0) stopping_ ? conclude() : route();
-                 });
+      calls.push_back({"solver", std::move(task), StepInfo{"summary", {*path->last_step}}, nullptr});
     }
+    ctx_->call_all(
+        std::move(calls), [this](std::vector<actors::RoleReply>&) { after_all(&Leap::route); },
+        [this, paths](size_t i, const actors::RoleReply& reply) {
+          if (done_) return;
+          Path* pp = paths[i];
+          const RoleOutput& out = reply.out;
+          if (!out.ok || out.candidates.empty()) {
+            on_error(out, "summary of path " + std::to_string(pp->id));
+          } else {
+            const Candidate& c = out.candidates[0];
+            pp->text += leap_normalize_summary(c.text, c.stop_string);
+            pp->opened_summary = false;
+            pp->summary = leap_last_summary(pp->text);
+            pp->summary_step = reply.step_seqs.at(0);
+            pp->last_step = reply.step_seqs.at(0);
+          }
+        });
+  }
+
+  // Once every call of a stage is back: the next stage, or the vote when a
+  // budget ran out meanwhile.
+  void after_all(void (Leap::*next)()) {
+    if (done_) return;
+    if (stopping_) return conclude();
+    (this->*next)();
   }
 
   // §2(a) step 5: the peer router picks each active path's peers among the
@@ -202,7 +210,7 @@ class Leap : public actors::Pipeline {
     w.begin_array();
     for (Path* p : paths) w.begin_object().field("path", p->id).field("summary", p->summary).end_object();
     w.end_array();
-    outstanding_ = paths.size();
+    std::vector<actors::RoleCall> calls;
     for (Path* path : paths) {
       RoleTask task;
       task.vars["op"] = "route";
@@ -212,68 +220,79 @@ class Leap : public actors::Pipeline {
       StepInfo info{"route", {*path->summary_step}};
       for (Path* other : paths)
         if (other != path) info.parents.push_back(*other->summary_step);
-      Path* pp = path;
-      ctx_->call("peer", task, info, [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-        if (done_) return;
-        if (!out.ok || out.candidates.empty()) {
-          on_error(out, "routing for path " + std::to_string(pp->id));
-        } else if (auto r = leap_parse_route(out.candidates[0].text); !r.ok()) {
-          done_ = true;
-          ctx_->fail(r.error().with_context("peer: routing for path " + std::to_string(pp->id)));
-        } else {
-          std::vector<std::string> peer_summaries;
-          for (int id : r->peers) peer_summaries.push_back(paths_.at(static_cast<size_t>(id - 1)).summary);
-          pp->text += leap_comment_block(peer_summaries);
-          pp->route_step = steps.at(0);
-          pp->last_step = steps.at(0);
-        }
-        if (--outstanding_ == 0) stopping_ ? conclude() : next_segment();
-      });
+      calls.push_back({"peer", std::move(task), std::move(info), nullptr});
     }
+    ctx_->call_all(
+        std::move(calls), [this](std::vector<actors::RoleReply>&) { after_all(&Leap::next_segment); },
+        [this, paths](size_t i, const actors::RoleReply& reply) {
+          if (done_) return;
+          Path* pp = paths[i];
+          const RoleOutput& out = reply.out;
+          if (!out.ok || out.candidates.empty()) {
+            on_error(out, "routing for path " + std::to_string(pp->id));
+          } else if (auto r = leap_parse_route(out.candidates[0].text); !r.ok()) {
+            done_ = true;
+            ctx_->fail(r.error().with_context("peer: routing for path " + std::to_string(pp->id)));
+          } else {
+            std::vector<std::string> peer_summaries;
+            for (int id : r->peers) peer_summaries.push_back(paths_.at(static_cast<size_t>(id - 1)).summary);
+            pp->text += leap_comment_block(peer_summaries);
+            pp->route_step = reply.step_seqs.at(0);
+            pp->last_step = reply.step_seqs.at(0);
+          }
+        });
   }
 
   // §2(a) step 6: segments 2..M, one call per active path (n = 1), issued
   // together; the next stage starts when all have returned.
   void next_segment() {
     auto paths = active();
-    outstanding_ = paths.size();
+    std::vector<actors::RoleCall> calls;
     for (Path* path : paths) {
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.segment_tokens;
       task.stop = segment_stops();
-      Path* pp = path;
-      ctx_->call("solver", task, StepInfo{"segment", {*path->summary_step, *path->route_step}},
-                 [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                   if (done_) return;
-                   if (!out.ok || out.candidates.empty()) on_error(out, "segment of path " + std::to_string(pp->id));
-                   else absorb_segment(*pp, out.candidates[0], steps.at(0));
-                   if (--outstanding_ == 0) after_segment();
-                 });
+      calls.push_back({"solver", std::move(task), StepInfo{"segment", {*path->summary_step, *path->route_step}}, nullptr});
     }
+    ctx_->call_all(
+        std::move(calls),
+        [this](std::vector<actors::RoleReply>&) {
+          if (!done_) after_segment();
+        },
+        [this, paths](size_t i, const actors::RoleReply& reply) {
+          if (done_) return;
+          Path* pp = paths[i];
+          if (!reply.out.ok || reply.out.candidates.empty()) on_error(reply.out, "segment of path " + std::to_string(pp->id));
+          else absorb_segment(*pp, reply.out.candidates[0], reply.step_seqs.at(0));
+        });
   }
 
   // §2(a) step 7: unfinished paths end their thinking with the answer prefix
   // and the solver writes up to answer_tokens more.
   void force_answers() {
     auto paths = active();
-    outstanding_ = paths.size();
+    std::vector<actors::RoleCall> calls;
     for (Path* path : paths) {
       path->text += p_.answer_prefix;
       RoleTask task = continue_task(*path);
       task.max_tokens = p_.answer_tokens;
-      Path* pp = path;
-      ctx_->call("solver", task, StepInfo{"answer", {*path->last_step}},
-                 [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                   if (done_) return;
-                   if (!out.ok || out.candidates.empty()) {
-                     on_error(out, "forced answer of path " + std::to_string(pp->id));
-                   } else {
-                     pp->text += out.candidates[0].text;
-                     pp->last_step = steps.at(0);
-                   }
-                   if (--outstanding_ == 0) conclude();
-                 });
+      calls.push_back({"solver", std::move(task), StepInfo{"answer", {*path->last_step}}, nullptr});
     }
+    ctx_->call_all(
+        std::move(calls),
+        [this](std::vector<actors::RoleReply>&) {
+          if (!done_) conclude();
+        },
+        [this, paths](size_t i, const actors::RoleReply& reply) {
+          if (done_) return;
+          Path* pp = paths[i];
+          if (!reply.out.ok || reply.out.candidates.empty()) {
+            on_error(reply.out, "forced answer of path " + std::to_string(pp->id));
+          } else {
+            pp->text += reply.out.candidates[0].text;
+            pp->last_step = reply.step_seqs.at(0);
+          }
+        });
   }
 
   // A call failed. A spent budget (or cancellation) ends the run with what
@@ -326,22 +345,22 @@ class Leap : public actors::Pipeline {
     for (auto& p : paths_)
       if (p.last_step) todo.push_back(&p);
     if (todo.empty()) return finish();
-    outstanding_ = todo.size();
+    std::vector<actors::RoleCall> calls;
     for (Path* path : todo) {
       RoleTask task;
       task.vars["op"] = "transcript";
       task.vars["text"] = path->text;
       task.vars["answer"] = path->answer;
       task.messages = user_prompt_;
-      Path* pp = path;
-      ctx_->call("peer", task, StepInfo{"path", {*path->last_step}},
-                 [this, pp](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-                   if (done_) return;
-                   // A transcript the budget refused is simply not recorded.
-                   if (out.ok && !steps.empty()) pp->transcript_step = steps.at(0);
-                   if (--outstanding_ == 0) finish();
-                 });
+      calls.push_back({"peer", std::move(task), StepInfo{"path", {*path->last_step}}, nullptr});
     }
+    ctx_->call_all(std::move(calls), [this, todo](std::vector<actors::RoleReply>& replies) {
+      if (done_) return;
+      // A transcript the budget refused is simply not recorded.
+      for (size_t i = 0; i < replies.size(); ++i)
+        if (replies[i].out.ok && !replies[i].step_seqs.empty()) todo[i]->transcript_step = replies[i].step_seqs.at(0);
+      finish();
+    });
   }
 
   // §2(e) (inferred), with a gold answer:
@@ -386,7 +405,6 @@ class Leap : public actors::Pipeline {
   std::vector<Path> paths_;
   std::vector<memory::Message> user_prompt_;
   int segments_ = 0;          // segments done
-  size_t outstanding_ = 0;    // calls of the current stage not yet returned
   bool stopping_ = false;     // a budget ran out: conclude when the stage is back
   bool concluding_ = false;
   bool done_ = false;
@@ -394,65 +412,17 @@ class Leap : public actors::Pipeline {
   std::string answer_;
 };
 
-Error param_problem(const Workflow& wf, const std::string& key, const std::string& what) {
-  auto it = wf.params.find(key);
-  std::string where = wf.file;
-  if (it != wf.params.end()) where += ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.col);
-  return Error{ErrorCode::invalid_argument, where + ": " + what};
-}
-
 }  // namespace
 
 Result<LeapParams> leap_params(const Workflow& wf) {
-  LeapParams p;
-  auto get = [&](const char* key, int64_t fallback, int64_t min) -> Result<int64_t> {
-    auto v = param_int(wf, key, fallback);
-    if (!v.ok()) return v.error();
-    if (*v < min) return param_problem(wf, key, std::string(key) + " must be at least " + std::to_string(min));
-    return *v;
-  };
-  auto paths = get("paths", p.paths, 1);
-  if (!paths.ok()) return paths.error();
-  p.paths = static_cast<int>(*paths);
-  auto seg = get("segment_tokens", p.segment_tokens, 1);
-  if (!seg.ok()) return seg.error();
-  p.segment_tokens = *seg;
-  auto turns = get("max_turns", p.max_turns, 1);
-  if (!turns.ok()) return turns.error();
-  p.max_turns = static_cast<int>(*turns);
-  auto sum = get("summary_tokens", p.summary_tokens, 1);
-  if (!sum.ok()) return sum.error();
-  p.summary_tokens = *sum;
-  auto ans = get("answer_tokens", p.answer_tokens, 1);
-  if (!ans.ok()) return ans.error();
-  p.answer_tokens = *ans;
-  auto k = get("top_k", p.top_k, -1);
-  if (!k.ok()) return k.error();
-  if (*k == 0) return param_problem(wf, "top_k", "top_k must be at least 1, or -1 for all peers");
-  p.top_k = static_cast<int>(*k);
-  auto seed = param_int(wf, "seed", p.seed);
-  if (!seed.ok()) return seed.error();
-  p.seed = *seed;
-  p.router = param_string(wf, "router", p.router);
-  if (p.router != "dispersed" && p.router != "clustered" && p.router != "hybrid" && p.router != "random")
-    return param_problem(wf, "router", "router must be dispersed, clustered, hybrid or random");
-  p.mode = param_string(wf, "mode", p.mode);
-  if (p.mode != "leap" && p.mode != "leap_t") return param_problem(wf, "mode", "mode must be leap or leap_t");
-  auto eos = param_bool(wf, "finish_on_eos", p.finish_on_eos);
-  if (!eos.ok()) return eos.error();
-  p.finish_on_eos = *eos;
-  auto pairs = param_bool(wf, "pairs", p.pairs);
-  if (!pairs.ok()) return pairs.error();
-  p.pairs = *pairs;
-  p.answer_prefix = param_string(wf, "answer_prefix", "");
-  p.instruction = param_string(wf, "instruction", "");
-  p.prefill = param_string(wf, "prefill", "");
+  auto p = read_leap_params(wf);
+  if (!p.ok()) return p.error();
   // The role clips a call's max_tokens to its own limit: a limit below a
   // segment would silently shorten every segment.
   auto role = wf.roles.find("solver");
   if (role != wf.roles.end()) {
     int64_t limit = role->second.sampling.max_tokens;
-    int64_t need = std::max({p.segment_tokens, p.summary_tokens, p.answer_tokens});
+    int64_t need = std::max({p->segment_tokens, p->summary_tokens, p->answer_tokens});
     if (limit < need)
       return Error{ErrorCode::invalid_argument,
                    wf.file + ": roles.solver.sampling.max_tokens is " + std::to_string(limit) +
@@ -463,13 +433,6 @@ Result<LeapParams> leap_params(const Workflow& wf) {
 }
 
 std::shared_ptr<actors::Pipeline> make_leap(LeapParams params) { return std::make_shared<Leap>(std::move(params)); }
-
-Result<PipelineFactory> leap_factory(const Workflow& wf) {
-  auto p = leap_params(wf);
-  if (!p.ok()) return p.error();
-  LeapParams params = *p;
-  return PipelineFactory([params] { return make_leap(params); });
-}
 
 actors::RoleSpec leap_role_spec(const std::string& role) {
   actors::RoleSpec spec = actors::default_role_spec(role);
@@ -488,11 +451,23 @@ actors::RoleSpec leap_role_spec(const std::string& role) {
   return spec;
 }
 
-std::optional<actors::ToolFn> leap_tool_role(const Workflow& wf, const std::string& role) {
-  if (role != "peer") return std::nullopt;
-  auto p = leap_params(wf);
-  LeapParams params = p.ok() ? *p : LeapParams{};  // bad params already fail leap_factory
-  return actors::ToolFn([params](const RoleTask& task) { return leap_peer_tool(params, task); });
+const PipelineDescriptor& leap_pipeline() {
+  static const PipelineDescriptor d{
+      &leap_rules(),
+      [](const Workflow& wf) -> Result<PipelineFactory> {
+        auto p = leap_params(wf);
+        if (!p.ok()) return p.error();
+        LeapParams params = *p;
+        return PipelineFactory([params] { return make_leap(params); });
+      },
+      &leap_role_spec,
+      [](const Workflow& wf, const std::string& role) -> std::optional<actors::ToolFn> {
+        if (role != "peer") return std::nullopt;
+        auto p = leap_params(wf);
+        LeapParams params = p.ok() ? *p : LeapParams{};  // bad params already fail the factory
+        return actors::ToolFn([params](const RoleTask& task) { return leap_peer_tool(params, task); });
+      }};
+  return d;
 }
 
 }  // namespace troupe::workflows

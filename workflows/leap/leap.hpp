@@ -1,7 +1,7 @@
 // LeaP — Learning from Peers (Luo et al., arXiv 2505.07787), pipelines.md §2:
 // the parts of the pipeline that callers and tests may use directly. The
 // pipeline itself is made by make_leap(); the registry (pipelines.hpp)
-// reaches it through leap_factory(), leap_role_spec() and leap_tool_role().
+// reaches it through leap_pipeline() (its descriptor: factory, role specs, the peer tool role).
 //
 // What callers may rely on:
 // - leap_params() validates a workflow's params (defaults as in §2(b)) and
@@ -20,29 +20,19 @@
 #include <vector>
 
 #include "actors/pipeline.hpp"
+#include "actors/roles.hpp"
 #include "common/error.hpp"
+#include "workflows/leap/leap_descriptor.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
 
-struct LeapParams {
-  int paths = 4;                  // N, sampled in one call over a shared prefix
-  int64_t segment_tokens = 2048;  // T, tokens per segment
-  int max_turns = 5;              // M segments, so M-1 LeaP blocks
-  int64_t summary_tokens = 256;   // a summary's length cap
-  int64_t answer_tokens = 256;    // the forced answer's length cap
-  int top_k = 2;                  // peers per receiver; -1 = all other active paths
-  std::string router = "dispersed";  // dispersed | clustered | hybrid | random
-  std::string mode = "leap";         // leap (untrained LRM) | leap_t (a LeaP-T model)
-  int64_t seed = 0;                  // triggers and random routing
-  bool finish_on_eos = false;        // the reference code keeps extending a path that hit EOS
-  std::string answer_prefix;         // appended before the forced answer ("" = the MATH prefix)
-  std::string instruction;           // after the question ("" = leap_instruction() / leap_cot_instruction())
-  std::string prefill;               // mode leap: the assistant's recap ("" = leap_prefill())
-  bool pairs = true;                 // record preference pairs (with a gold answer)
-};
+// LeapParams (the parameter table) is in leap_descriptor.hpp. This adds the
+// check across keys: roles.solver.sampling.max_tokens covers every call.
 Result<LeapParams> leap_params(const Workflow& wf);
 std::shared_ptr<actors::Pipeline> make_leap(LeapParams params);
+// The solver's built-in prompt and sampling (§2(b)); other roles: the defaults.
+actors::RoleSpec leap_role_spec(const std::string& role);
 
 // One routing decision: the receiver, its peers in comment order and their
 // Levenshtein ratios to the receiver's summary, and the mode that chose them
@@ -61,7 +51,7 @@ struct LeapRoute {
 //   random     k distinct peers drawn with a generator seeded by `seed`
 //   top_k -1   every other path, in id order
 LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>>& summaries,
-                     const std::string& router, int top_k, uint64_t seed);
+                     LeapRouter router, int top_k, uint64_t seed);
 std::string leap_route_json(const LeapRoute& route);
 Result<LeapRoute> leap_parse_route(std::string_view json);
 

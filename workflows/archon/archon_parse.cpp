@@ -1,5 +1,5 @@
 // Readers for Archon's component outputs (see archon_parse.hpp).
-#include "workflows/archon_parse.hpp"
+#include "workflows/archon/archon_parse.hpp"
 #include "common/hash.hpp"
 
 #include <algorithm>

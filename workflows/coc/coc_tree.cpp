@@ -10,7 +10,7 @@
 
 #include "actors/roles.hpp"
 #include "scoring/verdict.hpp"
-#include "workflows/coc_internal.hpp"
+#include "workflows/coc/coc_internal.hpp"
 
 namespace troupe::workflows {
 namespace {
@@ -41,7 +41,6 @@ struct Expansion {
   std::vector<Grounding> grounding;
   std::vector<int> verdicts;
   std::vector<double> scores;
-  size_t left = 0;
 };
 
 class CocTree : public CocBase {
@@ -135,18 +134,20 @@ class CocTree : public CocBase {
     size_t k = x->questions.size();
     x->answers.assign(k, "");
     x->answer_steps.assign(k, 0);
-    x->left = k;
+    std::vector<actors::RoleCall> calls;
     for (size_t i = 0; i < k; ++i) {
       RoleTask task;
       task.messages = asked(*x, i);
       task.messages.push_back({"user", std::string(kAnswerWithContext) + x->grounding[i].retrieved});
-      call("solver", std::move(task), StepInfo{"clarification_answer", x->grounding[i].steps},
-           [this, x, i](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-             x->answers[i] = trim(out.candidates[0].text);
-             x->answer_steps[i] = steps[0];
-             if (--x->left == 0) final_answers(x);
-           });
+      calls.push_back({"solver", std::move(task), StepInfo{"clarification_answer", x->grounding[i].steps}, nullptr});
     }
+    call_all(
+        std::move(calls),
+        [x](size_t i, const RoleOutput& out, const std::vector<uint64_t>& steps) {
+          x->answers[i] = trim(out.candidates[0].text);
+          x->answer_steps[i] = steps[0];
+        },
+        [this, x] { final_answers(x); });
   }
 
   Messages final_prompt(const Expansion& x, size_t i) const {
@@ -162,17 +163,19 @@ class CocTree : public CocBase {
     size_t k = x->questions.size();
     x->finals.assign(k, "");
     x->final_steps.assign(k, 0);
-    x->left = k;
+    std::vector<actors::RoleCall> calls;
     for (size_t i = 0; i < k; ++i) {
       RoleTask task;
       task.messages = final_prompt(*x, i);
-      call("solver", std::move(task), StepInfo{"final_answer", {x->answer_steps[i]}},
-           [this, x, i](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-             x->finals[i] = trim(out.candidates[0].text);
-             x->final_steps[i] = steps[0];
-             if (--x->left == 0) checks(x);
-           });
+      calls.push_back({"solver", std::move(task), StepInfo{"final_answer", {x->answer_steps[i]}}, nullptr});
     }
+    call_all(
+        std::move(calls),
+        [x](size_t i, const RoleOutput& out, const std::vector<uint64_t>& steps) {
+          x->finals[i] = trim(out.candidates[0].text);
+          x->final_steps[i] = steps[0];
+        },
+        [this, x] { checks(x); });
   }
 
   // §6(a1) step 3.5: the termination self-check (recorded only).
@@ -180,17 +183,19 @@ class CocTree : public CocBase {
     size_t k = x->questions.size();
     x->verdicts.assign(k, -1);
     x->check_steps.assign(k, 0);
-    x->left = k;
-    for (size_t i = 0; i < k; ++i) {
-      Messages m = final_prompt(*x, i);
-      m.push_back({"assistant", x->finals[i]});
-      m.push_back({"user", x->termination});
-      self_check(std::move(m), {x->final_steps[i]}, [this, x, i](SelfCheck c) {
-        x->verdicts[i] = c.verdict;
-        x->check_steps[i] = c.step;
-        if (--x->left == 0) score_children(x);
-      });
-    }
+    ctx_->gather(
+        k,
+        [this, x](size_t i, std::function<void()> done) {
+          Messages m = final_prompt(*x, i);
+          m.push_back({"assistant", x->finals[i]});
+          m.push_back({"user", x->termination});
+          self_check(std::move(m), {x->final_steps[i]}, [x, i, done](SelfCheck c) {
+            x->verdicts[i] = c.verdict;
+            x->check_steps[i] = c.step;
+            done();
+          });
+        },
+        [this, x] { score_children(x); });
   }
 
   // §6(a1) steps 3.6-3.7: each child's training-format conversation is
@@ -199,15 +204,17 @@ class CocTree : public CocBase {
     size_t k = x->questions.size();
     x->scores.assign(k, 0);
     x->node_steps.assign(k, 0);
-    x->left = k;
-    for (size_t i = 0; i < k; ++i) {
-      score(training_prompt(*x, i), x->finals[i], x->verdicts[i], {x->final_steps[i], x->check_steps[i]},
-            [this, x, i](double s, uint64_t step) {
-              x->scores[i] = s;
-              x->node_steps[i] = step;
-              if (--x->left == 0) add_children(x);
-            });
-    }
+    ctx_->gather(
+        k,
+        [this, x](size_t i, std::function<void()> done) {
+          score(training_prompt(*x, i), x->finals[i], x->verdicts[i], {x->final_steps[i], x->check_steps[i]},
+                [x, i, done](double s, uint64_t step) {
+                  x->scores[i] = s;
+                  x->node_steps[i] = step;
+                  done();
+                });
+        },
+        [this, x] { add_children(x); });
   }
 
   // §6(a1) step 7: parent conversation + [user: clarify, assistant:

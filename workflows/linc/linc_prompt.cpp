@@ -1,4 +1,4 @@
-#include "workflows/linc_prompt.hpp"
+#include "workflows/linc/linc_prompt.hpp"
 
 namespace troupe::workflows {
 namespace {

@@ -3,7 +3,7 @@
 #include <simdjson.h>
 
 #include "actors/roles.hpp"
-#include "workflows/coc_internal.hpp"
+#include "workflows/coc/coc_internal.hpp"
 
 namespace troupe::workflows::coc {
 
@@ -74,6 +74,22 @@ void CocBase::call(const std::string& role, RoleTask task, StepInfo info,
              });
 }
 
+void CocBase::call_all(std::vector<actors::RoleCall> calls,
+                       std::function<void(size_t, const RoleOutput&, const std::vector<uint64_t>&)> each,
+                       std::function<void()> all) {
+  if (stopped_) return;
+  ctx_->call_all(
+      std::move(calls),
+      [this, all](std::vector<actors::RoleReply>&) {
+        if (!stopped_) all();
+      },
+      [this, each](size_t i, const actors::RoleReply& r) {
+        if (stopped_) return;
+        if (!r.out.ok || r.out.candidates.empty() || r.step_seqs.size() < r.out.candidates.size()) return stop(r.out);
+        each(i, r.out, r.step_seqs);
+      });
+}
+
 void CocBase::stop(const RoleOutput& out) {
   if (stopped_) return;
   stopped_ = true;
@@ -96,13 +112,11 @@ void CocBase::ground(const std::vector<std::string>& questions, const std::vecto
   struct State {
     std::vector<std::vector<int>> relevant;  // [question][chunk]: 1 kept, 0 dropped, -1 pending
     std::vector<std::vector<uint64_t>> steps;
-    size_t left = 0;
   };
   auto st = std::make_shared<State>();
   size_t nq = questions.size(), nc = chunks_.size();
   st->relevant.assign(nq, std::vector<int>(nc, -1));
   st->steps.assign(nq, std::vector<uint64_t>(nc, 0));
-  st->left = nq * nc;
   auto finish = [this, st, nq, nc, done] {
     std::vector<Grounding> out(nq);
     for (size_t q = 0; q < nq; ++q) {
@@ -114,20 +128,20 @@ void CocBase::ground(const std::vector<std::string>& questions, const std::vecto
     }
     done(std::move(out));
   };
-  if (st->left == 0) return finish();
+  if (nq * nc == 0) return finish();
+  std::vector<actors::RoleCall> calls;
   for (size_t q = 0; q < nq; ++q)
     for (size_t c = 0; c < nc; ++c) {
       RoleTask task;
       task.messages = with_system(
           {{"user", actors::render_template(p_.relevance_template, {{"question", questions[q]}, {"chunk", chunks_[c]}})}});
       StepInfo info{"relevance", q < parents.size() ? parents[q] : std::vector<uint64_t>{}};
-      call("grounder", std::move(task), std::move(info),
-           [st, q, c, finish](const RoleOutput& out, const std::vector<uint64_t>& steps) {
-             st->relevant[q][c] = relevant(out.candidates[0].text) ? 1 : 0;
-             st->steps[q][c] = steps[0];
-             if (--st->left == 0) finish();
-           });
+      calls.push_back({"grounder", std::move(task), std::move(info), nullptr});
     }
+  call_all(std::move(calls), [st, nc](size_t i, const RoleOutput& out, const std::vector<uint64_t>& steps) {
+    st->relevant[i / nc][i % nc] = relevant(out.candidates[0].text) ? 1 : 0;
+    st->steps[i / nc][i % nc] = steps[0];
+  }, finish);
 }
 
 void CocBase::self_check(Messages messages, std::vector<uint64_t> parents, std::function<void(SelfCheck)> done) {

@@ -8,7 +8,7 @@
 #include "common/json_writer.hpp"
 #include "process/subprocess.hpp"
 #include "scoring/answer.hpp"
-#include "workflows/iad.hpp"
+#include "workflows/iad/iad.hpp"
 
 namespace troupe::workflows {
 namespace {

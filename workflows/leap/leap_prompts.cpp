@@ -6,7 +6,7 @@
 #include <array>
 #include <cstring>
 
-#include "workflows/leap.hpp"
+#include "workflows/leap/leap.hpp"
 #include "common/hash.hpp"
 
 namespace troupe::workflows {

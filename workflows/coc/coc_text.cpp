@@ -1,4 +1,4 @@
-#include "workflows/coc_text.hpp"
+#include "workflows/coc/coc_text.hpp"
 #include "common/hash.hpp"
 
 #include <simdjson.h>

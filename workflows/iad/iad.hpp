@@ -1,7 +1,7 @@
 // IAD — Iterative Agent Decoding (pipelines.md §3): its parameters, and the
 // verifier tools the runner spawns for `verifier: exact` and `verifier:
 // command`. The pipeline itself is reached through the registry
-// (pipelines.hpp: iad_factory, iad_role_spec, iad_tool_role).
+// (iad_pipeline(): factory, role specs, the verifier tool roles).
 //
 // What callers may rely on: iad_params() checks every value against the
 // others (e.g. `critique` needs mode iad, `command` needs verifier_command)
@@ -15,40 +15,19 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "actors/roles.hpp"
 #include "common/error.hpp"
 #include "process/subprocess.hpp"
+#include "workflows/iad/iad_descriptor.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
 
-struct IadParams {
-  int candidates = 4;  // N per round
-  int rounds = 3;      // T feedback rounds after the first: N*(T+1) solver samples
-  std::string mode = "iad";  // iad | no_feedback | best_of_n
-  std::string verifier = "judge";  // judge | exact | command
-  std::string verifier_command;    // command: run with /bin/sh -c
-  double verifier_timeout_s = 10;  // command: killed after this (wall clock)
-  // command: the sandbox's limits (prover_bridge/subprocess.hpp, docs/iad.md).
-  double verifier_cpu_s = 10;      // RLIMIT_CPU
-  int64_t verifier_memory_mb = 1024;  // RLIMIT_AS
-  int64_t verifier_file_mb = 16;      // RLIMIT_FSIZE
-  int verifier_processes = 32;        // RLIMIT_NPROC (inside a user namespace)
-  double judge_scale = 10;         // judge: "Score: X/scale"
-  int judge_retries = 1;           // judge: re-asks for an unparsable score (roles.verifier.parse_retries)
-  bool critique = false;           // v4: the critic's critique of y_best joins the feedback
-  double max_score = 1.0;          // early stop when the best score reaches it
-  bool early_stop = true;
-  int64_t seed = 0;                // per-round solver seeds derive from it and the item id
-  std::string feedback_template =
-      "\n\nEarlier responses to this task were scored by a verifier (0 = worst, 1 = best).\n\n"
-      "Best response so far (score {best_score}):\n{best}\n\n"
-      "Worst response so far (score {worst_score}):\n{worst}\n\n"
-      "{critique}"
-      "Write a new response that surpasses the best response and avoids the mistakes of the worst one.";
-  std::string critique_template = "A reviewer's critique of the best response:\n{critique}\n\n";
-};
-
+// IadParams (the parameter table) is in iad_descriptor.hpp. iad_params()
+// adds the checks across keys and roles.verifier.parse_retries.
 Result<IadParams> iad_params(const Workflow& wf);
+// The roles' built-in prompts and sampling (solver, judge verifier, critic).
+actors::RoleSpec iad_role_spec(const std::string& role);
 
 // The score formatted as the feedback and the tools write it: up to three
 // significant digits, no trailing zeros ("1", "0.75", "0.333").

@@ -17,7 +17,7 @@
 
 #include "actors/roles.hpp"
 #include "scoring/rouge.hpp"
-#include "workflows/coc_internal.hpp"
+#include "workflows/coc/coc_internal.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -131,20 +131,6 @@ class CocInference : public CocBase {
   std::optional<std::string> last_final_;
 };
 
-Error param_error(const Workflow& wf, const std::string& key, const std::string& what) {
-  auto it = wf.params.find(key);
-  std::string where = wf.file;
-  if (it != wf.params.end()) where += ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.col);
-  return Error{ErrorCode::invalid_argument, where + ": " + what};
-}
-
-Result<int> positive_int(const Workflow& wf, const std::string& key, int fallback) {
-  auto v = param_int(wf, key, fallback);
-  if (!v.ok()) return v.error();
-  if (*v < 1 || *v > 1000000) return param_error(wf, key, key + " must be between 1 and 1000000");
-  return static_cast<int>(*v);
-}
-
 std::string role_template(const Workflow& wf, const std::string& role) {
   auto it = wf.roles.find(role);
   return it == wf.roles.end() ? "" : it->second.template_text;
@@ -159,31 +145,10 @@ std::string format_score(double v) {
 }  // namespace
 
 Result<CocParams> coc_params(const Workflow& wf) {
+  auto table = read_coc_params(wf);
+  if (!table.ok()) return table.error();
   CocParams p;
-  std::string mode = param_string(wf, "mode", "inference");
-  if (mode != "inference" && mode != "tree") return param_error(wf, "mode", "mode must be 'inference' or 'tree'");
-  p.tree = mode == "tree";
-  auto chunk = positive_int(wf, "chunk_tokens", p.chunk_tokens);
-  if (!chunk.ok()) return chunk.error();
-  p.chunk_tokens = *chunk;
-  auto q = positive_int(wf, "questions", p.questions);
-  if (!q.ok()) return q.error();
-  p.questions = *q;
-  auto rounds = positive_int(wf, "max_rounds", p.max_rounds);
-  if (!rounds.ok()) return rounds.error();
-  p.max_rounds = *rounds;
-  auto width = positive_int(wf, "width", p.width);
-  if (!width.ok()) return width.error();
-  p.width = *width;
-  auto depth = positive_int(wf, "depth", p.depth);
-  if (!depth.ok()) return depth.error();
-  p.depth = *depth;
-  auto seed = param_int(wf, "seed", p.seed);
-  if (!seed.ok()) return seed.error();
-  p.seed = *seed;
-  p.context_field = param_string(wf, "context_field", p.context_field);
-  if (p.context_field.empty()) return param_error(wf, "context_field", "context_field must name a field");
-  p.system_prompt = param_string(wf, "system_prompt", "");
+  static_cast<CocTableParams&>(p) = *table;
   p.clarify_template = role_template(wf, "clarifier");
   p.relevance_template = role_template(wf, "grounder");
   if (p.relevance_template.empty()) p.relevance_template = kRelevanceTemplate;
@@ -194,28 +159,28 @@ Result<CocParams> coc_params(const Workflow& wf) {
   if (v != wf.roles.end()) p.self_check_retries = v->second.parse_retries;
   // §6(a2): the released evaluator samples at 0.6; a temperature set for the
   // solver in the workflow wins.
-  auto temp = param_double(wf, "inference_temperature", 0.6);
-  if (!temp.ok()) return temp.error();
-  if (*temp < 0) return param_error(wf, "inference_temperature", "inference_temperature must be >= 0");
   auto s = wf.roles.find("solver");
   bool solver_temp_set = s != wf.roles.end() && s->second.sampling.temperature.has_value();
-  if (!p.tree && !solver_temp_set) p.solver_temperature = *temp;
-  auto bonus = param_bool(wf, "judge_bonus", p.judge_bonus);
-  if (!bonus.ok()) return bonus.error();
-  p.judge_bonus = *bonus;
-  auto pairs = param_bool(wf, "node_pairs", p.node_pairs);
-  if (!pairs.ok()) return pairs.error();
-  p.node_pairs = *pairs;
+  if (p.mode == CocMode::inference && !solver_temp_set) p.solver_temperature = p.inference_temperature;
   return p;
 }
+
+namespace {
 
 Result<PipelineFactory> coc_factory(const Workflow& wf) {
   auto p = coc_params(wf);
   if (!p.ok()) return p.error();
   CocParams params = *p;
-  if (params.tree) return PipelineFactory([params] { return make_coc_tree(params); });
+  switch (params.mode) {
+    case CocMode::tree:
+      return PipelineFactory([params] { return make_coc_tree(params); });
+    case CocMode::inference:
+      break;
+  }
   return PipelineFactory([params] { return make_coc_inference(params); });
 }
+
+}  // namespace
 
 std::shared_ptr<actors::Pipeline> make_coc_inference(CocParams p) { return std::make_shared<CocInference>(std::move(p)); }
 
@@ -256,6 +221,8 @@ actors::RoleSpec coc_role_spec(const std::string& role) {
 // final answer as the completion — scored by ROUGE-L F1 against the gold
 // answer plus vars["bonus"]; without gold, vars["fallback"] is the score.
 // The score is the candidate's `answer`, written in shortest round-trip form.
+namespace {
+
 std::optional<actors::ToolFn> coc_tool_role(const Workflow&, const std::string& role) {
   if (role != "judge") return std::nullopt;
   return actors::ToolFn([](const actors::RoleTask& task) {
@@ -281,6 +248,13 @@ std::optional<actors::ToolFn> coc_tool_role(const Workflow&, const std::string& 
     out.candidates.push_back(std::move(c));
     return out;
   });
+}
+
+}  // namespace
+
+const PipelineDescriptor& coc_pipeline() {
+  static const PipelineDescriptor d{&coc_rules(), &coc_factory, &coc_role_spec, &coc_tool_role};
+  return d;
 }
 
 }  // namespace troupe::workflows

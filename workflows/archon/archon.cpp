@@ -15,7 +15,7 @@
 //    and recorded, where Archon calls random.choice.
 // The orchestrator role (a tool, not a model) records each layer's state
 // and the final choice as steps of kind "layer" and "final".
-#include "workflows/archon.hpp"
+#include "workflows/archon/archon.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -26,7 +26,7 @@
 #include "actors/roles.hpp"
 #include "common/json_writer.hpp"
 #include "scoring/answer.hpp"
-#include "workflows/archon_parse.hpp"
+#include "workflows/archon/archon_parse.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -114,15 +114,24 @@ class Archon : public actors::Pipeline {
     const auto& comps = cfg_.layers[index];
     outs_.assign(comps.size(), Out{});
     layer_notes_.clear();
-    pending_ = comps.size();
-    for (size_t j = 0; j < comps.size() && !over_; ++j) run_component(j);
+    component_done_.assign(comps.size(), nullptr);
+    ctx_->gather(
+        comps.size(),
+        [this](size_t j, std::function<void()> done) {
+          if (over_) return;  // the run ended: start no more components
+          component_done_[j] = std::move(done);
+          run_component(j);
+        },
+        [this] {
+          if (!over_) merge();
+        });
   }
 
   void run_component(size_t j) {
     const std::string& type = comp(j).type;
     if (type != "generator" && type != "unit_test_generator" && state_.candidates.empty()) {
       note(j, "no candidates to read; skipped");
-      return component_done();
+      return component_done(j);
     }
     if (type == "generator") return generate(j);
     if (type == "critic") return criticize(j, 0);
@@ -134,9 +143,10 @@ class Archon : public actors::Pipeline {
     fail("layer " + std::to_string(layer_ + 1) + ": unknown component type " + type);
   }
 
-  void component_done() {
+  // Component j of the current layer is over.
+  void component_done(size_t j) {
     if (over_) return;
-    if (--pending_ == 0) merge();
+    component_done_.at(j)();
   }
 
   // Merges the components' outputs in component order (§4(a): appends to
@@ -258,7 +268,7 @@ class Archon : public actors::Pipeline {
         cs.push_back({out.candidates[i].text, out.candidates[i].answer, steps[i]});
       outs_[j].prompt = out.prompt;
       outs_[j].candidates = std::move(cs);
-      component_done();
+      component_done(j);
     });
   }
 
@@ -277,12 +287,12 @@ class Archon : public actors::Pipeline {
             if (attempt < opt_.parse_retries) return criticize(j, attempt + 1);
             note(j, "found " + std::to_string(parts.size()) + " critiques for " + std::to_string(n) +
                         " candidates after " + std::to_string(attempt + 1) + " attempts; critiques not written");
-            return component_done();
+            return component_done(j);
           }
           std::vector<Crit> crits;
           for (auto& p : parts) crits.push_back({std::move(p), steps.at(0)});
           outs_[j].critiques = std::move(crits);
-          component_done();
+          component_done(j);
         });
   }
 
@@ -325,7 +335,7 @@ class Archon : public actors::Pipeline {
           }
           outs_[j].candidates = std::move(cs);
           outs_[j].carried = std::move(cr);
-          component_done();
+          component_done(j);
         });
   }
 
@@ -352,7 +362,7 @@ class Archon : public actors::Pipeline {
           for (size_t i = 0; i < out.candidates.size() && i < steps.size(); ++i)
             cs.push_back({out.candidates[i].text, out.candidates[i].answer, steps[i]});
           outs_[j].candidates = std::move(cs);
-          component_done();
+          component_done(j);
         });
   }
 
@@ -442,7 +452,7 @@ class Archon : public actors::Pipeline {
                                     "verifier: [Correct] over [Incorrect]");
     outs_[j].candidates = std::move(cs);
     outs_[j].carried = std::move(cr);
-    component_done();
+    component_done(j);
   }
 
   // §4(a) unit_test_generator: unit_test_cap tests as a Python list; an
@@ -463,7 +473,7 @@ class Archon : public actors::Pipeline {
           if (tests.empty()) note(j, "no unit tests found after " + std::to_string(attempt + 1) + " attempts");
           outs_[j].unit_tests = std::move(tests);
           outs_[j].unit_test_step = steps.at(0);
-          component_done();
+          component_done(j);
         });
   }
 
@@ -559,7 +569,7 @@ class Archon : public actors::Pipeline {
     }
     outs_[j].candidates = std::move(cs);
     outs_[j].carried = std::move(cr);
-    component_done();
+    component_done(j);
   }
 
   // ----------------------------------------------------------------- end
@@ -715,20 +725,12 @@ class Archon : public actors::Pipeline {
   State state_;
   size_t layer_ = 0;
   std::vector<Out> outs_;
-  size_t pending_ = 0;
+  std::vector<std::function<void()>> component_done_;  // the current layer's, by component
   bool over_ = false;
   std::vector<std::string> layer_notes_, all_notes_;
   std::vector<Cand> all_candidates_;
   std::vector<memory::Message> pair_prompt_;
 };
-
-// "FILE:LINE:COL: params.KEY: "
-std::string param_where(const Workflow& wf, const std::string& key) {
-  auto it = wf.params.find(key);
-  if (it == wf.params.end()) return wf.file + ": params." + key + ": ";
-  return wf.file + ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.col) + ": params." + key +
-         ": ";
-}
 
 }  // namespace
 
@@ -738,60 +740,6 @@ std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config, ArchonOptions
 
 std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config) {
   return make_archon(std::move(config), ArchonOptions{});
-}
-
-// An Archon config is a few KB; anything near this is not one.
-constexpr size_t kMaxArchonConfigBytes = 4u << 20;
-
-Result<PipelineFactory> archon_factory(const Workflow& wf) {
-  bool has_config = wf.params.count("config") > 0, has_layers = wf.params.count("layers") > 0;
-  if (has_config && has_layers)
-    return Error{ErrorCode::invalid_argument, param_where(wf, "layers") + "give either 'config' or 'layers', not both"};
-  if (!has_config && !has_layers)
-    return Error{ErrorCode::invalid_argument,
-                 wf.file + ": pipeline 'archon' needs params.config (an Archon JSON file) or params.layers (inline)"};
-  if (wf.roles.count("orchestrator"))
-    return Error{ErrorCode::invalid_argument,
-                 wf.file + ": roles.orchestrator: the orchestrator is not a model (it records layers and the final "
-                           "choice) and takes no settings"};
-  Result<ArchonConfig> config = Error{};
-  if (has_config) {
-    std::string path = wf.params.at("config").text;
-    // A regular file inside the workflow's folder, of bounded size (the
-    // trust model: docs/daemon.md).
-    auto text = read_param_file(wf, "config", kMaxArchonConfigBytes);
-    if (!text.ok()) return text.error();
-    config = parse_archon_json(*text, path);
-  } else {
-    std::string where = param_where(wf, "layers");
-    config = parse_archon_json(wf.params.at("layers").text, where.substr(0, where.size() - 2));
-  }
-  if (!config.ok()) return config.error();
-  ArchonOptions o;
-  auto seed = param_int(wf, "seed", o.seed);
-  if (!seed.ok()) return seed.error();
-  o.seed = *seed;
-  auto retries = param_int(wf, "parse_retries", o.parse_retries);
-  if (!retries.ok()) return retries.error();
-  o.parse_retries = static_cast<int>(*retries);
-  auto warn = param_int(wf, "warn_candidates", o.warn_candidates);
-  if (!warn.ok()) return warn.error();
-  o.warn_candidates = static_cast<int>(*warn);
-  o.verifier_reasoning_template = param_string(wf, "verifier_reasoning_template", "");
-  auto role = [&](const std::string& name) { return wf.roles.count(name) ? &wf.roles.at(name) : nullptr; };
-  if (const auto* v = role("verifier"); v && !v->system.empty()) o.verifier_system = v->system;
-  if (const auto* g = role("generator"); g && !g->template_text.empty()) o.generator_template = g->template_text;
-  ArchonConfig c = std::move(config.value());
-  // Unit tests reach generators only through {unit_tests}: a generator
-  // template without it would silently drop them.
-  bool has_tests = false;
-  for (const auto& layer : c.layers)
-    for (const auto& comp : layer) has_tests = has_tests || comp.type == "unit_test_generator";
-  if (has_tests && !o.generator_template.empty() && o.generator_template.find("{unit_tests}") == std::string::npos)
-    return Error{ErrorCode::invalid_argument,
-                 wf.file + ": roles.generator.template has no {unit_tests}, but the config has a unit_test_generator: "
-                           "its tests would never reach the generators"};
-  return PipelineFactory([c, o] { return make_archon(c, o); });
 }
 
 }  // namespace troupe::workflows

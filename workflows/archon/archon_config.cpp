@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "common/json_writer.hpp"
-#include "workflows/archon.hpp"
+#include "workflows/archon/archon.hpp"
 
 namespace troupe::workflows {
 namespace {

@@ -11,7 +11,7 @@
 //   {unit_test_list} unit_test_evaluator: "1. ...\n2. ..."
 //   {unit_test_cap} unit_test_generator: how many tests to write
 //   {length_note}   fuser: "" or the length_control sentence
-#include "workflows/archon.hpp"
+#include "workflows/archon/archon.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {

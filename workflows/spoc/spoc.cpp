@@ -7,6 +7,7 @@
 #include "actors/roles.hpp"
 #include "scoring/answer.hpp"
 #include "workflows/pipelines.hpp"
+#include "workflows/spoc/spoc_descriptor.hpp"
 
 namespace troupe::workflows {
 namespace {
@@ -133,29 +134,34 @@ class Spoc : public actors::Pipeline {
   std::vector<memory::Message> history_;
 };
 
-}  // namespace
-
+// The table's values, and the one mode that runs today.
 Result<SpocParams> spoc_params(const Workflow& wf) {
-  SpocParams p;
-  auto turns = param_int(wf, "max_turns", p.max_turns);
-  if (!turns.ok()) return turns.error();
-  if (*turns < 1) {
-    auto it = wf.params.find("max_turns");
-    return Error{ErrorCode::invalid_argument, wf.file + ":" + std::to_string(it->second.line) + ":" +
-                                                  std::to_string(it->second.col) + ": max_turns must be at least 1"};
+  auto p = read_spoc_params(wf);
+  if (!p.ok()) return p.error();
+  switch (p->mode) {
+    case SpocMode::explicit_turns:
+      return p;
+    case SpocMode::single_pass:
+      break;
   }
-  p.max_turns = static_cast<int>(*turns);
-  std::string mode = param_string(wf, "mode", "explicit");
-  if (mode != "explicit") {
-    auto it = wf.params.find("mode");
-    return Error{ErrorCode::unsupported,
-                 wf.file + ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.col) +
-                     ": SPOC mode '" + mode + "' is not available yet (only 'explicit'; 'single_pass' needs a SPOC-trained model and the local engine)"};
-  }
-  p.feedback_template = param_string(wf, "feedback_template", p.feedback_template);
-  return p;
+  return Error{ErrorCode::unsupported,
+               param_location(wf, "mode") +
+                   "SPOC mode 'single_pass' is not available yet (only 'explicit'; 'single_pass' needs a SPOC-trained "
+                   "model and the local engine)"};
 }
 
-std::shared_ptr<actors::Pipeline> make_spoc(SpocParams params) { return std::make_shared<Spoc>(std::move(params)); }
+}  // namespace
+
+const PipelineDescriptor& spoc_pipeline() {
+  static const PipelineDescriptor d{&spoc_rules(),
+                                    [](const Workflow& wf) -> Result<PipelineFactory> {
+                                      auto p = spoc_params(wf);
+                                      if (!p.ok()) return p.error();
+                                      SpocParams params = *p;
+                                      return PipelineFactory([params] { return std::make_shared<Spoc>(params); });
+                                    },
+                                    nullptr, nullptr};
+  return d;
+}
 
 }  // namespace troupe::workflows

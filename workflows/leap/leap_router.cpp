@@ -10,7 +10,7 @@
 
 #include "common/json_writer.hpp"
 #include "scoring/levenshtein.hpp"
-#include "workflows/leap.hpp"
+#include "workflows/leap/leap.hpp"
 
 namespace troupe::workflows {
 
@@ -19,7 +19,7 @@ using actors::RoleOutput;
 using actors::RoleTask;
 
 LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>>& summaries,
-                     const std::string& router, int top_k, uint64_t seed) {
+                     LeapRouter router, int top_k, uint64_t seed) {
   LeapRoute r;
   r.receiver = receiver;
   const std::string* mine = nullptr;
@@ -47,33 +47,40 @@ LeapRoute leap_route(int receiver, const std::vector<std::pair<int, std::string>
     return r;
   }
   size_t k = std::min(static_cast<size_t>(top_k), others.size());
-  r.mode = router;
+  r.mode = kLeapRouterNames.at(static_cast<size_t>(router));
   auto ascending = others, descending = others;
   std::stable_sort(ascending.begin(), ascending.end(), [](const Other& a, const Other& b) { return a.ratio < b.ratio; });
   std::stable_sort(descending.begin(), descending.end(), [](const Other& a, const Other& b) { return a.ratio > b.ratio; });
-  if (router == "clustered") {
-    for (size_t i = 0; i < k; ++i) take(descending[i]);
-  } else if (router == "hybrid") {
-    size_t low = k / 2;
-    std::set<int> chosen;
-    for (size_t i = 0; i < low; ++i) {
-      take(ascending[i]);
-      chosen.insert(ascending[i].id);
+  switch (router) {
+    case LeapRouter::clustered:
+      for (size_t i = 0; i < k; ++i) take(descending[i]);
+      break;
+    case LeapRouter::hybrid: {
+      size_t low = k / 2;
+      std::set<int> chosen;
+      for (size_t i = 0; i < low; ++i) {
+        take(ascending[i]);
+        chosen.insert(ascending[i].id);
+      }
+      for (size_t i = 0; i < descending.size() && r.peers.size() < k; ++i)
+        if (!chosen.count(descending[i].id)) take(descending[i]);
+      break;
     }
-    for (size_t i = 0; i < descending.size() && r.peers.size() < k; ++i)
-      if (!chosen.count(descending[i].id)) take(descending[i]);
-  } else if (router == "random") {
-    // A partial Fisher–Yates shuffle over the ids in order; mt19937_64's
-    // output is fixed by the standard, so the draw is the same everywhere.
-    std::mt19937_64 rng(seed);
-    auto pool = others;
-    for (size_t i = 0; i < k; ++i) {
-      size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
-      std::swap(pool[i], pool[j]);
-      take(pool[i]);
+    case LeapRouter::random: {
+      // A partial Fisher–Yates shuffle over the ids in order; mt19937_64's
+      // output is fixed by the standard, so the draw is the same everywhere.
+      std::mt19937_64 rng(seed);
+      auto pool = others;
+      for (size_t i = 0; i < k; ++i) {
+        size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
+        std::swap(pool[i], pool[j]);
+        take(pool[i]);
+      }
+      break;
     }
-  } else {  // dispersed
-    for (size_t i = 0; i < k; ++i) take(ascending[i]);
+    case LeapRouter::dispersed:
+      for (size_t i = 0; i < k; ++i) take(ascending[i]);
+      break;
   }
   return r;
 }

@@ -13,29 +13,22 @@
 #include <vector>
 
 #include "actors/pipeline.hpp"
-#include "workflows/coc_text.hpp"
+#include "actors/roles.hpp"
+#include "workflows/coc/coc_descriptor.hpp"
+#include "workflows/coc/coc_text.hpp"
 #include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
 
-struct CocParams {
-  bool tree = false;          // mode: inference (default) | tree
-  int chunk_tokens = 512;     // §6(b) chunk size
-  int questions = 1;          // inference: clarifying questions per round
-  int max_rounds = 3;         // inference: §6(d) loop cap (inferred)
-  int width = 8;              // tree: questions per expanded node (§6(b) branching)
-  int depth = 2;              // tree: max_tree_depth (root = depth 1)
-  int64_t seed = 0;           // with the item id: paraphrase draws
-  std::string context_field = "context";
-  std::string system_prompt;         // "" = drawn from coc::system_prompts()
+// The table's params (coc_descriptor.hpp) and what coc_params() derives
+// from the roles.
+struct CocParams : CocTableParams {
   std::string clarify_template;      // "" = drawn from coc::clarify_prompts()
   std::string relevance_template;    // grounder prompt
   std::string final_template;        // solver's final-question prompt
   std::string termination_template;  // "" = drawn from coc::termination_prompts()
   int self_check_retries = 1;        // re-asks when the self-check does not parse
   std::optional<double> solver_temperature;  // inference: 0.6 (§6(a2)) unless the workflow sets one
-  bool judge_bonus = false;          // tree: +1 when the verifier judges the answer right (§6(a1) 3.6)
-  bool node_pairs = true;            // tree: per-node pairs (§6(e), inferred)
 };
 
 namespace coc {
@@ -78,6 +71,12 @@ class CocBase : public actors::Pipeline {
   // after the run stopped.
   void call(const std::string& role, RoleTask task, StepInfo info,
             std::function<void(const RoleOutput&, const std::vector<uint64_t>&)> then);
+  // Scatter/gather (RunContext::call_all) with call()'s failure handling:
+  // `each` runs for every successful reply (arrival order), `all` once every
+  // reply is back; neither after the run stopped.
+  void call_all(std::vector<actors::RoleCall> calls,
+                std::function<void(size_t, const RoleOutput&, const std::vector<uint64_t>&)> each,
+                std::function<void()> all);
 
   // §6(a1) steps 1 and 3.2: one grounder call per question x chunk, all at
   // once (question-major); `done` gets one Grounding per question.
@@ -115,5 +114,7 @@ class CocBase : public actors::Pipeline {
 Result<CocParams> coc_params(const Workflow& wf);
 std::shared_ptr<actors::Pipeline> make_coc_inference(CocParams p);
 std::shared_ptr<actors::Pipeline> make_coc_tree(CocParams p);
+// The model roles' built-in prompts and sampling (§6(b)).
+actors::RoleSpec coc_role_spec(const std::string& role);
 
 }  // namespace troupe::workflows

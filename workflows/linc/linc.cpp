@@ -9,7 +9,8 @@
 #include <map>
 
 #include "actors/roles.hpp"
-#include "workflows/linc_prompt.hpp"
+#include "workflows/linc/linc_descriptor.hpp"
+#include "workflows/linc/linc_prompt.hpp"
 #include "workflows/pipelines.hpp"
 
 namespace troupe::workflows {
@@ -95,25 +96,32 @@ class Linc : public actors::Pipeline {
                    return ctx_->fail(Error{static_cast<ErrorCode>(out.error_code), "translator: " + out.error});
                  prompt_ = out.prompt;
                  samples_.resize(out.candidates.size());
+                 std::vector<actors::RoleCall> proofs;
                  for (size_t i = 0; i < out.candidates.size(); ++i) {
                    samples_[i].translation_step = steps.at(i);
-                   prove(i, out.candidates[i].text);
+                   proofs.push_back(proof_call(i, out.candidates[i].text));
                  }
+                 prove(std::move(proofs));
                });
   }
 
   // §5(a) steps 3–5: one prover call per sample; its FOL lines are parsed,
   // proved both ways, and labelled (Error on any failure).
-  void prove(size_t i, const std::string& translation) {
+  actors::RoleCall proof_call(size_t i, const std::string& translation) const {
     RoleTask task;
     task.vars["translation"] = translation;
-    ctx_->call("prover", task, StepInfo{"proof", {samples_[i].translation_step}},
-               [this, i](const RoleOutput& out, const std::vector<uint64_t>&) {
-                 Sample& s = samples_[i];
-                 s.decided = true;
-                 if (out.ok && !out.candidates.empty()) s.label = out.candidates[0].answer;
-                 if (++decided_ == samples_.size()) conclude();
-               });
+    return {"prover", std::move(task), StepInfo{"proof", {samples_[i].translation_step}}, nullptr};
+  }
+
+  void prove(std::vector<actors::RoleCall> proofs) {
+    ctx_->call_all(std::move(proofs), [this](std::vector<actors::RoleReply>& replies) {
+      for (size_t i = 0; i < replies.size(); ++i) {
+        Sample& s = samples_[i];
+        s.decided = true;
+        if (replies[i].out.ok && !replies[i].out.candidates.empty()) s.label = replies[i].out.candidates[0].answer;
+      }
+      conclude();
+    });
   }
 
   // §5(a) step 6: majority over the non-Error labels, ties to the label
@@ -153,41 +161,37 @@ class Linc : public actors::Pipeline {
   RunContext* ctx_ = nullptr;
   std::vector<memory::Message> prompt_;
   std::vector<Sample> samples_;
-  size_t decided_ = 0;
 };
 
 }  // namespace
 
-Result<LincParams> linc_params(const Workflow& wf) {
-  LincParams p;
-  auto k = param_int(wf, "samples", p.samples);
-  if (!k.ok()) return k.error();
-  p.samples = static_cast<int>(*k);
-  return p;
+const PipelineDescriptor& linc_pipeline() {
+  static const PipelineDescriptor d{&linc_rules(),
+                                    [](const Workflow& wf) -> Result<PipelineFactory> {
+                                      auto p = read_linc_params(wf);
+                                      if (!p.ok()) return p.error();
+                                      LincParams params = *p;
+                                      return PipelineFactory([params] { return std::make_shared<Linc>(params); });
+                                    },
+                                    [](const std::string& role) {
+                                      if (role == "translator") return linc_translator_spec();
+                                      return actors::default_role_spec(role);
+                                    },
+                                    nullptr};
+  return d;
 }
 
-std::shared_ptr<actors::Pipeline> make_linc(LincParams params) { return std::make_shared<Linc>(params); }
-
 Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf) {
+  auto params = read_linc_params(wf);
+  if (!params.ok()) return params.error();
   prover::ProverOptions o;
-  o.eprover = param_string(wf, "prover", o.eprover);
-  auto cpu = param_double(wf, "cpu_limit_s", 10);  // LINC: a 10 s limit per call
-  if (!cpu.ok()) return cpu.error();
-  o.cpu_limit_s = *cpu;
-  auto timeout = param_double(wf, "prover_timeout_s", 0);
-  if (!timeout.ok()) return timeout.error();
-  o.timeout_s = *timeout;
-  auto jobs = param_int(wf, "prover_jobs", 0);
-  if (!jobs.ok()) return jobs.error();
-  o.jobs = static_cast<int>(*jobs);
+  o.eprover = params->prover;
+  o.cpu_limit_s = params->cpu_limit_s;
+  o.timeout_s = params->prover_timeout_s;
+  o.jobs = params->prover_jobs;
   auto p = prover::Prover::create(o);
   if (!p.ok()) return p.error().with_context(wf.file + ": the prover role");
   return *p;
-}
-
-actors::RoleSpec linc_role_spec(const std::string& role) {
-  if (role == "translator") return linc_translator_spec();
-  return actors::default_role_spec(role);
 }
 
 }  // namespace troupe::workflows

@@ -27,7 +27,10 @@
 #include <vector>
 
 #include "actors/pipeline.hpp"
+#include "actors/roles.hpp"
+#include "actors/tool_role.hpp"
 #include "common/error.hpp"
+#include "workflows/workflow.hpp"
 
 namespace troupe::workflows {
 
@@ -83,5 +86,10 @@ struct ArchonOptions {
   std::string generator_template;
 };
 std::shared_ptr<actors::Pipeline> make_archon(ArchonConfig config, ArchonOptions options);
+
+// The roles' built-in prompts and sampling, and the orchestrator tool role
+// (archon_prompts.cpp).
+actors::RoleSpec archon_role_spec(const std::string& role);
+std::optional<actors::ToolFn> archon_tool_role(const Workflow& wf, const std::string& role);
 
 }  // namespace troupe::workflows
