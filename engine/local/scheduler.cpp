@@ -581,7 +581,7 @@ std::vector<int32_t> Scheduler::tokenize_prompt(Request& r, const std::string& t
 // Remembers each choice's sequence (prompt + generated) for
 // tokenize_prompt(); the oldest go first past kSequenceMemo.
 void Scheduler::remember_sequences(const Request& r) {
-  if (!r.tokenized || r.prompt.empty()) return;
+  if (!r.tokenized || r.prompt.empty() || r.prompt_text.empty()) return;
   for (const auto& c : r.choices) {
     if (c.generated.empty()) continue;
     RememberedSequence m;

@@ -62,7 +62,7 @@ TEST_CASE("token ids and logprobs pack compactly and unpack exactly", "[memory][
 
 TEST_CASE("a step's token fields round-trip through the store; equal prompt ids share one blob",
           "[memory][token_ids]") {
-  testing::TempDir dir;
+  troupe::testing::TempDir dir;
   auto opened = Store::open(dir.file("db"));
   REQUIRE(opened.ok());
   auto& store = **opened;
@@ -82,7 +82,7 @@ TEST_CASE("a step's token fields round-trip through the store; equal prompt ids 
 }
 
 TEST_CASE("a step stored before token fields existed decodes with none", "[memory][token_ids]") {
-  testing::TempDir dir;
+  troupe::testing::TempDir dir;
   const std::string path = dir.file("db");
   StepRecord plain = sample_step("run-old", 0);
   {
