@@ -13,8 +13,9 @@ namespace troupe::memory {
 namespace {
 
 // A step that is a model call: it has a finish reason (steps a pipeline
-// records itself, e.g. decisions, have none).
-bool is_model_call(const StepRecord& s) { return !s.finish_reason.empty(); }
+// records itself, e.g. decisions, have none) and was not made by a tool
+// role (backend "tool/NAME": LeaP's router, IAD's verifiers).
+bool is_model_call(const StepRecord& s) { return !s.finish_reason.empty() && s.backend.rfind("tool/", 0) != 0; }
 
 std::optional<double> run_reward(const RunRecord& run) {
   if (!run.correct) return std::nullopt;

@@ -70,7 +70,7 @@ class TokenizerCodec : public TextCodec {
   }
   std::string piece(int32_t id) const override { return tok_.token_to_piece(id); }
   std::string prompt_text(int32_t id) const override {
-    return tok_.token_to_piece(id, true);
+    return tok_.is_control(id) ? tok_.token_text(id) : tok_.token_to_piece(id);
   }
   std::vector<int32_t> encode_continuation(const std::string& text) const override {
     return tok_.encode_continuation(text, true);

@@ -65,6 +65,9 @@ std::vector<int32_t> ints(simdjson::dom::element e) {
 
 std::string str(simdjson::dom::element e) { return std::string(e.get_string().value()); }
 
+// A model call, as the RL exports count them: not a tool role's step.
+bool model_call(const memory::StepRecord& s) { return !s.finish_reason.empty() && s.backend.rfind("tool/", 0) != 0; }
+
 std::string export_to(const std::string& db, const std::string& format, const std::string& file) {
   auto r = run_troupe("export --db " + shell_quote(db) + " --format " + format + " --out " + shell_quote(file));
   INFO(r.output);
@@ -94,7 +97,7 @@ TEST_CASE("LeaP on stories260K: segments continue their path's token ids exactly
   size_t continued = 0;
   for (auto& [run_id, steps] : v.steps) {
     for (auto& [seq, s] : steps) {
-      if (s.finish_reason.empty()) continue;  // not a model call
+      if (!model_call(s)) continue;
       CHECK(!s.prompt_token_ids.empty());
       CHECK(s.tokens_unavailable.empty());
       CHECK(s.token_logprobs.size() == s.completion_token_ids.size());
@@ -144,7 +147,7 @@ TEST_CASE("LeaP on stories260K: segments continue their path's token ids exactly
       CHECK(str(t["completion"]) == s.completion);
     }
     size_t calls = 0;
-    for (auto& [seq, s] : v.steps[run_id]) calls += s.finish_reason.empty() ? 0 : 1;
+    for (auto& [seq, s] : v.steps[run_id]) calls += model_call(s) ? 1 : 0;
     CHECK(turns == calls);
   }
   // Continued segments train on the earlier segments they carry.
@@ -181,7 +184,7 @@ TEST_CASE("LeaP on stories260K: segments continue their path's token ids exactly
   size_t calls = 0;
   for (auto& [run_id, steps] : v.steps)
     for (auto& [seq, s] : steps)
-      if (!s.finish_reason.empty() && !(s.label && !*s.label)) ++calls;
+      if (model_call(s) && !(s.label && !*s.label)) ++calls;
   CHECK(sft.size() == calls);
   for (const auto& line : sft) {
     simdjson::dom::element row;
