@@ -92,8 +92,9 @@ TEST_CASE("LeaP on stories260K: segments continue their path's token ids exactly
   StoreView v = load(db);
   REQUIRE(v.runs.size() == 2);
 
-  // 1. Every model call has its ids; segment 2 of a path starts with
-  //    segment 1's prompt ids and sampled ids (an ended-story EOS aside).
+  // 1. Every model call has its ids; segment 2 of a path continues the
+  //    path's summary call (LeaP's summary prompt holds the path so far):
+  //    it starts with that call's prompt ids and sampled ids.
   size_t continued = 0;
   for (auto& [run_id, steps] : v.steps) {
     for (auto& [seq, s] : steps) {
@@ -103,10 +104,9 @@ TEST_CASE("LeaP on stories260K: segments continue their path's token ids exactly
       CHECK(s.token_logprobs.size() == s.completion_token_ids.size());
       if (s.kind != "segment" || s.parents.size() != 2) continue;
       const auto& summary = steps.at(s.parents[0]);
-      REQUIRE(summary.parents.size() == 1);
-      const auto& seg1 = steps.at(summary.parents[0]);
-      std::vector<int32_t> expected = seg1.prompt_token_ids;
-      expected.insert(expected.end(), seg1.completion_token_ids.begin(), seg1.completion_token_ids.end());
+      REQUIRE(summary.kind == "summary");
+      std::vector<int32_t> expected = summary.prompt_token_ids;
+      expected.insert(expected.end(), summary.completion_token_ids.begin(), summary.completion_token_ids.end());
       if (!expected.empty() && expected.back() == kStoriesEos) expected.pop_back();
       REQUIRE(s.prompt_token_ids.size() > expected.size());
       CHECK(std::equal(expected.begin(), expected.end(), s.prompt_token_ids.begin()));
