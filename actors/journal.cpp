@@ -112,8 +112,15 @@ RoleOutput from_call_record(const memory::CallRecord& c) {
   out.error = c.error;
   out.role = c.role;
   out.prompt = c.prompt;
-  for (const auto& cand : c.candidates)
-    out.candidates.push_back({cand.text, cand.answer, cand.verdict, cand.finish, cand.stop_string});
+  for (const auto& cand : c.candidates) {
+    Candidate back;
+    back.text = cand.text;
+    back.answer = cand.answer;
+    back.verdict = cand.verdict;
+    back.finish = cand.finish;
+    back.stop_string = cand.stop_string;
+    out.candidates.push_back(std::move(back));
+  }
   out.calls = c.calls;
   out.prompt_tokens = c.prompt_tokens;
   out.cached_prompt_tokens = c.cached_prompt_tokens;

@@ -48,6 +48,12 @@ struct Candidate {
   int verdict = -1;          // verifier: 1 yes, 0 no, -1 none/unparsable
   std::string finish;        // stop | length | cancelled | error
   std::string stop_string;   // the stop string that ended it (finish == stop), "" for EOS
+  // What the model sampled, token-exact, as the backend reported it (empty
+  // when it did not; `unavailable` then names what is missing).
+  std::vector<int32_t> token_ids;
+  std::vector<double> logprobs;     // the sampled tokens' logprobs, one per token id
+  std::string top_logprobs_json;    // [[{"token":..,"logprob":..},..],..] when top-k was asked
+  std::vector<std::string> unavailable;  // "prompt_token_ids", "completion_token_ids", "logprobs"
 };
 
 // A role's reply: the prompt it sent, the candidates, and what it cost.
@@ -65,6 +71,8 @@ struct RoleOutput {
   double latency_ms = 0;
   std::string backend;       // kind/model
   std::string sampling_json;
+  std::vector<int32_t> prompt_token_ids;  // the prompt as the model saw it, when reported
+  std::string token_info;                 // engine::GenerateResult::token_info
 };
 
 // The engine gateway's reply to a generate request.
@@ -154,7 +162,7 @@ typename Inspector::result_type inspect(Inspector& f, SamplingParams& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GenerateRequest& x) {
   return f(caf::meta::type_name("generate_request"), x.id, x.model, x.kind, x.messages, x.prompt,
-           x.continue_final_message, x.sampling);
+           x.continue_final_message, x.sampling, x.return_token_ids);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TopLogprob& x) {
@@ -176,7 +184,7 @@ typename Inspector::result_type inspect(Inspector& f, Usage& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GenerateResult& x) {
   return f(caf::meta::type_name("generate_result"), x.request_id, x.model, x.choices, x.usage,
-           x.latency_ms, x.attempts);
+           x.latency_ms, x.attempts, x.prompt_token_ids, x.token_info);
 }
 }  // namespace troupe::engine
 
@@ -200,7 +208,8 @@ typename Inspector::result_type inspect(Inspector& f, StepRecord& x) {
   return f(caf::meta::type_name("step_record"), x.run_id, x.seq, x.role, x.kind, x.parents, x.prompt,
            x.completion, x.answer, verdict, score, label, x.prompt_tokens, x.cached_prompt_tokens,
            x.completion_tokens, x.finish_reason, x.latency_ms, x.backend, x.sampling_json, x.meta_json,
-           x.created_ms);
+           x.created_ms, x.prompt_token_ids, x.completion_token_ids, x.token_logprobs, x.top_logprobs_json,
+           x.tokens_unavailable, x.token_info);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, CallCandidate& x) {
@@ -229,13 +238,14 @@ typename Inspector::result_type inspect(Inspector& f, RoleTask& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Candidate& x) {
-  return f(caf::meta::type_name("candidate"), x.text, x.answer, x.verdict, x.finish, x.stop_string);
+  return f(caf::meta::type_name("candidate"), x.text, x.answer, x.verdict, x.finish, x.stop_string, x.token_ids,
+           x.logprobs, x.top_logprobs_json, x.unavailable);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RoleOutput& x) {
   return f(caf::meta::type_name("role_output"), x.ok, x.error_code, x.error, x.role, x.prompt, x.candidates,
            x.calls, x.prompt_tokens, x.cached_prompt_tokens, x.completion_tokens, x.latency_ms, x.backend,
-           x.sampling_json);
+           x.sampling_json, x.prompt_token_ids, x.token_info);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, GenerateOutcome& x) {

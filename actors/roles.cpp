@@ -1,5 +1,6 @@
 #include "actors/roles.hpp"
 
+#include <limits>
 #include <memory>
 
 #include "common/json_writer.hpp"
@@ -19,6 +20,10 @@ std::string sampling_json(const engine::SamplingParams& s) {
   if (s.min_p != 0) w.field("min_p", s.min_p);
   if (s.seed) w.field("seed", *s.seed);
   w.field("max_tokens", s.max_tokens);
+  if (s.logprobs != 0) w.field("logprobs", s.logprobs);
+  if (s.repetition_penalty != 1.0) w.field("repetition_penalty", s.repetition_penalty);
+  if (s.frequency_penalty != 0.0) w.field("frequency_penalty", s.frequency_penalty);
+  if (s.presence_penalty != 0.0) w.field("presence_penalty", s.presence_penalty);
   if (!s.stop.empty()) {
     w.key("stop").begin_array();
     for (const auto& x : s.stop) w.value(x);
@@ -42,6 +47,35 @@ struct RoleState {
   engine_gateway gateway;
   static inline const char* name = "role";
 };
+
+// The token-exact part of a candidate: ids, logprobs (top-k as JSON when
+// asked), and what the backend did not report.
+void take_tokens(Candidate& cand, const engine::Choice& c, const engine::GenerateResult& result, int logprobs_asked) {
+  cand.token_ids = c.token_ids;
+  for (const auto& lp : c.logprobs) cand.logprobs.push_back(lp.logprob);
+  if (logprobs_asked > 0 && !c.logprobs.empty()) {
+    JsonWriter w(cand.top_logprobs_json);
+    w.begin_array();
+    for (const auto& lp : c.logprobs) {
+      w.begin_array();
+      for (const auto& t : lp.top) w.begin_object().field("token", t.token).field("logprob", t.logprob).end_object();
+      w.end_array();
+    }
+    w.end_array();
+  }
+  const bool produced = !c.text.empty() || !c.token_ids.empty() || !c.logprobs.empty();
+  if (result.prompt_token_ids.empty()) cand.unavailable.push_back("prompt_token_ids");
+  if (c.token_ids.empty() && produced) cand.unavailable.push_back("completion_token_ids");
+  if (c.logprobs.empty() && produced) cand.unavailable.push_back("logprobs");
+  // A final end-of-sequence token may come without a logprob (the local
+  // engine reports none for it): NaN keeps the values aligned with the ids.
+  if (c.logprobs.size() + 1 == c.token_ids.size() && !c.logprobs.empty())
+    cand.logprobs.push_back(std::numeric_limits<double>::quiet_NaN());
+  if (!c.token_ids.empty() && !c.logprobs.empty() && cand.logprobs.size() != c.token_ids.size()) {
+    cand.logprobs.clear();  // not aligned with the ids: not usable as per-token values
+    cand.unavailable.push_back("logprobs");
+  }
+}
 
 Candidate parse_candidate(RoleKind kind, const engine::Choice& c) {
   Candidate cand;
@@ -79,8 +113,11 @@ void ask(role_actor::stateful_pointer<RoleState> self, std::shared_ptr<Call> cal
             out.completion_tokens += g.result.usage.completion_tokens;
             std::vector<Candidate> cands;
             bool unparsed = false;
+            out.prompt_token_ids = g.result.prompt_token_ids;
+            out.token_info = g.result.token_info;
             for (const auto& c : g.result.choices) {
               cands.push_back(parse_candidate(self->state.spec.kind, c));
+              take_tokens(cands.back(), c, g.result, call->request.sampling.logprobs);
               if (self->state.spec.kind == RoleKind::verifier && cands.back().verdict < 0 &&
                   c.finish != engine::FinishReason::cancelled)
                 unparsed = true;
@@ -130,6 +167,10 @@ role_actor::behavior_type role(role_actor::stateful_pointer<RoleState> self, Rol
         req.continue_final_message = task.continue_final && !req.messages.empty() &&
                                      req.messages.back().role == "assistant";
         req.sampling = spec.sampling;
+        // Steps are token-exact training data: ask for the ids (and, where a
+        // backend gives them cheaply, the sampled tokens' logprobs); what a
+        // server does not return is recorded as unavailable.
+        req.return_token_ids = true;
         req.sampling.n = task.n > 0 ? task.n : spec.sampling.n;
         if (task.max_tokens > 0 && task.max_tokens < req.sampling.max_tokens)
           req.sampling.max_tokens = static_cast<int>(task.max_tokens);

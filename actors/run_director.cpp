@@ -268,8 +268,14 @@ class DirectorState : public RunContext {
       s.sampling_json = out.sampling_json;
       if (out.calls > 1) s.meta_json = "{\"calls\":" + std::to_string(out.calls) + "}";
       s.created_ms = now_unix_ms();
+      s.prompt_token_ids = out.prompt_token_ids;
+      s.completion_token_ids = c.token_ids;
+      s.token_logprobs = c.logprobs;
+      s.top_logprobs_json = c.top_logprobs_json;
+      s.tokens_unavailable = c.unavailable;
+      s.token_info = out.token_info;
       seqs.push_back(s.seq);
-      steps[s.seq] = s;
+      steps[s.seq] = s;  // kept whole: a labelled step is written again when the run ends
       w.steps.push_back(std::move(s));
     }
     // Durable runs journal the reply with its steps, in the same batch. A

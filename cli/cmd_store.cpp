@@ -229,11 +229,11 @@ int do_show(const ShowArgs& a) {
 
 void add_export_command(CLI::App& app, Action& action) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* cmd = app.add_subcommand("export", "Write fine-tuning data (TRL or LLaMA-Factory shapes) from a store");
+  CLI::App* cmd = app.add_subcommand("export", "Write fine-tuning and RL data (TRL, LLaMA-Factory, verl, token-exact rollouts) from a store");
   CLI::Option* db = cmd->add_option("--db", a->db, "Store path")->capture_default_str();
   cmd->add_option("--store", a->stores,
                   "A store to merge (repeat it: each run is written once; see docs/scale-out.md)");
-  cmd->add_option("--format,-f", a->format, "sft | dpo | kto | llamafactory-sft | llamafactory-dpo")->required();
+  cmd->add_option("--format,-f", a->format, "sft | dpo | kto | llamafactory-sft | llamafactory-dpo | rollouts | verl | sft-turns")->required();
   cmd->add_option("--out,-o", a->out, "Output file (JSONL; default stdout) or folder (llamafactory-*)");
   cmd->add_option("--workflow", a->workflow, "Only runs of this workflow name");
   cmd->add_option("--since", a->since, "Only runs created at or after this time (ISO-8601, or 90s/15m/2h/7d ago)");

@@ -13,6 +13,7 @@
 #include "engine/serve/http_listener.hpp"
 #include "engine/wire.hpp"
 #include "memory/export.hpp"
+#include "memory/step_json.hpp"
 #include "daemon/web_files.hpp"
 #include "workflows/inputs.hpp"
 
@@ -120,15 +121,6 @@ Result<SubmitRequest> parse_submit(const std::string& body) {
   return req;
 }
 
-// `text` when it is a JSON object or array, else null (a stored JSON field
-// that does not parse never breaks the reply).
-void raw_json_or_null(JsonWriter& w, const std::string& text) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element e;
-  if (text.empty() || parser.parse(text).get(e) || !(e.is_object() || e.is_array())) w.null();
-  else w.raw(text);
-}
-
 // The seqs of the steps a resumed run replayed from its journal: the
 // receipt in the run's metrics marks replayed calls by key, and the
 // journal maps each key to the steps it recorded.
@@ -156,41 +148,18 @@ std::set<uint64_t> replayed_seqs(memory::Store& store, const memory::RunRecord& 
   return out;
 }
 
-// GET /v1/runs/{id}/steps: the run, every step in full (prompt, usage,
-// sampling, meta), the run's preference pairs and which steps were replayed.
+// GET /v1/runs/{id}/steps: the run, every step in full (memory's api shape:
+// prompt, usage, sampling, meta, token ids and logprobs), the run's
+// preference pairs and which steps were replayed.
 std::string trajectory_json(const memory::RunRecord& run, const std::vector<memory::StepRecord>& steps,
                             const std::vector<memory::PairRecord>& pairs, const std::set<uint64_t>& replayed) {
   std::string out;
   JsonWriter w(out);
   w.begin_object().key("run").raw(run_json(run)).key("steps").begin_array();
   for (const auto& s : steps) {
-    w.begin_object().field("seq", static_cast<unsigned long long>(s.seq)).field("role", s.role).field("kind", s.kind);
-    w.key("parents").begin_array();
-    for (uint64_t p : s.parents) w.value(static_cast<unsigned long long>(p));
-    w.end_array().key("prompt").begin_array();
-    for (const auto& m : s.prompt) w.begin_object().field("role", m.role).field("content", m.content).end_object();
-    w.end_array().field("completion", s.completion).field("answer", s.answer);
-    w.key("verdict");
-    if (s.verdict) w.value(*s.verdict);
-    else w.null();
-    w.key("score");
-    if (s.score) w.value(*s.score);
-    else w.null();
-    w.key("label");
-    if (s.label) w.value(*s.label);
-    else w.null();
-    w.field("prompt_tokens", static_cast<long long>(s.prompt_tokens))
-        .field("cached_prompt_tokens", static_cast<long long>(s.cached_prompt_tokens))
-        .field("completion_tokens", static_cast<long long>(s.completion_tokens))
-        .field("finish_reason", s.finish_reason)
-        .field("latency_ms", s.latency_ms)
-        .field("backend", s.backend)
-        .field("created_ms", static_cast<long long>(s.created_ms))
-        .field("replayed", replayed.count(s.seq) > 0);
-    w.key("sampling");
-    raw_json_or_null(w, s.sampling_json);
-    w.key("meta");
-    raw_json_or_null(w, s.meta_json);
+    w.begin_object();
+    memory::write_step_fields(w, s, memory::StepShape::api);
+    w.field("replayed", replayed.count(s.seq) > 0);
     w.end_object();
   }
   w.end_array().key("pairs").begin_array();

@@ -112,6 +112,11 @@ struct GenerateRequest {
   // asked (backends that sample locally), on a backend thread, before the
   // on_delta that carries its text. Others report logprobs only in the result.
   std::function<void(int index, const TokenLogprob& logprob)> on_logprobs;
+  // Ask for the prompt's and each choice's token ids (vLLM's
+  // "return_token_ids": true). The local engine always reports them; an
+  // HTTP backend sends the flag unless "return_token_ids" is listed in its
+  // unsupported parameters, and reports what the server returned.
+  bool return_token_ids = false;
 };
 
 enum class FinishReason { stop, length, cancelled, error };
@@ -120,8 +125,8 @@ const char* to_string(FinishReason r);
 struct Choice {
   int index = 0;
   std::string text;
-  std::vector<int32_t> token_ids;  // when the backend reports them
-  std::vector<TokenLogprob> logprobs;  // when asked
+  std::vector<int32_t> token_ids;  // the sampled tokens, when the backend reports them
+  std::vector<TokenLogprob> logprobs;  // when asked; one per sampled token
   FinishReason finish = FinishReason::stop;
   std::string stop_string;  // the matched stop string, if any
   // Why it finished, for people, when `finish` alone does not say it: e.g.
@@ -144,6 +149,13 @@ struct GenerateResult {
   std::string request_id;
   std::string model;
   std::vector<Choice> choices;  // sorted by index, size == sampling.n on success
+  // The prompt as the model saw it, when the backend reports it: the local
+  // engine always; vLLM when asked with return_token_ids. Empty = unknown.
+  std::vector<int32_t> prompt_token_ids;
+  // How prompt_token_ids were made, for records: e.g. that a continuation
+  // extended an earlier sequence's tokens, or was tokenized afresh because
+  // none matched. Empty = nothing to say.
+  std::string token_info;
   Usage usage;
   double latency_ms = 0.0;
   int attempts = 1;  // how many times the request was sent (retries + 1)

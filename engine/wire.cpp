@@ -1,6 +1,7 @@
 #include "engine/wire.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "common/json_writer.hpp"
@@ -21,6 +22,21 @@ std::string excerpt(std::string_view body) {
 }
 
 bool retryable_status(int status) { return status == 408 || status == 429 || status >= 500; }
+
+// vLLM's token id arrays ("prompt_token_ids", "token_ids"); null = absent.
+Status read_token_ids(json::Element value, const std::string& path, std::vector<int32_t>& out) {
+  if (value.is_null()) return {};
+  TROUPE_TRY_ASSIGN(auto arr, json::as_array(value, path));
+  out.clear();
+  size_t i = 0;
+  for (json::Element e : arr) {
+    TROUPE_TRY_ASSIGN(auto v, json::as_int(e, json::join(path, i)));
+    if (v < 0 || v > INT32_MAX) return Error{ErrorCode::parse, json::join(path, i) + ": not a token id"};
+    out.push_back(static_cast<int32_t>(v));
+    ++i;
+  }
+  return {};
+}
 
 // Reads one non-stream choice.
 Result<Choice> read_choice(json::Element value, const std::string& path, size_t position) {
@@ -47,6 +63,10 @@ Result<Choice> read_choice(json::Element value, const std::string& path, size_t 
   }
   if (auto lp = json::field(obj, "logprobs")) {
     auto st = detail::read_logprobs(*lp, json::join(path, "logprobs"), c.logprobs);
+    if (!st.ok()) return st.error();
+  }
+  if (auto ids = json::field(obj, "token_ids")) {  // vLLM return_token_ids
+    auto st = read_token_ids(*ids, json::join(path, "token_ids"), c.token_ids);
     if (!st.ok()) return st.error();
   }
   bool finished = false;
@@ -618,6 +638,7 @@ std::string build_request_body(const GenerateRequest& request, Api api, std::str
       w.field("logprobs", sp.logprobs > 0 ? sp.logprobs : 0);
     }
   }
+  if (request.return_token_ids) w.field("return_token_ids", true);
   if (stream) {
     w.field("stream", true).key("stream_options").begin_object().field("include_usage", true).end_object();
   }
@@ -653,9 +674,20 @@ Result<GenerateResult> parse_response_body(std::string_view body) {
   auto choices = json::field(obj, "choices");
   if (!choices) return Error{ErrorCode::parse, "response body: choices: missing"};
   TROUPE_TRY_ASSIGN(auto arr, json::as_array(*choices, "choices"));
+  if (auto ids = json::field(obj, "prompt_token_ids")) {  // chat, with return_token_ids
+    auto st = read_token_ids(*ids, "prompt_token_ids", result.prompt_token_ids);
+    if (!st.ok()) return st.error();
+  }
   size_t i = 0;
   for (json::Element e : arr) {
     TROUPE_TRY_ASSIGN(auto c, read_choice(e, json::join("choices", i), i));
+    // Completions report the prompt's ids per choice (one prompt here).
+    if (auto co = e.get_object(); co.error() == simdjson::SUCCESS && result.prompt_token_ids.empty()) {
+      if (auto ids = json::field(co.value(), "prompt_token_ids")) {
+        auto st = read_token_ids(*ids, json::join(json::join("choices", i), "prompt_token_ids"), result.prompt_token_ids);
+        if (!st.ok()) return st.error();
+      }
+    }
     ++i;
     result.choices.push_back(std::move(c));
   }

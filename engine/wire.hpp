@@ -41,6 +41,7 @@ const char* endpoint_path(Api api);
 // when set; top_k/min_p only when non-zero (vLLM extras, top level); stop
 // when non-empty; logprobs (chat: "logprobs":true + "top_logprobs":N, or
 // only "logprobs":true for -1; completions: "logprobs":N, 0 for -1);
+// return_token_ids => "return_token_ids":true (vLLM);
 // continue_final_message => "continue_final_message":true,
 // "add_generation_prompt":false (chat only); stream => "stream":true and
 // "stream_options":{"include_usage":true}. `model` replaces an empty
@@ -54,7 +55,9 @@ void apply_finish_reason(Choice& choice, std::optional<std::string_view> finish_
 
 // A non-stream reply of either endpoint (detected per choice: "message" or
 // "text"). Choices are sorted by index; vLLM's string stop_reason becomes
-// Choice::stop_string; logprobs are read in both shapes; usage includes
+// Choice::stop_string; logprobs are read in both shapes; vLLM's token ids
+// (return_token_ids) become GenerateResult::prompt_token_ids (top level for
+// chat, per choice for completions) and Choice::token_ids; usage includes
 // prompt_tokens_details.cached_tokens. A body that is an error payload
 // yields that error (ErrorCode::http); anything malformed, ErrorCode::parse.
 Result<GenerateResult> parse_response_body(std::string_view body);

@@ -20,6 +20,19 @@
 //   continuation) keeps it in "prompt" for dpo/kto (TRL continues the final
 //   message); for sft the completion is appended to it directly, making one
 //   assistant message.
+// - export_jsonl also writes the RL shapes (every field: docs/export.md):
+//     rollouts:  one row per run: its model calls as token-exact turns
+//                (prompt_ids, completion_ids, logprobs, loss_mask whose
+//                length is prompt_ids + completion_ids, reward) and the
+//                run's outcome (gold match) as reward.
+//     verl:      one row per run with a gold answer, in verl's prompt
+//                parquet columns (data_source, prompt, ability,
+//                reward_model{style, ground_truth}, extra_info{split,
+//                index, ...}); runs without gold or without a model call
+//                are skipped.
+//     sft-turns: one row per model call not labelled bad:
+//                {"messages":[{role, content, train}...]}, train = true on
+//                the completion alone.
 // - export_llamafactory creates `out_dir`, writes troupe_sft.jsonl or
 //   troupe_dpo.jsonl (sharegpt rows, see sharegpt.hpp) and adds or replaces
 //   the "troupe_sft"/"troupe_dpo" entry of out_dir/dataset_info.json,
@@ -46,9 +59,10 @@
 
 namespace troupe::memory {
 
-enum class ExportFormat { sft, dpo, kto, llamafactory_sft, llamafactory_dpo };
+enum class ExportFormat { sft, dpo, kto, llamafactory_sft, llamafactory_dpo, rollouts, verl, sft_turns };
 
-// "sft", "dpo", "kto", "llamafactory-sft", "llamafactory-dpo".
+// "sft", "dpo", "kto", "llamafactory-sft", "llamafactory-dpo", "rollouts",
+// "verl", "sft-turns".
 Result<ExportFormat> parse_export_format(std::string_view name);
 const char* to_string(ExportFormat format);
 
@@ -64,9 +78,12 @@ struct ExportStats {
   size_t skipped = 0;
 };
 
-// sft, dpo or kto (TRL conversational JSONL) to `out`.
+// sft, dpo or kto (TRL conversational JSONL), rollouts, verl or sft-turns to `out`.
 Result<ExportStats> export_jsonl(Store& store, ExportFormat format, const ExportFilter& filter,
                                  std::ostream& out);
+
+// The RL shapes (called by export_jsonl).
+Result<ExportStats> export_rl_jsonl(Store& store, ExportFormat format, const ExportFilter& filter, std::ostream& out);
 
 // llamafactory_sft or llamafactory_dpo into the folder `out_dir`.
 Result<ExportStats> export_llamafactory(Store& store, ExportFormat format, const ExportFilter& filter,

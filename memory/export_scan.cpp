@@ -6,12 +6,13 @@ namespace troupe::memory {
 
 Result<ExportFormat> parse_export_format(std::string_view name) {
   for (auto f : {ExportFormat::sft, ExportFormat::dpo, ExportFormat::kto, ExportFormat::llamafactory_sft,
-                 ExportFormat::llamafactory_dpo}) {
+                 ExportFormat::llamafactory_dpo, ExportFormat::rollouts, ExportFormat::verl,
+                 ExportFormat::sft_turns}) {
     if (name == to_string(f)) return f;
   }
   return Error(ErrorCode::invalid_argument,
                "unknown export format '" + std::string(name) +
-                   "' (expected sft, dpo, kto, llamafactory-sft or llamafactory-dpo)");
+                   "' (expected sft, dpo, kto, llamafactory-sft, llamafactory-dpo, rollouts, verl or sft-turns)");
 }
 
 const char* to_string(ExportFormat format) {
@@ -21,6 +22,9 @@ const char* to_string(ExportFormat format) {
     case ExportFormat::kto: return "kto";
     case ExportFormat::llamafactory_sft: return "llamafactory-sft";
     case ExportFormat::llamafactory_dpo: return "llamafactory-dpo";
+    case ExportFormat::rollouts: return "rollouts";
+    case ExportFormat::verl: return "verl";
+    case ExportFormat::sft_turns: return "sft-turns";
   }
   return "unknown";
 }
@@ -36,6 +40,17 @@ bool matches(const ExportFilter& filter, const std::string& run_id, const std::s
 
 Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportStats& stats,
                               const std::function<Status(const StepRecord&)>& visit) {
+  return for_each_run_steps(store, filter, stats, [&](const RunRecord&, const std::vector<StepRecord>& steps) {
+    for (const auto& step : steps) {
+      if (!step.label) continue;
+      if (auto r = visit(step); !r) return r;
+    }
+    return Status();
+  });
+}
+
+Status for_each_run_steps(Store& store, const ExportFilter& filter, ExportStats& stats,
+                          const std::function<Status(const RunRecord&, const std::vector<StepRecord>&)>& visit) {
   Status failure;
   auto visit_run = [&](const RunRecord& run) {
     if (!matches(filter, run.id, run.workflow, run.created_ms)) return true;
@@ -45,12 +60,9 @@ Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportSt
       failure = steps.error();
       return false;
     }
-    for (const auto& step : *steps) {
-      if (!step.label) continue;
-      if (auto r = visit(step); !r) {
-        failure = r;
-        return false;
-      }
+    if (auto r = visit(run, *steps); !r) {
+      failure = r;
+      return false;
     }
     return true;
   };

@@ -23,6 +23,11 @@ bool matches(const ExportFilter& filter, const std::string& run_id, const std::s
 Status for_each_labelled_step(Store& store, const ExportFilter& filter, ExportStats& stats,
                               const std::function<Status(const StepRecord&)>& visit);
 
+// Every run matching the filter with all its steps (one run's steps in
+// memory at a time); stats.runs counts the runs.
+Status for_each_run_steps(Store& store, const ExportFilter& filter, ExportStats& stats,
+                          const std::function<Status(const RunRecord&, const std::vector<StepRecord>&)>& visit);
+
 Status for_each_matching_pair(Store& store, const ExportFilter& filter, ExportStats& stats,
                               const std::function<Status(const PairRecord&)>& visit);
 

@@ -61,6 +61,8 @@ Result<ExportStats> export_jsonl(Store& store, ExportFormat format, const Export
     ++stats.rows;
     return {};
   };
+  if (format == ExportFormat::rollouts || format == ExportFormat::verl || format == ExportFormat::sft_turns)
+    return export_rl_jsonl(store, format, filter, out);
   Status st;
   switch (format) {
     case ExportFormat::sft:

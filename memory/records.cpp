@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include "common/json_writer.hpp"
+#include "memory/step_json.hpp"
 
 namespace troupe::memory {
 
@@ -125,6 +126,18 @@ class Fields {
       out.push_back(v);
     }
   }
+  void str_array(const char* k, std::vector<std::string>& out) {
+    element e;
+    if (!find(k, e)) return;
+    simdjson::dom::array arr;
+    if (e.get(arr)) return fail(k, "an array of strings");
+    out.clear();
+    for (element item : arr) {
+      std::string_view v;
+      if (item.get(v)) return fail(k, "an array of strings");
+      out.emplace_back(v);
+    }
+  }
   void messages(const char* k, std::vector<Message>& out) {
     element e;
     if (!find(k, e)) return;
@@ -234,31 +247,12 @@ Result<RunRecord> decode_run(std::string_view json) {
   return r;
 }
 
-std::string encode_step(const StepRecord& s, std::string_view prompt_blob_key) {
+std::string encode_step(const StepRecord& s, std::string_view prompt_blob_key, std::string_view prompt_ids_blob_key) {
   std::string out;
   JsonWriter w(out);
-  w.begin_object()
-      .field("run_id", s.run_id)
-      .field("seq", static_cast<unsigned long long>(s.seq))
-      .field("role", s.role)
-      .field("kind", s.kind);
-  w.key("parents");
-  write_u64_array(w, s.parents);
-  if (!prompt_blob_key.empty()) w.field("prompt_blob", prompt_blob_key);
-  w.field("completion", s.completion).field("answer", s.answer);
-  if (s.verdict) w.field("verdict", *s.verdict);
-  if (s.score) w.field("score", *s.score);
-  if (s.label) w.field("label", *s.label);
-  w.field("prompt_tokens", static_cast<long long>(s.prompt_tokens))
-      .field("cached_prompt_tokens", static_cast<long long>(s.cached_prompt_tokens))
-      .field("completion_tokens", static_cast<long long>(s.completion_tokens))
-      .field("finish_reason", s.finish_reason)
-      .field("latency_ms", s.latency_ms)
-      .field("backend", s.backend)
-      .field("sampling_json", s.sampling_json)
-      .field("meta_json", s.meta_json)
-      .field("created_ms", static_cast<long long>(s.created_ms))
-      .end_object();
+  w.begin_object();
+  write_step_fields(w, s, StepShape::stored, StepBlobKeys{std::string(prompt_blob_key), std::string(prompt_ids_blob_key)});
+  w.end_object();
   return out;
 }
 
@@ -288,7 +282,24 @@ Result<DecodedStep> decode_step(std::string_view json) {
   f.str("sampling_json", s.sampling_json);
   f.str("meta_json", s.meta_json);
   f.i64("created_ms", s.created_ms);
+  f.str("prompt_ids_blob", d.prompt_ids_blob);
+  std::string packed_ids, packed_logprobs;
+  f.str("completion_ids", packed_ids);
+  f.str("logprobs", packed_logprobs);
+  f.str("top_logprobs_json", s.top_logprobs_json);
+  f.str_array("tokens_unavailable", s.tokens_unavailable);
+  f.str("token_info", s.token_info);
   if (auto st = f.status(); !st) return st.error().with_context("step record");
+  if (!packed_ids.empty()) {
+    auto ids = unpack_token_ids(packed_ids);
+    if (!ids) return ids.error().with_context("step record: field 'completion_ids'");
+    s.completion_token_ids = std::move(ids.value());
+  }
+  if (!packed_logprobs.empty()) {
+    auto lps = unpack_logprobs(packed_logprobs);
+    if (!lps) return lps.error().with_context("step record: field 'logprobs'");
+    s.token_logprobs = std::move(lps.value());
+  }
   return d;
 }
 

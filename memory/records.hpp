@@ -35,10 +35,16 @@ Result<std::vector<Message>> decode_messages(std::string_view json);
 std::string encode_run(const RunRecord& run);
 Result<RunRecord> decode_run(std::string_view json);
 
-std::string encode_step(const StepRecord& step, std::string_view prompt_blob_key);
+// The step's fields are written by write_step_fields (step_json.hpp,
+// stored shape). Its prompt token ids are not in the value either: they
+// are a blob (pack_token_ids() text) whose key encode_step() takes and
+// decode_step() returns; completion ids and logprobs are packed inline.
+std::string encode_step(const StepRecord& step, std::string_view prompt_blob_key,
+                        std::string_view prompt_ids_blob_key = {});
 struct DecodedStep {
-  StepRecord step;          // prompt empty
-  std::string prompt_blob;  // "" when the step has no prompt
+  StepRecord step;              // prompt and prompt_token_ids empty
+  std::string prompt_blob;      // "" when the step has no prompt
+  std::string prompt_ids_blob;  // "" when the step has no prompt token ids
 };
 Result<DecodedStep> decode_step(std::string_view json);
 

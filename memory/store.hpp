@@ -97,6 +97,18 @@ struct StepRecord {
   std::string sampling_json;      // the sampling parameters used
   std::string meta_json;          // anything else, a JSON object ("" = none)
   int64_t created_ms = 0;
+  // Token-exact record of a model call (docs/store.md "Token ids"): the
+  // prompt as the model saw it, the sampled tokens and their logprobs (one
+  // per id; NaN where the backend gave none), top-k alternatives as JSON
+  // when the role asked for them, which of these the backend could not
+  // report, and how the prompt ids were made. Empty in steps that are not
+  // model calls and in steps written before these fields existed.
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<int32_t> completion_token_ids;
+  std::vector<double> token_logprobs;
+  std::string top_logprobs_json;
+  std::vector<std::string> tokens_unavailable;
+  std::string token_info;
 };
 
 struct PairRecord {

@@ -16,6 +16,7 @@
 #include "common/ids.hpp"
 #include "memory/keys.hpp"
 #include "memory/records.hpp"
+#include "memory/step_json.hpp"
 #include "memory/store.hpp"
 
 namespace troupe::memory {
@@ -110,6 +111,9 @@ class RocksStore final : public Store {
   // The key of a prompt blob, adding the blob to `batch` when it is new.
   std::string stage_prompt(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
                            const std::vector<Message>& prompt);
+  // Likewise for a step's prompt token ids (pack_token_ids() text).
+  std::string stage_token_ids(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
+                              const std::vector<int32_t>& ids);
   // True when `key` is a committed blob (remembered or found in the db).
   bool blob_exists(const std::string& key);
   Status read_schema_version(bool created);
@@ -261,6 +265,16 @@ Status RocksStore::commit(rocksdb::WriteBatch& batch, const std::unordered_set<s
   return {};
 }
 
+std::string RocksStore::stage_token_ids(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
+                                        const std::vector<int32_t>& ids) {
+  if (ids.empty()) return {};
+  std::string blob = pack_token_ids(ids);
+  std::string blob_key = sha256_hex(blob);
+  if (!batch_blobs.count(blob_key) && !blob_exists(blob_key)) batch.Put(cf(kBlobs), blob_key, blob);
+  batch_blobs.insert(blob_key);
+  return blob_key;
+}
+
 std::string RocksStore::stage_prompt(rocksdb::WriteBatch& batch, std::unordered_set<std::string>& batch_blobs,
                                      const std::vector<Message>& prompt) {
   if (prompt.empty()) return {};
@@ -291,7 +305,8 @@ Status RocksStore::write_all(const std::vector<StepRecord>& steps, const std::ve
       return Error(ErrorCode::invalid_argument, "step " + std::to_string(step.seq) +
                                                     " has an empty run id or one containing NUL");
     std::string blob_key = stage_prompt(batch, batch_blobs, step.prompt);
-    batch.Put(cf(kSteps), step_key(step.run_id, step.seq), encode_step(step, blob_key));
+    std::string ids_key = stage_token_ids(batch, batch_blobs, step.prompt_token_ids);
+    batch.Put(cf(kSteps), step_key(step.run_id, step.seq), encode_step(step, blob_key, ids_key));
   }
   for (const auto& call : calls) {
     if (!valid_run_id(call.run_id) || call.key.empty())
@@ -372,6 +387,16 @@ Result<std::vector<StepRecord>> RocksStore::read_steps(const std::string& run_id
       auto prompt = cached_prompt(*db_, ro, cf(kBlobs), prompts, decoded->prompt_blob, kSteps, key);
       if (!prompt) return prompt.error();
       step.prompt = **prompt;
+    }
+    if (!decoded->prompt_ids_blob.empty()) {
+      std::string blob;
+      auto s = db_->Get(ro, cf(kBlobs), decoded->prompt_ids_blob, &blob);
+      if (s.IsNotFound())
+        return corrupt(kSteps, key, Error(ErrorCode::not_found, "prompt ids blob '" + decoded->prompt_ids_blob + "' is missing"));
+      if (!s.ok()) return io_error("cannot read blob '" + decoded->prompt_ids_blob + "'", s);
+      auto ids = unpack_token_ids(blob);
+      if (!ids) return corrupt(kBlobs, decoded->prompt_ids_blob, ids.error());
+      step.prompt_token_ids = std::move(ids.value());
     }
     steps.push_back(std::move(step));
   }

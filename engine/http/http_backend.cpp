@@ -525,6 +525,7 @@ class HttpBackend::Impl {
     for (auto& p : job->parts) {
       GenerateResult& r = *p->result;
       if (merged.model.empty()) merged.model = r.model;
+      if (merged.prompt_token_ids.empty()) merged.prompt_token_ids = r.prompt_token_ids;
       merged.usage.prompt_tokens += r.usage.prompt_tokens;
       merged.usage.cached_prompt_tokens += r.usage.cached_prompt_tokens;
       merged.usage.completion_tokens += r.usage.completion_tokens;
@@ -589,6 +590,7 @@ class HttpBackend::Impl {
         for (const auto& c : part_result->choices) {
           if (!c.text.empty() || c.finish != FinishReason::cancelled) produced = true;
         }
+        if (merged.prompt_token_ids.empty()) merged.prompt_token_ids = part_result->prompt_token_ids;
         merged.usage.prompt_tokens += part_result->usage.prompt_tokens;
         merged.usage.completion_tokens += part_result->usage.completion_tokens;
         merged.usage.cached_prompt_tokens += part_result->usage.cached_prompt_tokens;

@@ -69,7 +69,8 @@ class HttpBackend : public Backend {
     int backoff_max_ms = 10'000;
     // Parameter names the server cannot honour: "n", "seed", "logprobs",
     // "top_k", "min_p", "temperature", "top_p", "stop",
-    // "continue_final_message".
+    // "continue_final_message", "return_token_ids" (then the flag is not
+    // sent and replies carry no token ids).
     std::set<std::string> unsupported;
     std::string on_unsupported = "emulate";  // "emulate" | "refuse"
   };

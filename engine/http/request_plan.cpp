@@ -8,7 +8,7 @@ namespace troupe::engine::http {
 const std::vector<std::string>& known_parameters() {
   static const std::vector<std::string> names = {"n",     "seed",  "logprobs", "top_k",
                                                  "min_p", "temperature", "top_p", "stop",
-                                                 "continue_final_message"};
+                                                 "continue_final_message", "return_token_ids"};
   return names;
 }
 
@@ -62,6 +62,24 @@ Result<std::vector<PlannedPart>> plan_request(const GenerateRequest& request, co
     }
   }
 
+  // Token ids are asked for where the server can give them; elsewhere the
+  // reply simply lacks them (the caller records them as unavailable).
+  if (request.return_token_ids && unsupported("return_token_ids")) {
+    GenerateRequest without = request;
+    without.on_delta = nullptr;
+    without.on_logprobs = nullptr;
+    without.return_token_ids = false;
+    return plan_request(without, options);
+  }
+  // With the ids, the sampled tokens' logprobs (chosen token only), where
+  // the server takes "logprobs" and the request did not ask for more.
+  if (request.return_token_ids && sp.logprobs == 0 && !unsupported("logprobs")) {
+    GenerateRequest with = request;
+    with.on_delta = nullptr;
+    with.on_logprobs = nullptr;
+    with.sampling.logprobs = -1;
+    return plan_request(with, options);
+  }
   std::vector<PlannedPart> parts;
   if (sp.n > 1 && unsupported("n")) {
     if (!options.emulate) {

@@ -7,7 +7,10 @@
 // with ErrorCode::unsupported naming it, except n > 1 with emulation,
 // which becomes n parts with n=1 and distinct seeds (seed + i, or a seed
 // derived from the request id + i when none is set and "seed" is not
-// itself unsupported).
+// itself unsupported). return_token_ids is best-effort: it is left out
+// when "return_token_ids" is unsupported, and it adds "logprobs" (chosen
+// token only) to a request that asked for none unless "logprobs" is
+// unsupported.
 #pragma once
 
 #include <cstdint>

@@ -69,6 +69,12 @@ class TokenizerCodec : public TextCodec {
     return tok_.encode(text, add_bos && tok_.bos() >= 0, true);
   }
   std::string piece(int32_t id) const override { return tok_.token_to_piece(id); }
+  std::string prompt_text(int32_t id) const override {
+    return tok_.is_control(id) ? tok_.token_text(id) : tok_.token_to_piece(id);
+  }
+  std::vector<int32_t> encode_continuation(const std::string& text) const override {
+    return tok_.encode_continuation(text, true);
+  }
   std::string chat_unavailable() const override { return tmpl_ ? std::string() : template_error_; }
   bool is_eos(int32_t id) const override { return tok_.is_end_of_generation(id); }
   Result<std::string> render_chat(const std::vector<engine::ChatMessage>& messages, bool continue_final) const override {

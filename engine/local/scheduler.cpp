@@ -38,6 +38,8 @@ struct Scheduler::Request {
   GenerateCallback done;
   Stopwatch clock;
   std::vector<int32_t> prompt;
+  std::string prompt_text;  // the text `prompt` was made from
+  std::string token_info;   // GenerateResult::token_info
   int cached = 0;       // prompt tokens found in the cache at first admission
   bool tokenized = false;
   bool admitted_once = false;
@@ -198,8 +200,7 @@ bool Scheduler::admit(Request& r) {
     } else {
       text = r.req.prompt;
     }
-    // A rendered chat template carries its own BOS text; a raw prompt gets one.
-    r.prompt = codec_->encode(text, r.req.kind == PromptKind::text);
+    r.prompt = tokenize_prompt(r, text);
     r.tokenized = true;
     if (r.prompt.empty()) r.prompt = codec_->encode(" ", true);
     if (static_cast<int>(r.prompt.size()) >= model_->context_length()) {
@@ -221,6 +222,8 @@ bool Scheduler::admit(Request& r) {
     r.sampler.frequency_penalty = s.frequency_penalty;
     r.sampler.presence_penalty = s.presence_penalty;
     r.sampler.logprobs = s.logprobs;
+    // Token-exact records want the sampled tokens' logprobs (chosen only).
+    if (s.logprobs == 0 && r.req.return_token_ids) r.sampler.logprobs = -1;
     uint64_t seed = s.seed ? static_cast<uint64_t>(*s.seed) : hash::fnv1a64(r.req.id);
     for (int i = 0; i < s.n; ++i) {
       Choice c;
@@ -535,11 +538,72 @@ void Scheduler::retire(Request& r) {
   publish_cache_stats();
 }
 
+std::vector<int32_t> Scheduler::tokenize_prompt(Request& r, const std::string& text) {
+  r.prompt_text = text;
+  // The remembered sequence that covers the longest head of `text`: its
+  // whole prompt text, then as many of its generated tokens as match.
+  const RememberedSequence* best = nullptr;
+  size_t best_tokens = 0, best_chars = 0;
+  for (auto it = memo_.rbegin(); it != memo_.rend(); ++it) {
+    const RememberedSequence& m = *it;
+    if (m.kind != r.req.kind || m.prompt_text.size() > text.size() ||
+        text.compare(0, m.prompt_text.size(), m.prompt_text) != 0)
+      continue;
+    size_t chars = m.prompt_text.size(), tokens = m.prompt_len;
+    while (tokens < m.ids.size()) {
+      std::string piece = codec_->prompt_text(m.ids[tokens]);
+      if (piece.empty() || text.compare(chars, piece.size(), piece) != 0) break;
+      chars += piece.size();
+      ++tokens;
+    }
+    if (tokens > m.prompt_len && chars > best_chars) {
+      best = &m;
+      best_tokens = tokens;
+      best_chars = chars;
+    }
+  }
+  if (!best) {
+    if (r.req.continue_final_message)
+      r.token_info = "prompt_token_ids: tokenized from the text (no earlier sequence of this engine matched it)";
+    // A rendered chat template carries its own BOS text; a raw prompt gets one.
+    return codec_->encode(text, r.req.kind == PromptKind::text);
+  }
+  std::vector<int32_t> ids(best->ids.begin(), best->ids.begin() + static_cast<std::ptrdiff_t>(best_tokens));
+  auto rest = codec_->encode_continuation(text.substr(best_chars));
+  ids.insert(ids.end(), rest.begin(), rest.end());
+  r.token_info = "prompt_token_ids: " + std::to_string(best_tokens) + " tokens continue request " +
+                 best->request_id + " (" + std::to_string(best->prompt_len) + " prompt + " +
+                 std::to_string(best_tokens - best->prompt_len) + " generated), " + std::to_string(rest.size()) +
+                 " tokenized from the text after them";
+  return ids;
+}
+
+// Remembers each choice's sequence (prompt + generated) for
+// tokenize_prompt(); the oldest go first past kSequenceMemo.
+void Scheduler::remember_sequences(const Request& r) {
+  if (!r.tokenized || r.prompt.empty() || r.prompt_text.empty()) return;
+  for (const auto& c : r.choices) {
+    if (c.generated.empty()) continue;
+    RememberedSequence m;
+    m.kind = r.req.kind;
+    m.request_id = r.req.id;
+    m.prompt_text = r.prompt_text;
+    m.ids = r.prompt;
+    m.ids.insert(m.ids.end(), c.generated.begin(), c.generated.end());
+    m.prompt_len = r.prompt.size();
+    memo_.push_back(std::move(m));
+    while (memo_.size() > kSequenceMemo) memo_.pop_front();
+  }
+}
+
 // The result of a request's choices so far; unfinished ones are marked
 // cancelled.
 GenerateResult Scheduler::result_of(Request& r) {
+  remember_sequences(r);
   GenerateResult out;
   out.request_id = r.req.id;
+  out.prompt_token_ids = r.prompt;
+  out.token_info = r.token_info;
   out.model = r.req.model.empty() ? opt_.model_name : r.req.model;
   out.usage.prompt_tokens = static_cast<int64_t>(r.prompt.size());
   out.usage.cached_prompt_tokens = r.cached;

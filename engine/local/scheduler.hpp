@@ -27,6 +27,18 @@
 //   FinishReason::length and a finish_detail naming the lengths (logged at
 //   info); a prompt of context_length tokens or more is an invalid_argument
 //   error naming both lengths.
+// - Token-exact continuations: the scheduler remembers the token ids of
+//   recent sequences (prompt + generated, up to kSequenceMemo of them) with
+//   the text each stands for. A prompt whose text starts with such a
+//   sequence's prompt text and goes on along its generated tokens (a LeaP
+//   segment continuing the previous one, a SPOC turn after the model's
+//   answer) reuses those ids up to the last whole token that matches and
+//   tokenizes only the text after it, so prompt ids of turn k+1 = prompt
+//   ids of turn k + its completion ids (+ the added text's tokens), with no
+//   retokenization drift. GenerateResult::prompt_token_ids is the prompt as
+//   run; token_info says which sequence it extended, or, for a
+//   continue_final_message request that matched none, that it was
+//   tokenized from text.
 // - With logprobs asked, every generated token (Choice::token_ids) has one
 //   entry in Choice::logprobs, the first (sampled from the prompt's
 //   logits) included, and each is reported to GenerateRequest::on_logprobs before
@@ -84,6 +96,13 @@ class TextCodec {
   virtual std::vector<int32_t> encode(const std::string& text, bool add_bos) const = 0;
   // The bytes of one token (possibly part of a UTF-8 character).
   virtual std::string piece(int32_t id) const = 0;
+  // The text a token stands for in a prompt: its piece, or for a special
+  // token the text that encode() parses back into it ("<|im_end|>").
+  virtual std::string prompt_text(int32_t id) const { return piece(id); }
+  // Text that continues earlier tokens: like encode(text, false) but
+  // without anything a tokenizer puts at the start of a text (SPM's
+  // prefix space).
+  virtual std::vector<int32_t> encode_continuation(const std::string& text) const { return encode(text, false); }
   virtual bool is_eos(int32_t id) const = 0;
   // Chat messages to prompt text (template applied). continue_final: the
   // last assistant message stays open.
@@ -95,6 +114,8 @@ class TextCodec {
   // or empty when chat works.
   virtual std::string chat_unavailable() const { return {}; }
 };
+
+inline constexpr size_t kSequenceMemo = 64;
 
 struct SchedulerOptions {
   int max_step_tokens = 256;  // prefill chunk budget per step (decodes count 1 each)
@@ -139,6 +160,9 @@ class Scheduler : public Backend {
   void step();
   void finish_choice(Request& r, Choice& c, FinishReason why, const std::string& stop = "");
   void check_token(Request& r, Choice& c);
+  // Prompt ids for `text` (see "Token-exact continuations" above).
+  std::vector<int32_t> tokenize_prompt(Request& r, const std::string& text);
+  void remember_sequences(const Request& r);
   void record_logprob(Request& r, Choice& c, const SampledToken& t);
   void maybe_complete(std::shared_ptr<Request> r);
   void preempt_one();
@@ -162,6 +186,14 @@ class Scheduler : public Backend {
   // Engine-thread state.
   std::shared_ptr<const VocabTrie> vocab_trie_;  // built at the first constrained request
   std::deque<std::shared_ptr<Request>> waiting_;
+  struct RememberedSequence {
+    PromptKind kind = PromptKind::chat;
+    std::string request_id;
+    std::string prompt_text;       // the text that gave the prompt ids
+    std::vector<int32_t> ids;      // prompt, then generated
+    size_t prompt_len = 0;         // how many of `ids` are the prompt
+  };
+  std::deque<RememberedSequence> memo_;
   std::vector<std::shared_ptr<Request>> running_;  // admission order
   std::thread thread_;
 };

@@ -260,11 +260,20 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
+  return encode_from(text, add_bos, parse_special, true);
+}
+
+std::vector<int32_t> Tokenizer::encode_continuation(std::string_view text, bool parse_special) const {
+  return encode_from(text, false, parse_special, false);
+}
+
+std::vector<int32_t> Tokenizer::encode_from(std::string_view text, bool add_bos, bool parse_special,
+                                            bool prefix_space) const {
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   if (add_bos && bos_ >= 0) out.push_back(bos_);
   if (text.empty()) return out;
-  bool prev_special = true;  // SPM: a text starts with the prefix space
+  bool prev_special = prefix_space;  // SPM: a text starts with the prefix space
   std::string buf;
   for (const Fragment& f : split_special(text, parse_special)) {
     if (f.token >= 0) {

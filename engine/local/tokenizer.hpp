@@ -77,6 +77,10 @@ class Tokenizer {
   static Result<Tokenizer> from_llama2c(const std::string& path, int vocab_size);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const;
+  // Text that continues earlier tokens (the tail of a prompt whose head is
+  // already token ids): no BOS, and no SPM prefix space in front of it (one
+  // still follows each special token inside it, as in encode()).
+  std::vector<int32_t> encode_continuation(std::string_view text, bool parse_special) const;
   std::string decode(std::span<const int32_t> ids, DecodeOptions options = {}) const;
   std::string token_to_piece(int32_t id, bool render_special = false) const;
 
@@ -121,6 +125,7 @@ class Tokenizer {
     int32_t token = -1;
   };
   std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
+  std::vector<int32_t> encode_from(std::string_view text, bool add_bos, bool parse_special, bool prefix_space) const;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;        // tokenizer_spm.cpp
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;        // tokenizer_bpe.cpp
   void encode_bpe_word(std::string_view word, std::vector<int32_t>& out) const;   // tokenizer_bpe.cpp

@@ -55,7 +55,11 @@ TEST_CASE("a tool function that throws gives ok=false with the reason, and the t
   auto role = spawn_tool_role(sys, "verifier", [](const RoleTask& t) -> RoleOutput {
     if (t.vars.count("boom")) throw std::runtime_error("no gold answer for this item");
     RoleOutput out;
-    out.candidates.push_back(Candidate{"fine", "", 1, "stop", ""});
+    Candidate fine;
+    fine.text = "fine";
+    fine.verdict = 1;
+    fine.finish = "stop";
+    out.candidates.push_back(std::move(fine));
     return out;
   });
   RoleTask bad;

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "memory/store.hpp"
 
 namespace troupe::memory::test {
@@ -55,6 +57,18 @@ inline void check_same(const StepRecord& a, const StepRecord& b) {
   CHECK(a.sampling_json == b.sampling_json);
   CHECK(a.meta_json == b.meta_json);
   CHECK(a.created_ms == b.created_ms);
+  CHECK(a.prompt_token_ids == b.prompt_token_ids);
+  CHECK(a.completion_token_ids == b.completion_token_ids);
+  REQUIRE(a.token_logprobs.size() == b.token_logprobs.size());
+  for (size_t i = 0; i < a.token_logprobs.size(); ++i) {
+    // Stored as float32; NaN (no logprob) stays NaN.
+    const double x = a.token_logprobs[i], y = b.token_logprobs[i];
+    if (std::isnan(x) || std::isnan(y)) CHECK(std::isnan(x) == std::isnan(y));
+    else CHECK(static_cast<float>(x) == static_cast<float>(y));
+  }
+  CHECK(a.top_logprobs_json == b.top_logprobs_json);
+  CHECK(a.tokens_unavailable == b.tokens_unavailable);
+  CHECK(a.token_info == b.token_info);
 }
 
 inline void check_same(const PairRecord& a, const PairRecord& b) {
