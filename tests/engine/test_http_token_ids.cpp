@@ -106,7 +106,7 @@ TEST_CASE("the HTTP backend reads token ids from vLLM's completions reply shape"
   CHECK(res->choices[0].token_ids == std::vector<int32_t>{7, 8});
 }
 
-TEST_CASE("a server that returns no token ids leaves them empty; one listed as not taking the flag is not sent it",
+TEST_CASE("a server that returns no token ids leaves them empty, one listed as not taking the flag is not sent it",
           "[engine][http][token_ids]") {
   FakeVllm server;  // its default reply has no ids
   {

@@ -60,7 +60,7 @@ TEST_CASE("token ids and logprobs pack compactly and unpack exactly", "[memory][
   CHECK_FALSE(unpack_logprobs("AAA=").ok());   // 2 bytes: not a float32
 }
 
-TEST_CASE("a step's token fields round-trip through the store; equal prompt ids share one blob",
+TEST_CASE("a step's token fields round-trip through the store, equal prompt ids share one blob",
           "[memory][token_ids]") {
   troupe::testing::TempDir dir;
   auto opened = Store::open(dir.file("db"));
