@@ -97,7 +97,7 @@ TEST_CASE("make_backend runs local replicas of a model file behind a router", "[
     return;
   }
   workflows::BackendConfig cfg;
-  cfg.kind = "local";
+  cfg.kind = workflows::BackendKind::local;
   cfg.model_file = model;
   cfg.tokenizer = tok;
   cfg.threads = 1;
