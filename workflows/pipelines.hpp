@@ -39,6 +39,17 @@ struct PipelineDescriptor {
   std::function<std::optional<actors::ToolFn>(const Workflow&, const std::string& role)> tool_role;
 };
 
+// A descriptor's `factory` for a pipeline class P constructed from the
+// params `read` returns (read fails: the factory fails with its error).
+template <class P, class Params>
+std::function<Result<PipelineFactory>(const Workflow&)> factory_from(Result<Params> (*read)(const Workflow&)) {
+  return [read](const Workflow& wf) -> Result<PipelineFactory> {
+    auto p = read(wf);
+    if (!p.ok()) return p.error();
+    return PipelineFactory([params = std::move(p.value())] { return std::make_shared<P>(params); });
+  };
+}
+
 // Every pipeline, in the order of pipeline_list.hpp.
 const std::vector<const PipelineDescriptor*>& pipeline_descriptors();
 const PipelineDescriptor* find_pipeline(const std::string& name);

@@ -438,12 +438,7 @@ std::optional<actors::ToolFn> iad_tool_role(const Workflow& wf, const std::strin
 
 const PipelineDescriptor& iad_pipeline() {
   static const PipelineDescriptor d{&iad_rules(),
-                                    [](const Workflow& wf) -> Result<PipelineFactory> {
-                                      auto p = iad_params(wf);
-                                      if (!p.ok()) return p.error();
-                                      IadParams params = *p;
-                                      return PipelineFactory([params] { return std::make_shared<Iad>(params); });
-                                    },
+                                    factory_from<Iad>(&iad_params),
                                     &iad_role_spec, &iad_tool_role};
   return d;
 }

@@ -167,12 +167,7 @@ class Linc : public actors::Pipeline {
 
 const PipelineDescriptor& linc_pipeline() {
   static const PipelineDescriptor d{&linc_rules(),
-                                    [](const Workflow& wf) -> Result<PipelineFactory> {
-                                      auto p = read_linc_params(wf);
-                                      if (!p.ok()) return p.error();
-                                      LincParams params = *p;
-                                      return PipelineFactory([params] { return std::make_shared<Linc>(params); });
-                                    },
+                                    factory_from<Linc>(&read_linc_params),
                                     [](const std::string& role) {
                                       if (role == "translator") return linc_translator_spec();
                                       return actors::default_role_spec(role);

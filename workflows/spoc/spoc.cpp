@@ -154,12 +154,7 @@ Result<SpocParams> spoc_params(const Workflow& wf) {
 
 const PipelineDescriptor& spoc_pipeline() {
   static const PipelineDescriptor d{&spoc_rules(),
-                                    [](const Workflow& wf) -> Result<PipelineFactory> {
-                                      auto p = spoc_params(wf);
-                                      if (!p.ok()) return p.error();
-                                      SpocParams params = *p;
-                                      return PipelineFactory([params] { return std::make_shared<Spoc>(params); });
-                                    },
+                                    factory_from<Spoc>(&spoc_params),
                                     nullptr, nullptr};
   return d;
 }
