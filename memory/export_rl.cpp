@@ -177,12 +177,7 @@ std::string sft_turn_row(const RunRecord& run, const StepRecord& s) {
 
 Result<ExportStats> export_rl_jsonl(Store& store, ExportFormat format, const ExportFilter& filter, std::ostream& out) {
   ExportStats stats;
-  auto emit = [&](const std::string& row) -> Status {
-    out << row << '\n';
-    if (!out) return Error(ErrorCode::io, "writing the export failed");
-    ++stats.rows;
-    return {};
-  };
+  detail::RowWriter emit(out, stats);
   Status st;
   switch (format) {
     case ExportFormat::rollouts:

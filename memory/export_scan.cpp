@@ -105,5 +105,12 @@ std::vector<Message> completed_conversation(const StepRecord& step) {
   return messages;
 }
 
+Status RowWriter::operator()(const std::string& row) {
+  out_ << row << '\n';
+  if (!out_) return Error(ErrorCode::io, "writing the export failed");
+  ++stats_.rows;
+  return {};
+}
+
 }  // namespace detail
 }  // namespace troupe::memory

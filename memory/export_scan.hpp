@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <ostream>
 
 #include "memory/export.hpp"
 
@@ -32,5 +33,17 @@ Status for_each_matching_pair(Store& store, const ExportFilter& filter, ExportSt
                               const std::function<Status(const PairRecord&)>& visit);
 
 std::vector<Message> completed_conversation(const StepRecord& step);
+
+// Writes one JSONL row (the row, then '\n') and counts it in stats.rows; a
+// failed write is an io error.
+class RowWriter {
+ public:
+  RowWriter(std::ostream& out, ExportStats& stats) : out_(out), stats_(stats) {}
+  Status operator()(const std::string& row);
+
+ private:
+  std::ostream& out_;
+  ExportStats& stats_;
+};
 
 }  // namespace troupe::memory::detail

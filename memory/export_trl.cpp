@@ -55,12 +55,7 @@ std::string dpo_row(const PairRecord& pair) {
 Result<ExportStats> export_jsonl(Store& store, ExportFormat format, const ExportFilter& filter,
                                  std::ostream& out) {
   ExportStats stats;
-  auto emit = [&](const std::string& row) -> Status {
-    out << row << '\n';
-    if (!out) return Error(ErrorCode::io, "writing the export failed");
-    ++stats.rows;
-    return {};
-  };
+  detail::RowWriter emit(out, stats);
   if (format == ExportFormat::rollouts || format == ExportFormat::verl || format == ExportFormat::sft_turns)
     return export_rl_jsonl(store, format, filter, out);
   Status st;
