@@ -35,6 +35,13 @@ std::optional<actors::ToolFn> pipeline_tool_role(const Workflow& wf, const std::
   return d->tool_role(wf, role);
 }
 
+Result<std::optional<actors::role_actor>> pipeline_actor_role(caf::actor_system& sys, const Workflow& wf,
+                                                              const std::string& role) {
+  const PipelineDescriptor* d = find_pipeline(wf.pipeline);
+  if (!d || !d->actor_role) return std::optional<actors::role_actor>();
+  return d->actor_role(sys, wf, role);
+}
+
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role) {
   const PipelineDescriptor* d = find_pipeline(pipeline);
   if (!d || !d->role_spec) return actors::default_role_spec(role);

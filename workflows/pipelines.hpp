@@ -1,5 +1,6 @@
 // The pipeline registry, runtime half: each pipeline's descriptor (its
-// loader half, PipelineRules, plus the factory, role specs and tool roles)
+// loader half, PipelineRules, plus the factory, role specs, tool roles and
+// roles served by actors of its own)
 // and the lookups the runner uses. The list of pipelines is
 // workflows/pipeline_list.hpp; adding one is docs/adding-a-pipeline.md.
 //
@@ -20,7 +21,6 @@
 #include "actors/roles.hpp"
 #include "actors/tool_role.hpp"
 #include "common/error.hpp"
-#include "prover_bridge/prover.hpp"
 #include "workflows/pipeline_rules.hpp"
 #include "workflows/workflow.hpp"
 
@@ -37,6 +37,11 @@ struct PipelineDescriptor {
   // A role the pipeline implements in C++ for these params, nullopt for a
   // model role (empty: none). The runner spawns a tool role for each.
   std::function<std::optional<actors::ToolFn>(const Workflow&, const std::string& role)> tool_role;
+  // A role served by an actor the pipeline spawns itself, neither a model
+  // nor a ToolFn (LINC's E prover); nullopt for other roles (empty: none).
+  // An error (eprover cannot run) fails the workflow at start.
+  std::function<Result<std::optional<actors::role_actor>>(caf::actor_system&, const Workflow&, const std::string& role)>
+      actor_role;
 };
 
 // A descriptor's `factory` for a pipeline class P constructed from the
@@ -56,13 +61,10 @@ const PipelineDescriptor* find_pipeline(const std::string& name);
 
 Result<PipelineFactory> make_pipeline_factory(const Workflow& wf);
 std::optional<actors::ToolFn> pipeline_tool_role(const Workflow& wf, const std::string& role);
+Result<std::optional<actors::role_actor>> pipeline_actor_role(caf::actor_system& sys, const Workflow& wf,
+                                                              const std::string& role);
 // A role's built-in defaults for a pipeline: the pipeline's own where it
 // has them, else actors::default_role_spec().
 actors::RoleSpec pipeline_role_spec(const std::string& pipeline, const std::string& role);
-
-// The E prover behind LINC's `prover` role, from its params (prover,
-// cpu_limit_s, prover_timeout_s, prover_jobs). Fails, naming the workflow
-// file, when eprover cannot be run.
-Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf);
 
 }  // namespace troupe::workflows

@@ -1,7 +1,6 @@
 #include "workflows/workflow_actors.hpp"
 
 #include "actors/journal.hpp"
-#include "actors/prover_actor.hpp"
 #include "common/clock.hpp"
 
 namespace troupe::workflows {
@@ -33,16 +32,14 @@ Result<WorkflowActors> spawn_workflow_actors(caf::actor_system& sys, Workflow wf
   for (const auto& schema : pipeline_schemas()) {
     if (schema.name != wf.pipeline) continue;
     for (const auto& role : schema.roles) {
-      if (role == "prover") {
-        // Not a model: the E prover, checked here so a missing eprover
-        // fails at start. The actor owns it from now on.
-        auto prover = make_prover(wf);
-        if (!prover.ok()) {
-          stop_workflow_actors(wa);
-          return prover.error();
-        }
-        wa.roles.emplace(role, actors::spawn_prover_role(sys, *prover));
-        wa.role_identity[role] = "prover";
+      auto own = pipeline_actor_role(sys, wf, role);
+      if (!own.ok()) {
+        stop_workflow_actors(wa);
+        return own.error();
+      }
+      if (*own) {
+        wa.roles.emplace(role, std::move(**own));
+        wa.role_identity[role] = role;
         continue;
       }
       if (auto tool = pipeline_tool_role(wf, role)) {

@@ -65,7 +65,7 @@ Result<PipelineFactory> archon_factory(const Workflow& wf) {
 }  // namespace
 
 const PipelineDescriptor& archon_pipeline() {
-  static const PipelineDescriptor d{&archon_rules(), &archon_factory, &archon_role_spec, &archon_tool_role};
+  static const PipelineDescriptor d{&archon_rules(), &archon_factory, &archon_role_spec, &archon_tool_role, nullptr};
   return d;
 }
 

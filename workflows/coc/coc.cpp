@@ -253,7 +253,7 @@ std::optional<actors::ToolFn> coc_tool_role(const Workflow&, const std::string& 
 }  // namespace
 
 const PipelineDescriptor& coc_pipeline() {
-  static const PipelineDescriptor d{&coc_rules(), &coc_factory, &coc_role_spec, &coc_tool_role};
+  static const PipelineDescriptor d{&coc_rules(), &coc_factory, &coc_role_spec, &coc_tool_role, nullptr};
   return d;
 }
 

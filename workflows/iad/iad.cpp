@@ -439,7 +439,7 @@ std::optional<actors::ToolFn> iad_tool_role(const Workflow& wf, const std::strin
 const PipelineDescriptor& iad_pipeline() {
   static const PipelineDescriptor d{&iad_rules(),
                                     factory_from<Iad>(&iad_params),
-                                    &iad_role_spec, &iad_tool_role};
+                                    &iad_role_spec, &iad_tool_role, nullptr};
   return d;
 }
 

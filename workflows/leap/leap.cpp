@@ -466,7 +466,8 @@ const PipelineDescriptor& leap_pipeline() {
         auto p = leap_params(wf);
         LeapParams params = p.ok() ? *p : LeapParams{};  // bad params already fail the factory
         return actors::ToolFn([params](const RoleTask& task) { return leap_peer_tool(params, task); });
-      }};
+      },
+      nullptr};
   return d;
 }
 

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <map>
 
+#include "actors/prover_actor.hpp"
 #include "actors/roles.hpp"
 #include "workflows/linc/linc_descriptor.hpp"
 #include "workflows/linc/linc_prompt.hpp"
@@ -165,18 +166,12 @@ class Linc : public actors::Pipeline {
 
 }  // namespace
 
-const PipelineDescriptor& linc_pipeline() {
-  static const PipelineDescriptor d{&linc_rules(),
-                                    factory_from<Linc>(&read_linc_params),
-                                    [](const std::string& role) {
-                                      if (role == "translator") return linc_translator_spec();
-                                      return actors::default_role_spec(role);
-                                    },
-                                    nullptr};
-  return d;
-}
-
-Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf) {
+// The E prover behind the `prover` role, from the params (prover,
+// cpu_limit_s, prover_timeout_s, prover_jobs). Fails, naming the workflow
+// file, when eprover cannot be run; the actor owns it from then on.
+Result<std::optional<actors::role_actor>> linc_actor_role(caf::actor_system& sys, const Workflow& wf,
+                                                          const std::string& role) {
+  if (role != "prover") return std::optional<actors::role_actor>();
   auto params = read_linc_params(wf);
   if (!params.ok()) return params.error();
   prover::ProverOptions o;
@@ -186,7 +181,18 @@ Result<std::shared_ptr<prover::Prover>> make_prover(const Workflow& wf) {
   o.jobs = params->prover_jobs;
   auto p = prover::Prover::create(o);
   if (!p.ok()) return p.error().with_context(wf.file + ": the prover role");
-  return *p;
+  return std::optional<actors::role_actor>(actors::spawn_prover_role(sys, *p));
+}
+
+const PipelineDescriptor& linc_pipeline() {
+  static const PipelineDescriptor d{&linc_rules(),
+                                    factory_from<Linc>(&read_linc_params),
+                                    [](const std::string& role) {
+                                      if (role == "translator") return linc_translator_spec();
+                                      return actors::default_role_spec(role);
+                                    },
+                                    nullptr, &linc_actor_role};
+  return d;
 }
 
 }  // namespace troupe::workflows

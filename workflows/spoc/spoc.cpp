@@ -155,7 +155,7 @@ Result<SpocParams> spoc_params(const Workflow& wf) {
 const PipelineDescriptor& spoc_pipeline() {
   static const PipelineDescriptor d{&spoc_rules(),
                                     factory_from<Spoc>(&spoc_params),
-                                    nullptr, nullptr};
+                                    nullptr, nullptr, nullptr};
   return d;
 }
 
