@@ -158,6 +158,7 @@ constexpr ParamRule kParamRules[] = {
     {"stream_options", ParamKind::read},
     {"continue_final_message", ParamKind::read},
     {"add_generation_prompt", ParamKind::read},
+    {"return_token_ids", ParamKind::read},
     {"repetition_penalty", ParamKind::read},
     {"frequency_penalty", ParamKind::read},
     {"presence_penalty", ParamKind::read},
@@ -386,6 +387,10 @@ Result<IncomingRequest> parse_request_impl(std::string_view body, Api api) {
   } else {
     if (!(st = int_field("logprobs", 0, 20, [&](int64_t v) { sp.logprobs = v == 0 ? -1 : static_cast<int>(v); })).ok())
       return st.error();
+  }
+  if (auto v = present("return_token_ids")) {
+    TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v, "return_token_ids"));
+    r.return_token_ids = b;
   }
   if (auto v = present("stream")) {
     TROUPE_TRY_ASSIGN(auto b, json::as_bool(*v, "stream"));

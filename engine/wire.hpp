@@ -117,6 +117,10 @@ struct ReplyMeta {
   int64_t created = 0;  // unix seconds
   // Sent as system_fingerprint in every reply and chunk.
   std::string system_fingerprint = kSystemFingerprint;
+  // The request asked for return_token_ids (vLLM): a chat reply carries
+  // prompt_token_ids at the top level, a completions reply in each choice,
+  // and every choice its sampled token_ids. Non-stream replies only.
+  bool token_ids = false;
 };
 
 // The wire name of a finish reason: stop, length, abort (cancelled), error.

@@ -94,6 +94,16 @@ void write_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls, bool wi
 
 }  // namespace
 
+namespace {
+
+void write_ids(JsonWriter& w, std::string_view key, const std::vector<int32_t>& ids) {
+  w.key(key).begin_array();
+  for (int32_t id : ids) w.value(static_cast<int>(id));
+  w.end_array();
+}
+
+}  // namespace
+
 std::string write_response_body(const GenerateResult& result, Api api, const ReplyMeta& meta) {
   std::string out;
   JsonWriter w(out);
@@ -124,6 +134,10 @@ std::string write_response_body(const GenerateResult& result, Api api, const Rep
     } else {
       w.field("text", c.text);
     }
+    if (meta.token_ids) {
+      if (api != Api::chat) write_ids(w, "prompt_token_ids", result.prompt_token_ids);
+      write_ids(w, "token_ids", c.token_ids);
+    }
     w.key("logprobs");
     write_logprobs(w, api, &c.logprobs);
     const bool called = !c.tool_calls.empty() && c.finish == FinishReason::stop;
@@ -135,7 +149,9 @@ std::string write_response_body(const GenerateResult& result, Api api, const Rep
     }
     w.end_object();
   }
-  w.end_array().key("usage");
+  w.end_array();
+  if (meta.token_ids && api == Api::chat) write_ids(w, "prompt_token_ids", result.prompt_token_ids);
+  w.key("usage");
   write_usage(w, result.usage);
   w.end_object();
   return out;

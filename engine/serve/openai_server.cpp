@@ -272,6 +272,12 @@ struct OpenAIServer::Impl {
     if (!in->max_tokens_set && opts.default_max_tokens > 0) request.sampling.max_tokens = opts.default_max_tokens;
     request.id = new_id(api == wire::Api::chat ? "chatcmpl" : "cmpl");
     wire::ReplyMeta meta{request.id, request.model.empty() ? opts.model : request.model, now_unix_ms() / 1000};
+    // One prompt's ids per reply: a list of prompts would need ids per prompt.
+    if (request.return_token_ids && in->prompts.size() > 1) {
+      return send_error(res, 400, "return_token_ids: takes one prompt, not a list of " +
+                                      std::to_string(in->prompts.size()), "invalid_request_error", "return_token_ids");
+    }
+    meta.token_ids = request.return_token_ids && !in->stream;
     auto parts = split_prompts(request, in->prompts);
     if (in->stream) return stream(res, api, std::move(parts), meta, in->include_usage, std::nullopt);
     Result<GenerateResult> result = run(std::move(parts), request.sampling.n);
