@@ -7,6 +7,9 @@
 //   rules:                      # tried in order; the first match answers
 //     - match: "Verdict"        # substring of the prompt text ...
 //       regex: false            # ... or an ECMAScript regex when true
+//                               # (std::regex: its matcher recurses per
+//                               # character, so `.*` over a long prompt can
+//                               # overflow the stack; prefer substrings)
 //       where: last             # last = the last message only; all = every message (default)
 //       replies: ["a", "b"]     # the k-th call with the same prompt gets replies[k % size]
 //       reply: "text"           # shorthand for one reply
