@@ -143,6 +143,19 @@ TEST_CASE("CoC self-check verdicts are read from JSON, loosely written JSON, or 
   CHECK(coc::parse_self_check("{\"explanations\": \"the answer is unclear\"}") == -1);
   CHECK(coc::parse_self_check("hmm, hard to say") == -1);
   CHECK(coc::parse_self_check("") == -1);
+  // Loosely written: quotes, '=', spaces and case; the last answer counts;
+  // yes/no must be whole words.
+  CHECK(coc::parse_self_check("'Answer' = \"NO\"") == 0);
+  CHECK(coc::parse_self_check("answer: no ... on reflection, answer:yes") == 1);
+  CHECK(coc::parse_self_check("answer: nothing to add") == -1);
+  CHECK(coc::parse_self_check("answer: yes_or_no") == -1);
+  CHECK(coc::parse_self_check("the answers: yes") == -1);
+}
+
+TEST_CASE("CoC self-check reads a verdict after a million spaces without deep recursion", "[coc]") {
+  // std::regex recursed once per character here and overflowed the stack.
+  CHECK(coc::parse_self_check("answer:" + std::string(1000000, ' ') + "yes") == 1);
+  CHECK(coc::parse_self_check("{answer =" + std::string(1000000, '\n') + "'no'}") == 0);
 }
 
 TEST_CASE("CoC inference: clarify, ground per chunk, point back, answer, and loop until the self-check says Yes",

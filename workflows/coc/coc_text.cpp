@@ -3,7 +3,7 @@
 
 #include <simdjson.h>
 
-#include <regex>
+#include <cctype>
 
 #include "scoring/verdict.hpp"
 
@@ -110,6 +110,42 @@ std::string retrieved_text(const std::vector<std::string>& chunks, const std::ve
   return out;
 }
 
+namespace {
+
+// The last `answer`, an optional quote, spaces, `:` or `=`, spaces, an
+// optional quote, spaces, then yes or no as a whole word (case ignored): 1,
+// 0, or -1 when there is none. A scan rather than std::regex, whose matcher
+// recurses once per character and overflows the stack on a long run of
+// spaces in model output.
+int loose_answer(std::string_view text) {
+  const std::string low = lower(text);
+  auto quote = [](char c) { return c == '"' || c == '\''; };
+  auto regex_word = [](unsigned char c) { return (c < 0x80 && std::isalnum(c)) || c == '_'; };
+  int found = -1;
+  for (size_t at = low.find("answer"); at != std::string::npos; at = low.find("answer", at + 1)) {
+    size_t i = at + 6;
+    auto skip_spaces = [&] {
+      while (i < low.size() && space_byte(static_cast<unsigned char>(low[i]))) ++i;
+    };
+    if (i < low.size() && quote(low[i])) ++i;
+    skip_spaces();
+    if (i >= low.size() || (low[i] != ':' && low[i] != '=')) continue;
+    ++i;
+    skip_spaces();
+    if (i < low.size() && quote(low[i])) ++i;
+    skip_spaces();
+    size_t len = low.compare(i, 3, "yes") == 0 ? 3 : low.compare(i, 2, "no") == 0 ? 2 : 0;
+    if (len == 0) continue;
+    const size_t end = i + len;
+    if (end < low.size() && regex_word(static_cast<unsigned char>(low[end]))) continue;
+    found = len == 3 ? 1 : 0;
+    at = end - 1;  // the next search starts after this match
+  }
+  return found;
+}
+
+}  // namespace
+
 int parse_self_check(std::string_view text) {
   auto word = [](std::string s) -> int {
     s = lower(trim(s));
@@ -131,12 +167,7 @@ int parse_self_check(std::string_view text) {
       }
     }
   }
-  static const std::regex loose(R"re(["']?answer["']?\s*[:=]\s*["']?\s*(yes|no)\b)re", std::regex::icase);
-  int found = -1;
-  std::string s(text);
-  for (auto it = std::sregex_iterator(s.begin(), s.end(), loose); it != std::sregex_iterator(); ++it)
-    found = lower((*it)[1].str()) == "yes" ? 1 : 0;
-  if (found >= 0) return found;
+  if (int found = loose_answer(text); found >= 0) return found;
   switch (scoring::parse_verdict(text)) {
     case scoring::Verdict::yes: return 1;
     case scoring::Verdict::no: return 0;
