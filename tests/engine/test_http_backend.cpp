@@ -13,6 +13,7 @@
 #include "common/clock.hpp"
 #include "engine/http/http_backend.hpp"
 #include "support/fake_vllm.hpp"
+#include "support/backend_call.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
@@ -49,12 +50,7 @@ GenerateRequest ask(const std::string& text = "2+2?") {
   return r;
 }
 
-Future submit(Backend& b, GenerateRequest r) {
-  auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
-  auto f = p->get_future();
-  b.submit(std::move(r), [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
-  return f;
-}
+Future submit(Backend& b, GenerateRequest r) { return testing::submit_future(b, std::move(r)); }
 
 Result<GenerateResult> wait(Future& f, std::chrono::seconds limit = 20s) {
   REQUIRE(f.wait_for(limit) == std::future_status::ready);

@@ -10,6 +10,7 @@
 #include "engine/http/http_backend.hpp"
 #include "engine/wire.hpp"
 #include "support/fake_vllm.hpp"
+#include "support/backend_call.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
@@ -30,9 +31,7 @@ HttpBackend::Config config_for(const FakeVllm& server, const std::string& api) {
 }
 
 Result<GenerateResult> run(Backend& b, GenerateRequest r) {
-  auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
-  auto f = p->get_future();
-  b.submit(std::move(r), [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
+  auto f = testing::submit_future(b, std::move(r));
   REQUIRE(f.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
   return f.get();
 }

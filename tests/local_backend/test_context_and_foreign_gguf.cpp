@@ -12,6 +12,7 @@
 #include "engine/local/local_backend.hpp"
 #include "engine/serve/openai_server.hpp"
 #include "engine/local/model_random.hpp"
+#include "support/backend_call.hpp"
 #include "support/gguf_edit.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
@@ -28,10 +29,7 @@ Result<GenerateResult> generate(Backend& b, const std::string& prompt, int max_t
   r.prompt = prompt;
   r.sampling.max_tokens = max_tokens;
   r.sampling.temperature = 0.0;
-  std::promise<Result<GenerateResult>> p;
-  auto f = p.get_future();
-  b.submit(std::move(r), [&p](Result<GenerateResult> res) { p.set_value(std::move(res)); });
-  return f.get();
+  return testing::generate_now(b, std::move(r));
 }
 
 // mkmodel-style random model with a 64-token context. Greedy decoding of

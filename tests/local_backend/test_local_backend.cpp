@@ -10,6 +10,7 @@
 #include "engine/local/local_backend.hpp"
 #include "engine/local/model_random.hpp"
 #include "support/temp_dir.hpp"
+#include "support/backend_call.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
@@ -18,10 +19,7 @@ using namespace troupe::engine::local;
 namespace {
 
 std::future<Result<GenerateResult>> submit(Backend& b, GenerateRequest r) {
-  auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
-  auto f = p->get_future();
-  b.submit(std::move(r), [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
-  return f;
+  return testing::submit_future(b, std::move(r));
 }
 
 GenerateResult run_one(Backend& b, GenerateRequest r) {

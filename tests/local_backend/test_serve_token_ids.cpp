@@ -12,6 +12,7 @@
 #include "engine/serve/openai_server.hpp"
 #include "support/gguf_edit.hpp"
 #include "support/temp_dir.hpp"
+#include "support/backend_call.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
@@ -19,10 +20,7 @@ using namespace troupe::engine;
 namespace {
 
 GenerateResult run_one(Backend& b, GenerateRequest r) {
-  auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
-  auto f = p->get_future();
-  b.submit(std::move(r), [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
-  auto res = f.get();
+  auto res = testing::generate_now(b, std::move(r));
   INFO((res.ok() ? "" : res.error().describe()));
   REQUIRE(res.ok());
   return *res;

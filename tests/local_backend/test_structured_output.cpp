@@ -15,6 +15,7 @@
 #include "engine/local/tokenizer.hpp"
 #include "engine/local/tool_calls.hpp"
 #include "support/temp_dir.hpp"
+#include "support/backend_call.hpp"
 
 using namespace troupe;
 using namespace troupe::engine;
@@ -29,12 +30,7 @@ std::shared_ptr<const JsonGrammar> grammar(const std::string& text) {
   return *g;
 }
 
-Result<GenerateResult> run(Backend& b, GenerateRequest r) {
-  auto p = std::make_shared<std::promise<Result<GenerateResult>>>();
-  auto f = p->get_future();
-  b.submit(std::move(r), [p](Result<GenerateResult> res) { p->set_value(std::move(res)); });
-  return f.get();
-}
+Result<GenerateResult> run(Backend& b, GenerateRequest r) { return testing::generate_now(b, std::move(r)); }
 
 struct TinyModel {
   testing::TempDir dir;
