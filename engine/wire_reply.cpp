@@ -92,10 +92,6 @@ void write_tool_calls(JsonWriter& w, const std::vector<ToolCall>& calls, bool wi
   w.end_array();
 }
 
-}  // namespace
-
-namespace {
-
 void write_ids(JsonWriter& w, std::string_view key, const std::vector<int32_t>& ids) {
   w.key(key).begin_array();
   for (int32_t id : ids) w.value(static_cast<int>(id));
