@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "engine/local/device.hpp"
 #include "engine/scripted/scripted_backend.hpp"
 #include "memory/interrupted_runs.hpp"
 #include "memory/store.hpp"
@@ -167,10 +168,16 @@ int do_doctor(const DoctorArgs& a) {
   std::string eprover = find_in_path("eprover");
   if (!eprover.empty()) line(true, "eprover", eprover + " (the prover of the LINC pipeline and troupe prove)");
   else note("eprover", "not found; only the LINC pipeline and troupe prove need it", "sudo apt-get install eprover");
-  std::string nvcc = access("/usr/local/cuda/bin/nvcc", X_OK) == 0 ? "/usr/local/cuda/bin/nvcc" : find_in_path("nvcc");
-  bool gpu = access("/dev/nvidia0", F_OK) == 0;
-  if (!nvcc.empty()) note("cuda", "toolkit at " + nvcc + (gpu ? ", GPU device present" : ", no GPU device: the local engine uses the CPU"));
-  else note("cuda", "no CUDA toolkit: the local engine uses the CPU");
+  // The local engine's devices: the CPU path's kernels, whether this build
+  // has the CUDA backend, and each GPU it finds (or why none is usable).
+  std::istringstream devices(engine::local::describe_devices());
+  for (std::string d; std::getline(devices, d);) {
+    const auto colon = d.find(": ");
+    const bool cuda_missing = d.rfind("cuda", 0) == 0 && !engine::local::cuda_compiled();
+    note(colon == std::string::npos ? "device" : d.substr(0, colon),
+         colon == std::string::npos ? d : d.substr(colon + 2),
+         cuda_missing ? "rebuild where the CUDA toolkit (nvcc) is installed to use --device cuda" : "");
+  }
   for (const auto& path : a.workflows) {
     auto wf = workflows::load_workflow(path);
     if (!wf.ok()) {

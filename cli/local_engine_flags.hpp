@@ -39,6 +39,7 @@ struct LocalEngineFlags {
   engine::local::LocalEngineOptions options;
   int kv_mb = 256;
   std::string kv_type = "f32";
+  std::string device = "cpu";
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--tokenizer", options.tokenizer_path, "Tokenizer file for a llama2.c checkpoint (tok512.bin)");
@@ -49,6 +50,14 @@ struct LocalEngineFlags {
     cmd.add_option("--kv-type", kv_type, "KV cache element type: f32, or f16 (half the bytes per token)")
         ->capture_default_str()
         ->check(CLI::IsMember({"f32", "f16"}));
+    cmd.add_option("--device", device, "Where the model computes: cpu, cuda or cuda:N (a GPU, in a build with CUDA)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+              auto d = engine::local::parse_device(text);
+              return d.ok() ? std::string() : d.error().message;
+            },
+            "DEVICE"));
     cmd.add_option("--block-size", options.block_size, "KV cache block size in tokens")->capture_default_str();
     cmd.add_option("--max-batch-tokens", options.max_step_tokens, "Prefill tokens per step (chunked prefill)")
         ->capture_default_str();
@@ -61,6 +70,7 @@ struct LocalEngineFlags {
     auto o = options;
     o.kv_budget_bytes = static_cast<size_t>(kv_mb) << 20;
     o.kv_type = kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
+    if (auto d = engine::local::parse_device(device); d.ok()) o.device = *d;  // checked by --device's validator
     return o;
   }
 };

@@ -248,6 +248,8 @@ std::string backend_key(const workflows::BackendConfig& b) {
   k << b.kind << '\n' << b.url << '\n' << b.model << '\n' << b.api << '\n' << b.api_key_env << '\n' << b.stream
     << '\n' << b.fixture << '\n' << b.model_file << '\n' << b.tokenizer << '\n' << b.chat_template << '\n'
     << b.threads << '\n' << b.kv_mb << '\n' << b.kv_type;
+  // Added only off the default, so that a CPU backend's key stays what stored runs recorded.
+  if (b.device != "cpu") k << "\ndevice " << b.device;
   // Endpoints behind a router: added only when there are several, so the
   // key of a one-server backend stays what stored runs recorded.
   if (b.urls.size() > 1 || b.replicas > 1) {

@@ -95,6 +95,9 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     o.model_name = cfg.model;
     o.context_length = cfg.context_length;
     o.kv_type = cfg.kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
+    auto device = engine::local::parse_device(cfg.device);
+    if (!device.ok()) return device.error();
+    o.device = *device;
     auto b = engine::local::make_local_backend(o);
     if (!b.ok()) return b.error();
     return std::shared_ptr<engine::Backend>(std::move(b.value()));

@@ -22,6 +22,7 @@
 #include "common/ids.hpp"
 #include "common/json_writer.hpp"
 #include "common/yaml_read.hpp"
+#include "engine/local/device.hpp"
 #include "workflows/param_file.hpp"
 #include "workflows/pipeline_rules.hpp"
 
@@ -46,7 +47,7 @@ const std::vector<std::string> kBackendKeys = {
     "stream",        "timeout_s",   "connect_timeout_s", "max_in_flight", "max_retries",
     "backoff_ms",    "backoff_max_ms", "unsupported", "on_unsupported", "fixture",
     "model_file",    "tokenizer",   "chat_template",  "threads",    "kv_mb",
-    "context",       "kv_type",     "urls",           "replicas",   "routing"};
+    "context",       "kv_type",     "device",     "urls",           "replicas",   "routing"};
 const std::vector<std::string> kRoutingKeys = {"policy",            "beta",     "overload_ratio", "eject_after",
                                                "health_interval_s", "health_timeout_s"};
 const std::vector<std::string> kStoreKeys = {"path"};
@@ -437,6 +438,11 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     at_least(*f, b.kv_mb, 1);
   }
   if (auto* f = s.find("kv_type")) b.kv_type = get_choice(*f, {"f32", "f16"});
+  if (auto* f = s.find("device")) {
+    b.device = get_string(*f);
+    if (auto d = engine::local::parse_device(b.device); !d.ok()) fail(f->mark(), f->path + ": " + d.error().message);
+    if (b.kind != BackendKind::local) fail(f->key_mark, f->path + ": only kind local computes on a device");
+  }
   if (auto* f = s.find("context")) {
     b.context_length = get_int(*f);  // tokens per sequence, as `troupe generate --context`
     at_least(*f, b.context_length, 1);

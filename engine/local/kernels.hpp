@@ -1,6 +1,6 @@
 // The compute kernels of the forward pass, behind one small interface, so
 // that the model, the KV cache and the scheduler never depend on how the
-// arithmetic is done. Implementations:
+// arithmetic is done or where the memory is. Implementations:
 //   make_reference_kernels()  plain loops, single thread: the reference every
 //                             other backend is tested against, op by op;
 //   make_cpu_kernels(opts)    the optimised CPU path: a thread pool, AVX2/FMA
@@ -8,21 +8,34 @@
 //                             F16C for f16 weights, integer dot products for
 //                             q8_0/q4_0 weights (AVX-512 VNNI where the CPU
 //                             has it, with the same results as AVX2);
-//   (later) engine/local/cuda/ implements the same interface.
+//   make_cuda_kernels(opts)   engine/local/cuda/: an NVIDIA GPU (built when
+//                             nvcc is found; see cuda/kernels_cuda.hpp).
 //
 // What callers may rely on:
 // - Activations are float32 row batches: `n` rows of `width` contiguous
 //   floats, rows back to back. Every float pointer an op takes must come from
 //   this backend's alloc() (host memory for the CPU backends, device memory
-//   for a GPU backend); weights are TensorViews as ModelWeights holds them
-//   (a GPU backend maps them to its own copies). Integer arrays (token ids,
-//   positions, block tables) and the op parameters are host memory.
-// - Ops are synchronous: when one returns, its output is written. One
-//   Kernels object runs one op at a time (it is not re-entrant; the CPU
-//   backend parallelises inside each op).
+//   for a GPU backend). Integer arrays (token ids, positions, block tables)
+//   and the op parameters are host memory.
+// - Weights: upload_weights(model) is called once per model before any op
+//   reads its tensors; from then on ops take the model's TensorViews (host
+//   views) and a device backend finds its own copy by the view's data
+//   pointer. The CPU backends read the host views directly.
+// - Per-step metadata: begin_step() names the integer arrays one forward
+//   pass's ops will take (ids, positions, block tables). A device backend
+//   uploads them there, once per pass, and an op given one of those host
+//   arrays reads the uploaded copy; an array not named is uploaded by the
+//   op that takes it. The arrays must stay unchanged until the next
+//   begin_step (or the backend's destruction).
+// - Ordering: ops run in the order they are issued. A device backend may
+//   return before an op has finished (one stream); to_host() and
+//   synchronize() wait for everything issued before them. The CPU backends
+//   are synchronous. One Kernels object runs one op at a time (it is not
+//   re-entrant; the CPU backend parallelises inside each op).
 // - Row results do not depend on the batch: the output row for an input row
 //   is bit-identical whatever the other rows in the call and whatever the
 //   thread count. (Batch invariance of whole forward passes rests on this.)
+//   A device backend states its own tolerance (cuda/kernels_cuda.hpp).
 // - Weight element types: f32, f16, bf16, q8_0, q4_0 for matmul and
 //   get_rows; quantised matrices need `in` to be a multiple of 32.
 #pragma once
@@ -31,7 +44,9 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
+#include "common/error.hpp"
 #include "engine/local/model.hpp"
 
 namespace troupe::engine::local {
@@ -103,12 +118,47 @@ class Kernels {
 
   // Memory for activations and KV rows that this backend's ops can read and
   // write: `n` floats, zero-filled, freed when the last copy of the pointer
-  // goes. Host memory for the CPU backends.
+  // goes. Host memory for the CPU backends. Null when the backend has no
+  // room (a device out of memory); host allocation failure throws
+  // std::bad_alloc as new does.
   virtual std::shared_ptr<float[]> alloc(size_t n);
+  // Like alloc() but the contents are unspecified (a KV pool: its pages are
+  // touched only when rows are written).
+  virtual std::shared_ptr<float[]> alloc_uninitialized(size_t n);
   // Copies n floats from backend memory to host memory (memcpy on the CPU).
+  // Waits for every op issued before it.
   virtual void to_host(const float* src, float* host_dst, size_t n);
   // Copies n floats from host memory into backend memory.
   virtual void from_host(const float* host_src, float* dst, size_t n);
+  // Waits for every op issued so far (nothing to wait for on the CPU).
+  virtual void synchronize() {}
+  // The first error an op or copy met since the last call (a device fault,
+  // a failed launch or upload), then cleared; ok on the CPU backends, whose
+  // ops cannot fail. Ops return nothing, so callers ask here after
+  // to_host() (Transformer::forward does, and returns the error).
+  virtual Status take_error() { return {}; }
+
+  // Makes the model's matrices readable by this backend's ops (see the
+  // header comment). An error (a device without room for them) names the
+  // tensor. The ModelWeights' storage must outlive the backend's use of it.
+  virtual Status upload_weights(const ModelWeights& weights);
+
+  // The integer arrays one forward pass's ops take (see the header comment).
+  struct StepArrays {
+    std::span<const int32_t> ids;        // token ids (get_rows)
+    std::span<const int32_t> positions;  // one per row (rope)
+    std::vector<std::span<const int32_t>> block_tables;  // per sequence (write_kv, attention)
+  };
+  virtual void begin_step(const StepArrays& arrays);
+
+  // Copies whole KV blocks: for every buffer in `buffers` (each layer's K
+  // and V storage, from alloc), the `block_floats` floats of block `from`
+  // to block `to`, for each pair of `copies` (one launch on a device).
+  struct BlockCopy {
+    int32_t from = 0;
+    int32_t to = 0;
+  };
+  virtual void copy_blocks(std::span<float* const> buffers, size_t block_floats, std::span<const BlockCopy> copies);
 
   // y[n][out] = x[n][in] · Wᵀ (+ bias[out] when bias != nullptr), for W with
   // shape {in, out}. x and y must not overlap.

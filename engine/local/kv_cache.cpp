@@ -1,33 +1,46 @@
 #include "engine/local/kv_cache.hpp"
 #include "common/hash.hpp"
 
-#include <cstring>
 #include <stdexcept>
 
 namespace troupe::engine::local {
 
-Result<std::unique_ptr<KvCache>> KvCache::create(KvCacheConfig cfg) {
+Result<std::unique_ptr<KvCache>> KvCache::create(KvCacheConfig cfg, std::shared_ptr<Kernels> kernels) {
   if (cfg.n_layers < 1 || cfg.kv_dim < 1 || cfg.block_size < 1)
     return Error{ErrorCode::invalid_argument, "kv cache: n_layers, kv_dim and block_size must be positive"};
-  size_t per_block = 2ull * static_cast<size_t>(cfg.n_layers) * static_cast<size_t>(cfg.block_size) *
-                     static_cast<size_t>(cfg.kv_dim) * kv_element_bytes(cfg.type);
+  const size_t block_bytes = static_cast<size_t>(cfg.block_size) * static_cast<size_t>(cfg.kv_dim) *
+                             kv_element_bytes(cfg.type);
+  if (block_bytes % sizeof(float) != 0)
+    return Error{ErrorCode::invalid_argument, "kv cache: a block of " + std::to_string(cfg.block_size) + " rows of " +
+                                                  std::to_string(cfg.kv_dim) + " " + to_string(cfg.type) +
+                                                  " elements is not a whole number of floats"};
+  size_t per_block = 2ull * static_cast<size_t>(cfg.n_layers) * block_bytes;
   size_t n = cfg.budget_bytes / per_block;
   if (n < 1)
     return Error{ErrorCode::invalid_argument, "kv cache: a budget of " + std::to_string(cfg.budget_bytes) +
                                                   " bytes holds no block of " + std::to_string(per_block) + " bytes"};
   if (n > (1u << 30)) n = 1u << 30;
-  return std::unique_ptr<KvCache>(new KvCache(cfg, static_cast<int>(n)));
+  if (!kernels) kernels = make_reference_kernels();
+  std::unique_ptr<KvCache> cache(new KvCache(cfg, static_cast<int>(n), std::move(kernels)));
+  const size_t floats = n * block_bytes / sizeof(float);
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    for (auto* side : {&cache->k_, &cache->v_}) {
+      auto buf = cache->kernels_->alloc_uninitialized(floats);
+      if (!buf)
+        return Error{ErrorCode::unsupported, std::string("kv cache: the ") + cache->kernels_->name() +
+                                                 " backend could not allocate " +
+                                                 std::to_string((floats * sizeof(float)) >> 20) +
+                                                 " MiB for a layer's K or V (lower the KV budget)"};
+      side->push_back(std::move(buf));
+    }
+  }
+  for (auto& b : cache->k_) cache->buffers_.push_back(b.get());
+  for (auto& b : cache->v_) cache->buffers_.push_back(b.get());
+  return cache;
 }
 
-KvCache::KvCache(KvCacheConfig cfg, int n_blocks) : cfg_(cfg), n_blocks_(n_blocks) {
-  const size_t elements =
-      static_cast<size_t>(n_blocks) * static_cast<size_t>(cfg.block_size) * static_cast<size_t>(cfg.kv_dim);
-  const size_t floats = (elements * kv_element_bytes(cfg.type) + sizeof(float) - 1) / sizeof(float);
-  for (int l = 0; l < cfg.n_layers; ++l) {
-    // Uninitialised: pages are only touched when rows are written.
-    k_.emplace_back(new float[floats]);
-    v_.emplace_back(new float[floats]);
-  }
+KvCache::KvCache(KvCacheConfig cfg, int n_blocks, std::shared_ptr<Kernels> kernels)
+    : cfg_(cfg), n_blocks_(n_blocks), kernels_(std::move(kernels)) {
   blocks_.resize(static_cast<size_t>(n_blocks));
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -92,14 +105,11 @@ void KvCache::unref(int32_t b) {
 }
 
 void KvCache::copy_block(int32_t from, int32_t to) {
-  const size_t bytes =
-      static_cast<size_t>(cfg_.block_size) * static_cast<size_t>(cfg_.kv_dim) * kv_element_bytes(cfg_.type);
-  for (int l = 0; l < cfg_.n_layers; ++l) {
-    char* k = reinterpret_cast<char*>(k_[static_cast<size_t>(l)].get());
-    char* v = reinterpret_cast<char*>(v_[static_cast<size_t>(l)].get());
-    std::memcpy(k + static_cast<size_t>(to) * bytes, k + static_cast<size_t>(from) * bytes, bytes);
-    std::memcpy(v + static_cast<size_t>(to) * bytes, v + static_cast<size_t>(from) * bytes, bytes);
-  }
+  const size_t block_floats =
+      static_cast<size_t>(cfg_.block_size) * static_cast<size_t>(cfg_.kv_dim) * kv_element_bytes(cfg_.type) /
+      sizeof(float);
+  const Kernels::BlockCopy copy{from, to};
+  kernels_->copy_blocks(buffers_, block_floats, {&copy, 1});
   ++stats_.copies;
 }
 

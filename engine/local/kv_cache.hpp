@@ -22,6 +22,10 @@
 // - A memory budget: n_blocks = budget_bytes / bytes_per_block.
 // - reserve() returns false when even eviction cannot make room; nothing
 //   is changed then, and the scheduler preempts someone.
+// - Storage: the cache is bookkeeping (block ids, hashes, reference counts,
+//   LRU, copy-on-write); the K/V rows live in memory of the Kernels backend
+//   it was created with (host memory for the CPU backends, device memory
+//   for a GPU), and copy-on-write copies go through Kernels::copy_blocks.
 // Not thread-safe: one scheduler thread owns it.
 #pragma once
 
@@ -55,7 +59,9 @@ class KvCache {
  public:
   using SeqId = int64_t;
 
-  static Result<std::unique_ptr<KvCache>> create(KvCacheConfig config);
+  // `kernels` owns the storage (null: host memory). An error names what is
+  // wrong with the config, or the size the backend could not allocate.
+  static Result<std::unique_ptr<KvCache>> create(KvCacheConfig config, std::shared_ptr<Kernels> kernels = nullptr);
 
   const KvCacheConfig& config() const { return cfg_; }
   int n_blocks() const { return n_blocks_; }
@@ -110,7 +116,7 @@ class KvCache {
     int length = 0;
   };
 
-  explicit KvCache(KvCacheConfig cfg, int n_blocks);
+  KvCache(KvCacheConfig cfg, int n_blocks, std::shared_ptr<Kernels> kernels);
   int32_t allocate();  // -1 when nothing is free or evictable
   void unref(int32_t block);
   void copy_block(int32_t from, int32_t to);
@@ -118,7 +124,9 @@ class KvCache {
 
   KvCacheConfig cfg_;
   int n_blocks_;
-  std::vector<std::unique_ptr<float[]>> k_, v_;
+  std::shared_ptr<Kernels> kernels_;
+  std::vector<std::shared_ptr<float[]>> k_, v_;
+  std::vector<float*> buffers_;  // every layer's K then V base, for copy_blocks
   std::vector<Block> blocks_;
   std::vector<int32_t> free_;
   std::list<int32_t> lru_;  // unreferenced indexed blocks, oldest first

@@ -100,6 +100,12 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   if (o.context_length < 0)
     return Error{ErrorCode::invalid_argument,
                  "context length " + std::to_string(o.context_length) + " must be positive (0 = the model's own)"};
+  // The device first: asking for a GPU that is not there fails before a
+  // large model file is read.
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto made = make_kernels(o.device, threads);
+  if (!made.ok()) return made.error().with_context(o.model_path);
+  std::shared_ptr<Kernels> kernels = std::move(made.value());
   auto weights = load_model(o.model_path);
   if (!weights.ok()) return weights.error();
   if (o.context_length > 0) {
@@ -134,9 +140,6 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   if (resolved.ok()) tmpl.emplace(std::move(resolved.value()));
   else template_error = o.model_path + ": " + resolved.error().message;
 
-  CpuKernelOptions ko;
-  ko.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::shared_ptr<Kernels> kernels = make_cpu_kernels(ko);
   auto transformer = Transformer::create(std::move(weights.value()), kernels);
   if (!transformer.ok()) return transformer.error();
 
@@ -146,7 +149,7 @@ Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& 
   kc.block_size = o.block_size;
   kc.budget_bytes = o.kv_budget_bytes;
   kc.type = o.kv_type;
-  auto kv = KvCache::create(kc);
+  auto kv = KvCache::create(kc, kernels);
   if (!kv.ok()) return kv.error();
   const int64_t kv_tokens = static_cast<int64_t>((*kv)->n_blocks()) * kc.block_size;
   if (kv_tokens < cfg.context_length)

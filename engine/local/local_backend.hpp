@@ -27,6 +27,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "engine/local/device.hpp"
 #include "engine/local/kernels.hpp"
 #include "engine/local/scheduler.hpp"
 
@@ -44,6 +45,7 @@ struct LocalEngineOptions {
   std::string model_name;      // "" = the file name without extension
   int context_length = 0;      // tokens per sequence; 0 = the model file's; < 0 is an error
   KvType kv_type = KvType::f32;  // f16 halves the KV bytes per token (rounding K and V to half)
+  Device device;               // cpu (default), or cuda:N (an error when this build or machine has none)
 };
 
 Result<std::unique_ptr<Scheduler>> make_local_backend(const LocalEngineOptions& options);

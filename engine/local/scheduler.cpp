@@ -34,6 +34,7 @@ struct Scheduler::Choice {
 };
 
 struct Scheduler::Request {
+  RequestState state = RequestState::waiting;
   GenerateRequest req;
   GenerateCallback done;
   Stopwatch clock;
@@ -41,14 +42,12 @@ struct Scheduler::Request {
   std::string prompt_text;  // the text `prompt` was made from
   std::string token_info;   // GenerateResult::token_info
   int cached = 0;       // prompt tokens found in the cache at first admission
-  bool tokenized = false;
-  bool admitted_once = false;
-  KvCache::SeqId prompt_seq = 0;
-  size_t prefilled = 0;  // prompt tokens in the cache (prompt phase)
-  bool forked = false;   // prompt phase over; choices own sequences
+  KvCache::SeqId prompt_seq = 0;  // prefilling: the prompt's sequence
+  size_t prefilled = 0;  // prompt tokens in the cache (prefilling)
   std::vector<Choice> choices;
   SamplerParams sampler;
-  bool finished = false;
+  // Whether the choices own their sequences (the prompt phase is over).
+  bool forked() const { return state == RequestState::decoding; }
   StructuredPlan structured;  // grammar and tool-call parsing for this request
 };
 
@@ -177,12 +176,12 @@ void Scheduler::loop() {
 }
 
 bool Scheduler::admit(Request& r) {
-  if (!r.tokenized) {
+  if (r.state == RequestState::waiting) {
     std::string text;
     auto plan = plan_structured(r.req, codec_->chat_template());
     if (!plan.ok()) {
       auto done = std::move(r.done);
-      r.finished = true;
+      r.state = RequestState::finished;
       done(plan.error().with_context("request " + r.req.id));
       return false;
     }
@@ -192,7 +191,7 @@ bool Scheduler::admit(Request& r) {
                                             : codec_->render_chat(r.req.messages, r.req.continue_final_message);
       if (!rendered.ok()) {
         auto done = std::move(r.done);
-        r.finished = true;
+        r.state = RequestState::finished;
         done(rendered.error().with_context("request " + r.req.id));
         return false;
       }
@@ -201,10 +200,9 @@ bool Scheduler::admit(Request& r) {
       text = r.req.prompt;
     }
     r.prompt = tokenize_prompt(r, text);
-    r.tokenized = true;
     if (r.prompt.empty()) r.prompt = codec_->encode(" ", true);
     if (static_cast<int>(r.prompt.size()) >= model_->context_length()) {
-      r.finished = true;
+      r.state = RequestState::finished;
       auto done = std::move(r.done);
       done(Error{ErrorCode::invalid_argument,
                  "request " + r.req.id + ": the prompt has " + std::to_string(r.prompt.size()) +
@@ -240,25 +238,26 @@ bool Scheduler::admit(Request& r) {
   // First admission, or a resume after preemption: the prompt phase runs
   // (again); choices that already generated tokens replay them after the
   // fork instead of sampling, so their shared prompt is computed once.
-  r.forked = false;
+  const bool resumed = r.state == RequestState::preempted;
   auto opened = cache_->open(r.prompt);
   r.prompt_seq = opened.seq;
   r.prefilled = static_cast<size_t>(opened.cached_tokens);
-  if (!r.admitted_once) {
+  r.state = RequestState::prefilling;
+  if (!resumed) {
     r.cached = opened.cached_tokens;
     std::lock_guard<std::mutex> lock(mu_);
     stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
     stats_.cached_prompt_tokens += opened.cached_tokens;
   }
-  r.admitted_once = true;
   return true;
 }
 
 void Scheduler::preempt_one() {
   auto victim = running_.back();
   running_.pop_back();
-  if (!victim->forked && victim->prompt_seq) cache_->release(victim->prompt_seq);
+  if (!victim->forked() && victim->prompt_seq) cache_->release(victim->prompt_seq);
   victim->prompt_seq = 0;
+  victim->state = RequestState::preempted;
   victim->prefilled = 0;
   for (auto& c : victim->choices) {
     if (c.seq) cache_->release(c.seq);
@@ -271,13 +270,36 @@ void Scheduler::preempt_one() {
   stats_.preemptions += 1;
 }
 
+// One sequence's part of a step: what plan_step() decided, what execute()
+// runs and what update() applies.
+struct Scheduler::Planned {
+  std::shared_ptr<Request> r;
+  int choice = -1;  // -1: the prompt phase
+  std::vector<int32_t> tokens;
+  StepEntry entry;
+};
+
 void Scheduler::step() {
-  struct Planned {
-    std::shared_ptr<Request> r;
-    int choice = -1;  // -1: the prompt phase
-    std::vector<int32_t> tokens;
-    StepEntry entry;
-  };
+  std::vector<Planned> plan = plan_step();
+  if (plan.empty()) return;
+  std::vector<float> logits;
+  Status ran = execute(plan, logits);
+  if (!ran.ok()) {
+    std::vector<std::shared_ptr<Request>> failed;
+    for (auto& p : plan)
+      if (std::find(failed.begin(), failed.end(), p.r) == failed.end()) failed.push_back(p.r);
+    for (auto& r : failed) drop_request(r, FinishReason::error, "request " + r->req.id + ": " + ran.error().describe());
+    return;
+  }
+  update(plan, logits);
+}
+
+// Plan: which sequences run this step and with which tokens (decodes
+// first, one token per unfinished choice, then prefill and replay chunks
+// within max_step_tokens). Reserves their cache room, preempting the
+// newest requests when the cache is full. Changes no request but by
+// preemption.
+std::vector<Scheduler::Planned> Scheduler::plan_step() {
   std::vector<Planned> plan;
   int budget = opt_.max_step_tokens;
 
@@ -309,10 +331,9 @@ void Scheduler::step() {
     return true;
   };
 
-  // Decodes first (one token per unfinished choice), then prefill chunks.
   for (size_t ri = 0; ri < running_.size(); ++ri) {
     auto r = running_[ri];
-    if (!r->forked) continue;
+    if (!r->forked()) continue;
     bool alive = true;
     for (auto& c : r->choices) {
       if (c.done || c.replayed < c.replay.size()) continue;
@@ -331,7 +352,7 @@ void Scheduler::step() {
   }
   for (size_t ri = 0; ri < running_.size() && budget > 0; ++ri) {
     auto r = running_[ri];
-    if (!r->forked) {
+    if (!r->forked()) {
       size_t k = std::min<size_t>(static_cast<size_t>(budget), r->prompt.size() - r->prefilled);
       if (k == 0) continue;
       if (!reserve(r, r->prompt_seq, static_cast<int>(k))) break;
@@ -363,22 +384,23 @@ void Scheduler::step() {
     }
     if (!alive) break;
   }
-  if (plan.empty()) return;
+  for (auto& p : plan) p.entry.tokens = p.tokens;
+  return plan;
+}
 
+// Execute: one forward pass over the planned entries; `logits` gets a row
+// per entry that wants them, in plan order.
+Status Scheduler::execute(const std::vector<Planned>& plan, std::vector<float>& logits) {
   std::vector<StepEntry> entries;
-  for (auto& p : plan) {
-    p.entry.tokens = p.tokens;
-    entries.push_back(p.entry);
-  }
-  std::vector<float> logits;
-  Status ran = model_->forward(entries, *cache_, logits);
-  if (!ran.ok()) {
-    std::vector<std::shared_ptr<Request>> failed;
-    for (auto& p : plan)
-      if (std::find(failed.begin(), failed.end(), p.r) == failed.end()) failed.push_back(p.r);
-    for (auto& r : failed) drop_request(r, FinishReason::error, "request " + r->req.id + ": " + ran.error().describe());
-    return;
-  }
+  entries.reserve(plan.size());
+  for (const auto& p : plan) entries.push_back(p.entry);
+  return model_->forward(entries, *cache_, logits);
+}
+
+// Update: records the computed rows in the cache, forks finished prompts,
+// samples the next token of each decoding choice, checks stop conditions
+// and completes requests whose choices are all done.
+void Scheduler::update(std::vector<Planned>& plan, const std::vector<float>& logits) {
   const size_t vocab = static_cast<size_t>(model_->vocab_size());
   int computed_prompt = 0;
   size_t li = 0;
@@ -404,7 +426,7 @@ void Scheduler::step() {
           c.replayed = 0;
         }
       }
-      r.forked = true;
+      r.state = RequestState::decoding;
       for (auto& c : r.choices) {
         if (c.done || !c.generated.empty()) continue;
         auto t = sample_constrained({row, vocab}, r.sampler, r.prompt, c.rng, c.constraint.get());
@@ -524,13 +546,14 @@ void Scheduler::check_token(Request& r, Choice& c) {
 
 // Releases everything a request holds and removes it from the queues.
 void Scheduler::retire(Request& r) {
-  r.finished = true;
+  const bool forked = r.forked();
+  r.state = RequestState::finished;
   for (auto& c : r.choices)
     if (c.seq) {
       cache_->release(c.seq);
       c.seq = 0;
     }
-  if (!r.forked && r.prompt_seq) cache_->release(r.prompt_seq);
+  if (!forked && r.prompt_seq) cache_->release(r.prompt_seq);
   r.prompt_seq = 0;
   auto same = [&r](const std::shared_ptr<Request>& x) { return x.get() == &r; };
   running_.erase(std::remove_if(running_.begin(), running_.end(), same), running_.end());
@@ -581,7 +604,7 @@ std::vector<int32_t> Scheduler::tokenize_prompt(Request& r, const std::string& t
 // Remembers each choice's sequence (prompt + generated) for
 // tokenize_prompt(); the oldest go first past kSequenceMemo.
 void Scheduler::remember_sequences(const Request& r) {
-  if (!r.tokenized || r.prompt.empty() || r.prompt_text.empty()) return;
+  if (r.prompt.empty() || r.prompt_text.empty()) return;
   for (const auto& c : r.choices) {
     if (c.generated.empty()) continue;
     RememberedSequence m;
@@ -625,7 +648,7 @@ GenerateResult Scheduler::result_of(Request& r) {
 }
 
 void Scheduler::maybe_complete(std::shared_ptr<Request> r) {
-  if (r->finished) return;
+  if (r->state == RequestState::finished) return;
   retire(*r);
   auto done = std::move(r->done);
   done(result_of(*r));
@@ -638,7 +661,7 @@ void Scheduler::publish_cache_stats() {
 }
 
 void Scheduler::drop_request(const std::shared_ptr<Request>& r, FinishReason why, const std::string& error) {
-  if (r->finished) return;
+  if (r->state == RequestState::finished) return;
   retire(*r);
   auto done = std::move(r->done);
   bool any_text = false;

@@ -137,6 +137,13 @@ struct SchedulerStats {
   int kv_blocks_total = 0;
 };
 
+// Where a request is in its life: waiting (submitted, not yet tokenized),
+// prefilling (admitted: its prompt is being computed into one sequence),
+// decoding (the prompt sequence forked into one per choice), preempted
+// (its blocks released; it waits to be admitted again and recomputes),
+// finished (its callback has run or is running).
+enum class RequestState { waiting, prefilling, decoding, preempted, finished };
+
 class Scheduler : public Backend {
  public:
   Scheduler(std::shared_ptr<ModelRunner> model, std::shared_ptr<TextCodec> codec, std::unique_ptr<KvCache> cache,
@@ -155,9 +162,15 @@ class Scheduler : public Backend {
  private:
   struct Request;
   struct Choice;
+  struct Planned;
   void loop();
   bool admit(Request& r);
+  // One engine step in three parts: plan (decide and reserve; data only),
+  // execute (the forward pass), update (append, sample, finish).
   void step();
+  std::vector<Planned> plan_step();
+  Status execute(const std::vector<Planned>& plan, std::vector<float>& logits);
+  void update(std::vector<Planned>& plan, const std::vector<float>& logits);
   void finish_choice(Request& r, Choice& c, FinishReason why, const std::string& stop = "");
   void check_token(Request& r, Choice& c);
   // Prompt ids for `text` (see "Token-exact continuations" above).

@@ -104,6 +104,7 @@ Result<std::unique_ptr<Transformer>> Transformer::create(ModelWeights w, std::sh
     tr->layer_vec_.push_back(std::move(v));
   }
   tr->output_norm_ = tr->upload_vector(tr->w_.output_norm);
+  if (auto s = tr->k_->upload_weights(tr->w_); !s) return s.error();
   return tr;
 }
 
@@ -185,6 +186,11 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
   float *x = x_.get(), *xb = xb_.get(), *xb2 = xb2_.get(), *q = q_.get(), *kk = kk_.get(), *vv = vv_.get(),
         *hb = hb_.get(), *hb2 = hb2_.get();
 
+  // The step's integer arrays, named once so a device backend uploads them
+  // once for every op of every layer.
+  Kernels::StepArrays arrays{ids, pos, {}};
+  for (const BatchEntry& b : batch) arrays.block_tables.push_back(b.block_table);
+  K.begin_step(arrays);
   K.get_rows(w_.tok_embd, ids.data(), T, x);
   const AttentionShape shape{c.n_heads, c.n_kv_heads, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
   std::vector<AttentionSeq> seqs(batch.size());
@@ -226,11 +232,16 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
       K.rmsnorm(x + static_cast<int64_t>(row0[e] + first_token + r) * dim, output_norm_.get(), 1, dim, c.rms_eps,
                 xr + static_cast<int64_t>(result.first_row[e] + r) * dim);
   }
-  if (n_rows == 0) return result;
+  if (n_rows == 0) {
+    K.synchronize();
+    if (auto s = K.take_error(); !s) return s.error();
+    return result;
+  }
   const TensorView& out_w = w_.output.empty() ? w_.tok_embd : w_.output;
   K.matmul(out_w, nullptr, xr, n_rows, logits_.get());
   result.values.resize(static_cast<size_t>(n_rows) * c.vocab_size);
   K.to_host(logits_.get(), result.values.data(), result.values.size());
+  if (auto s = K.take_error(); !s) return s.error();
   return result;
 }
 

@@ -10,6 +10,7 @@
 
 #include "cli_harness.hpp"
 #include "engine/scripted/scripted_backend.hpp"
+#include "engine/local/device.hpp"
 #include "engine/local/local_backend.hpp"
 #include "engine/local/model_random.hpp"
 #include "engine/serve/openai_server.hpp"
@@ -315,6 +316,30 @@ TEST_CASE("doctor reports a reachable and an unreachable backend", "[cli][doctor
   auto down = run_troupe("doctor --db " + shell_quote(dir.file("db")) + " -w " + shell_quote(dir.file("down.yaml")));
   CHECK(down.exit_code == 1);
   CHECK(down.output.find("fix:") != std::string::npos);
+}
+
+TEST_CASE("doctor reports the local engine's devices, --device names what it refuses", "[cli][doctor][device]") {
+  TempDir dir;
+  auto r = run_troupe("doctor --db " + shell_quote(dir.file("db")));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("cpu ") && Catch::Contains("kernels"));
+  if (engine::local::cuda_compiled())
+    CHECK_THAT(r.output, Catch::Contains("cuda       compiled in"));
+  else
+    CHECK_THAT(r.output, Catch::Contains("cuda       not compiled in") && Catch::Contains("fix: rebuild"));
+  engine::local::RandomModelOptions m;
+  REQUIRE(engine::local::write_random_model(m, dir.file("m.gguf")).ok());
+  auto bad = run_troupe("generate " + shell_quote(dir.file("m.gguf")) + " --device gpu -p hi");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("--device: device 'gpu': expected cpu, cuda or cuda:N"));
+  auto gpu = run_troupe("generate " + shell_quote(dir.file("m.gguf")) + " --device cuda:0 -n 2 -p hi");
+  if (engine::local::make_kernels(engine::local::Device{engine::local::Device::Kind::cuda, 0}, 1).ok()) {
+    CHECK(gpu.exit_code == 0);
+  } else {
+    CHECK(gpu.exit_code != 0);
+    CHECK_THAT(gpu.output, Catch::Contains("device cuda:0") || Catch::Contains("CUDA"));
+  }
 }
 
 TEST_CASE("troupe run: SPOC through the HTTP backend against troupe serve on the local engine", "[cli][e2e][local]") {

@@ -171,7 +171,7 @@ TEST_CASE("an unknown key is an error that suggests the closest known key", "[wo
         "test.yaml:5:3: unknown key 'timeout' in backend (did you mean 'timeout_s'?); allowed keys: kind, url, model, "
         "api, api_key_env, stream, timeout_s, connect_timeout_s, max_in_flight, max_retries, backoff_ms, "
         "backoff_max_ms, unsupported, on_unsupported, fixture, model_file, tokenizer, chat_template, threads, kv_mb, "
-        "context, kv_type, urls, replicas, routing");
+        "context, kv_type, device, urls, replicas, routing");
   CHECK(parse_error(std::string(kScriptedHead) + "roles:\n  solver:\n    sampling: {temprature: 1}\n") ==
         "test.yaml:7:16: unknown key 'temprature' in roles.solver.sampling (did you mean 'temperature'?); "
         "allowed keys: n, temperature, top_p, top_k, min_p, max_tokens, seed, stop, logprobs");
@@ -437,6 +437,20 @@ TEST_CASE("a local backend needs model_file, its paths are relative to the workf
             .find("expected one of f32, f16") != std::string::npos);
   CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  chat_template: vicuna\n")
             .find("expected one of chatml, llama3, llama2") != std::string::npos);
+}
+
+TEST_CASE("a local backend's device is cpu, cuda or cuda:N, other names and other kinds are refused", "[workflow_file]") {
+  const std::string head = "pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n";
+  auto wf = parse_workflow(head, "/srv/flows/test.yaml");
+  REQUIRE(wf.ok());
+  CHECK(wf->backend.device == "cpu");
+  auto gpu = parse_workflow(head + "  device: cuda:1\n", "/srv/flows/test.yaml");
+  REQUIRE(gpu.ok());
+  CHECK(gpu->backend.device == "cuda:1");
+  CHECK(parse_error(head + "  device: gpu\n") ==
+        "test.yaml:5:11: backend.device: device 'gpu': expected cpu, cuda or cuda:N (N a GPU index, e.g. cuda:0)");
+  CHECK(parse_error(std::string(kScriptedHead) + "  device: cuda\n") ==
+        "test.yaml:5:3: backend.device: only kind local computes on a device");
 }
 
 TEST_CASE("a local backend's context overrides the model's context length, bad values are named", "[workflow_file]") {

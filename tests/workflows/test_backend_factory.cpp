@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "engine/local/device.hpp"
 #include "engine/local/model_random.hpp"
 #include "support/temp_dir.hpp"
 #include "workflows/runner.hpp"
@@ -91,4 +92,37 @@ TEST_CASE("a local backend's `kv_type: f16` halves the KV bytes per token: the s
   CHECK(results[1]->usage.prompt_tokens + results[1]->usage.completion_tokens <= 100);
   REQUIRE_FALSE(results[0].ok());  // f32: the prompt outgrows the 64-token budget
   CHECK_THAT(results[0].error().message, Catch::Contains("KV"));
+}
+
+TEST_CASE("a local backend's `device` key reaches the engine: a GPU this build or machine lacks is a clear error",
+          "[workflows][backend]") {
+  testing::TempDir dir;
+  engine::local::RandomModelOptions m;
+  m.dim = 32;
+  m.n_layers = 1;
+  m.n_heads = 2;
+  m.n_kv_heads = 2;
+  m.ffn_dim = 64;
+  m.vocab_size = 300;
+  REQUIRE(engine::local::write_random_model(m, dir.file("m.gguf")).ok());
+  for (const char* device : {"cpu", "cuda:0"}) {
+    INFO(device);
+    testing::write_file(dir.file("flow.yaml"), std::string("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n"
+                                                           "  threads: 1\n  kv_mb: 4\n  device: ") +
+                                                   device + "\n");
+    auto wf = workflows::load_workflow(dir.file("flow.yaml"));
+    REQUIRE(wf.ok());
+    auto backend = workflows::make_backend(wf->backend);
+    if (std::string(device) == "cpu") {
+      CHECK(backend.ok());
+      continue;
+    }
+    auto kernels = engine::local::make_kernels(engine::local::Device{engine::local::Device::Kind::cuda, 0}, 1);
+    if (kernels.ok()) {  // a machine with a GPU and a CUDA build
+      CHECK(backend.ok());
+      continue;
+    }
+    REQUIRE_FALSE(backend.ok());
+    CHECK_THAT(backend.error().message, Catch::Contains("device cuda:0") || Catch::Contains("CUDA"));
+  }
 }
