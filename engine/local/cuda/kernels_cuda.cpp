@@ -1,0 +1,983 @@
+// CudaKernels: the Kernels interface on one NVIDIA GPU (see
+// kernels_cuda.hpp for the contract). Host code only: memory, uploads,
+// shape checks and error bookkeeping; the kernels are in ops_*.cu and the
+// pure launch decisions in cuda_plan.cpp.
+//
+// How it works:
+// - One stream per backend and one cuBLAS handle bound to it: every op is
+//   queued there in call order. to_host()/synchronize() wait on the stream.
+// - Errors never abort: a failed CUDA/cuBLAS call, a launch error or an
+//   invalid argument is recorded (the first one wins) and reported by
+//   take_error(); the op that met it does nothing more.
+// - Weights: upload_weights() copies every matrix once, keyed by its host
+//   data pointer, through two pinned staging buffers (the host fills one
+//   while the other is copied); q8_0/q4_0 are split into quants and
+//   scales on the way (cuda_plan.hpp).
+// - Integer arrays: begin_step() packs ids, positions and block tables into
+//   one buffer and makes one H2D copy from pinned memory; ops look their
+//   arrays up by host pointer, and upload any other array themselves.
+// - write_kv() calls are queued and run as one launch when any other op (or
+//   a sync point, or freeing memory from alloc()) comes next: a decode
+//   step's per-sequence writes cost one launch per layer, not one per
+//   sequence.
+#include "engine/local/cuda/kernels_cuda.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/local/cuda/cuda_launch.hpp"
+#include "engine/local/cuda/cuda_plan.hpp"
+#include "engine/local/quant.hpp"
+
+namespace troupe::engine::local {
+namespace {
+
+using cuda::AttnParams;
+using cuda::AttnRowDesc;
+using cuda::AttnSeqDesc;
+using cuda::GemvBatch;
+using cuda::KvWriteDesc;
+using cuda_plan::MatmulPath;
+
+// Elements of the f16 tile a quantised matrix is dequantised into for cuBLAS.
+constexpr int64_t kDequantTileElements = int64_t{32} << 20;
+// Each of the two pinned staging buffers of upload_weights.
+constexpr size_t kStagingBytes = size_t{64} << 20;
+
+std::string cuda_text(cudaError_t e) { return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")"; }
+
+ErrorCode code_for(cudaError_t e) {
+  return e == cudaErrorMemoryAllocation ? ErrorCode::unsupported : ErrorCode::internal;
+}
+
+std::string shape_text(const TensorView& t) {
+  std::string s = "{";
+  for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
+  return s + "}";
+}
+
+std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }
+
+bool quantised(TensorType t) { return t == TensorType::q8_0 || t == TensorType::q4_0; }
+
+// Runs f(begin, end) over [0, n) on up to 16 threads, ranges of at least
+// `grain` items each; the caller's thread takes the first range.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t threads = std::min<int64_t>({hw, 16, (n + grain - 1) / std::max<int64_t>(grain, 1)});
+  if (threads <= 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+  const int64_t chunk = (n + threads - 1) / threads;
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) {
+    const int64_t b = t * chunk, e = std::min(n, b + chunk);
+    if (b < e) pool.emplace_back([&f, b, e] { f(b, e); });
+  }
+  f(int64_t{0}, std::min(n, chunk));
+  for (auto& th : pool) th.join();
+}
+
+// Pinned host memory plus device memory for small uploads (step arrays,
+// descriptors, block tables): upload() copies into the pinned buffer and
+// queues one async H2D copy. Space is handed out front to back and never
+// reused before reset(): when a buffer is full a larger one is taken and
+// the full one retired (queued kernels may still read it), so every device
+// pointer handed out stays valid until reset(). reset() may only be called
+// when no queued or deferred op still needs earlier uploads (begin_step
+// after flushing, or after a stream sync); it waits for the last copy (so
+// no pinned byte is overwritten before the GPU has read it; device bytes
+// are safe by stream order) and frees retired buffers after a stream sync.
+class UploadArena {
+ public:
+  UploadArena() = default;
+  UploadArena(const UploadArena&) = delete;
+  UploadArena& operator=(const UploadArena&) = delete;
+  ~UploadArena() {
+    if (done_) cudaEventSynchronize(done_);
+    for (auto& c : retired_) free_chunk(c);
+    free_chunk(current_);
+    if (done_) cudaEventDestroy(done_);
+  }
+
+  // Changes whenever earlier device copies may have been overwritten.
+  uint64_t generation() const { return generation_; }
+
+  cudaError_t reset(cudaStream_t stream) {
+    if (pending_) {
+      pending_ = false;
+      if (cudaError_t e = cudaEventSynchronize(done_); e != cudaSuccess) return e;
+    }
+    if (!retired_.empty()) {
+      if (cudaError_t e = cudaStreamSynchronize(stream); e != cudaSuccess) return e;
+      for (auto& c : retired_) free_chunk(c);
+      retired_.clear();
+    }
+    offset_ = 0;
+    ++generation_;
+    return cudaSuccess;
+  }
+
+  cudaError_t upload(const void* src, size_t bytes, cudaStream_t stream, const void** out) {
+    const size_t need = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+    if (offset_ + need > current_.capacity)
+      if (cudaError_t e = add_chunk(std::max<size_t>({need, current_.capacity * 2, size_t{1} << 20}));
+          e != cudaSuccess)
+        return e;
+    std::memcpy(current_.host + offset_, src, bytes);
+    if (cudaError_t e = cudaMemcpyAsync(current_.device + offset_, current_.host + offset_, bytes,
+                                        cudaMemcpyHostToDevice, stream);
+        e != cudaSuccess)
+      return e;
+    if (cudaError_t e = cudaEventRecord(done_, stream); e != cudaSuccess) return e;
+    pending_ = true;
+    *out = current_.device + offset_;
+    offset_ += need;
+    return cudaSuccess;
+  }
+
+ private:
+  struct Chunk {
+    char* host = nullptr;
+    char* device = nullptr;
+    size_t capacity = 0;
+  };
+  cudaError_t add_chunk(size_t capacity) {
+    if (!done_)
+      if (cudaError_t e = cudaEventCreateWithFlags(&done_, cudaEventDisableTiming); e != cudaSuccess) {
+        done_ = nullptr;
+        return e;
+      }
+    Chunk c;
+    if (cudaError_t e = cudaHostAlloc(reinterpret_cast<void**>(&c.host), capacity, cudaHostAllocDefault);
+        e != cudaSuccess)
+      return e;
+    if (cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&c.device), capacity); e != cudaSuccess) {
+      cudaFreeHost(c.host);
+      return e;
+    }
+    c.capacity = capacity;
+    if (current_.capacity) retired_.push_back(current_);
+    current_ = c;
+    offset_ = 0;
+    return cudaSuccess;
+  }
+  static void free_chunk(Chunk& c) {
+    if (c.host) cudaFreeHost(c.host);
+    if (c.device) cudaFree(c.device);
+    c = Chunk{};
+  }
+
+  Chunk current_;
+  std::vector<Chunk> retired_;
+  size_t offset_ = 0;
+  cudaEvent_t done_ = nullptr;
+  bool pending_ = false;
+  uint64_t generation_ = 0;
+};
+
+struct DeviceMatrix {
+  std::string name;
+  TensorType type = TensorType::f32;
+  int64_t in = 0, out = 0;
+  void* data = nullptr;         // rows, or q8_0/q4_0 quants
+  uint16_t* scales = nullptr;   // q8_0/q4_0
+  size_t bytes = 0;             // data + scales
+};
+
+class CudaKernels;
+
+// What memory from alloc() needs at free time: the device, and a way to run
+// queued write_kv launches that may still read it (while the backend lives).
+struct FreeHook {
+  CudaKernels* owner = nullptr;
+};
+
+struct DeviceFree {
+  int device = 0;
+  std::weak_ptr<FreeHook> hook;
+  void operator()(float* p) const;
+};
+
+class CudaKernels final : public Kernels {
+ public:
+  static Result<std::unique_ptr<Kernels>> create(int device) {
+    std::unique_ptr<CudaKernels> k(new CudaKernels(device));
+    if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
+      return Error{ErrorCode::unsupported, "cuda: cudaSetDevice(" + std::to_string(device) + "): " + cuda_text(e)};
+    if (cudaError_t e = cudaStreamCreateWithFlags(&k->stream_, cudaStreamNonBlocking); e != cudaSuccess) {
+      k->stream_ = nullptr;
+      return Error{ErrorCode::unsupported, "cuda: device " + std::to_string(device) + ": cudaStreamCreate: " + cuda_text(e)};
+    }
+    if (cublasStatus_t s = cublasCreate(&k->cublas_); s != CUBLAS_STATUS_SUCCESS) {
+      k->cublas_ = nullptr;
+      return Error{ErrorCode::unsupported,
+                   "cuda: device " + std::to_string(device) + ": cublasCreate: " + cublasGetStatusString(s)};
+    }
+    if (cublasStatus_t s = cublasSetStream(k->cublas_, k->stream_); s != CUBLAS_STATUS_SUCCESS)
+      return Error{ErrorCode::internal, std::string("cuda: cublasSetStream: ") + cublasGetStatusString(s)};
+    cublasSetMathMode(k->cublas_, CUBLAS_DEFAULT_MATH);  // no TF32: f32 GEMMs stay float32
+    int sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0)
+      k->sm_count_ = sms;
+    return std::unique_ptr<Kernels>(std::move(k));
+  }
+
+  ~CudaKernels() override {
+    activate();
+    flush_kv();
+    if (stream_) cudaStreamSynchronize(stream_);
+    hook_.reset();  // memory freed later does not call back
+    for (auto& [ptr, m] : weights_) free_matrix(m);
+    for (auto& [key, p] : rope_freqs_) cudaFree(p);
+    for (DeviceBuffer* b : {&x_conv_, &w_deq_, &attn_partial_})
+      if (b->ptr) cudaFree(b->ptr);
+    if (cublas_) cublasDestroy(cublas_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  // ---- Memory ----------------------------------------------------------------
+
+  std::shared_ptr<float[]> alloc(size_t n) override { return allocate(n, true); }
+  std::shared_ptr<float[]> alloc_uninitialized(size_t n) override { return allocate(n, false); }
+
+  void to_host(const float* src, float* host_dst, size_t n) override {
+    activate();
+    flush_kv();
+    if (n) ok(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host copy");
+    if (ok(cudaStreamSynchronize(stream_), "to_host (waiting for queued ops)")) ok(arena_.reset(stream_), "to_host");
+  }
+
+  void from_host(const float* host_src, float* dst, size_t n) override {
+    activate();
+    flush_kv();
+    // From pageable memory the copy is staged before this returns, so the
+    // host buffer may go right after.
+    if (n) ok(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_), "from_host copy");
+  }
+
+  void synchronize() override {
+    activate();
+    flush_kv();
+    if (ok(cudaStreamSynchronize(stream_), "synchronize")) ok(arena_.reset(stream_), "synchronize");
+  }
+
+  Status take_error() override {
+    activate();
+    // Errors of kernels that already ran (a fault), and of launches.
+    if (cudaError_t q = cudaStreamQuery(stream_); q != cudaSuccess && q != cudaErrorNotReady) ok(q, "queued op");
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) ok(e, "launch");
+    if (!has_error_) return {};
+    has_error_ = false;
+    return std::move(first_error_);
+  }
+
+  // ---- Weights and step arrays -----------------------------------------------
+
+  Status upload_weights(const ModelWeights& w) override {
+    activate();
+    flush_kv();
+    std::vector<const TensorView*> mats = {&w.tok_embd};
+    if (!w.output.empty()) mats.push_back(&w.output);
+    for (const LayerWeights& L : w.layers)
+      for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(t);
+    size_t widest_row = 0;
+    for (const TensorView* t : mats)
+      if (!t->empty() && t->shape.size() == 2) widest_row = std::max(widest_row, tensor_bytes(t->type, t->shape[0]));
+    Staging staging;
+    if (auto s = staging.init(std::max(kStagingBytes, widest_row)); !s) return s;
+    for (const TensorView* t : mats)
+      if (auto s = upload_matrix(*t, staging); !s) {
+        cudaStreamSynchronize(stream_);
+        return s;
+      }
+    if (cudaError_t e = cudaStreamSynchronize(stream_); e != cudaSuccess)
+      return Error{code_for(e), "upload_weights: " + cuda_text(e)};
+    return {};
+  }
+
+  void begin_step(const StepArrays& arrays) override {
+    activate();
+    flush_kv();
+    step_map_.clear();
+    if (!ok(step_arena_.reset(stream_), "begin_step") || !ok(arena_.reset(stream_), "begin_step")) return;
+    const cuda_plan::PackedStepArrays packed = cuda_plan::pack_step_arrays(arrays);
+    if (packed.data.empty()) return;
+    const void* dev = nullptr;
+    if (!ok(step_arena_.upload(packed.data.data(), packed.data.size() * sizeof(int32_t), stream_, &dev),
+            "begin_step upload"))
+      return;
+    const auto* base = static_cast<const int32_t*>(dev);
+    for (const auto& e : packed.entries) step_map_[e.host] = StepEntry{base + e.offset, e.count};
+  }
+
+  // ---- Ops ------------------------------------------------------------------------
+
+  void copy_blocks(std::span<float* const> buffers, size_t block_floats, std::span<const BlockCopy> copies) override {
+    activate();
+    flush_kv();
+    if (buffers.empty() || copies.empty() || block_floats == 0) return;
+    // One upload: the buffer pointers, then the (from, to) pairs.
+    std::vector<unsigned char> bytes(buffers.size() * sizeof(float*) + copies.size() * 2 * sizeof(int32_t));
+    std::memcpy(bytes.data(), buffers.data(), buffers.size() * sizeof(float*));
+    int32_t* pairs = reinterpret_cast<int32_t*>(bytes.data() + buffers.size() * sizeof(float*));
+    for (size_t i = 0; i < copies.size(); ++i) {
+      pairs[2 * i] = copies[i].from;
+      pairs[2 * i + 1] = copies[i].to;
+    }
+    const void* dev = nullptr;
+    if (!ok(arena_.upload(bytes.data(), bytes.size(), stream_, &dev), "copy_blocks upload")) return;
+    const auto* dev_buffers = static_cast<float* const*>(dev);
+    const auto* dev_pairs = reinterpret_cast<const int32_t*>(static_cast<const char*>(dev) +
+                                                             buffers.size() * sizeof(float*));
+    ok(cuda::launch_copy_blocks(dev_buffers, static_cast<int>(buffers.size()), dev_pairs,
+                                static_cast<int>(copies.size()), block_floats, stream_),
+       "copy_blocks");
+  }
+
+  void matmul(const TensorView& w, const float* bias, const float* x, int n, float* y) override {
+    activate();
+    flush_kv();
+    if (n <= 0) return;
+    const DeviceMatrix* m = find_weight(w, "matmul");
+    if (!m) return;
+    if (cuda_plan::choose_matmul_path(m->type, n) == MatmulPath::gemv) {
+      GemvBatch b;
+      b.outs[0] = {m->data, m->scales, bias, y, m->out};
+      b.count = 1;
+      b.begin[1] = m->out;
+      ok(cuda::launch_gemv(b, m->type, x, n, m->in, stream_), "matmul (gemv)");
+      return;
+    }
+    gemm(*m, bias, x, n, y);
+  }
+
+  void matmuls(std::span<const MatmulOut> outs, const float* x, int n) override {
+    activate();
+    flush_kv();
+    if (outs.empty() || n <= 0) return;
+    std::vector<const DeviceMatrix*> ms;
+    for (const MatmulOut& o : outs) {
+      const DeviceMatrix* m = find_weight(*o.w, "matmuls");
+      if (!m) return;
+      ms.push_back(m);
+    }
+    bool fuse = outs.size() <= static_cast<size_t>(cuda::kGemvMaxOuts) &&
+                cuda_plan::choose_matmul_path(ms[0]->type, n) == MatmulPath::gemv;
+    for (const DeviceMatrix* m : ms) fuse = fuse && m->type == ms[0]->type && m->in == ms[0]->in;
+    if (!fuse) {
+      for (size_t i = 0; i < outs.size(); ++i) {
+        if (cuda_plan::choose_matmul_path(ms[i]->type, n) == MatmulPath::gemv)
+          matmul(*outs[i].w, outs[i].bias, x, n, outs[i].y);
+        else
+          gemm(*ms[i], outs[i].bias, x, n, outs[i].y);
+      }
+      return;
+    }
+    GemvBatch b;
+    b.count = static_cast<int>(outs.size());
+    for (int i = 0; i < b.count; ++i) {
+      b.outs[i] = {ms[i]->data, ms[i]->scales, outs[i].bias, outs[i].y, ms[i]->out};
+      b.begin[i + 1] = b.begin[i] + ms[i]->out;
+    }
+    ok(cuda::launch_gemv(b, ms[0]->type, x, n, ms[0]->in, stream_), "matmuls (fused gemv)");
+  }
+
+  void get_rows(const TensorView& w, const int32_t* ids, int n, float* y) override {
+    activate();
+    flush_kv();
+    if (n <= 0) return;
+    const DeviceMatrix* m = find_weight(w, "get_rows");
+    if (!m) return;
+    for (int i = 0; i < n; ++i)
+      if (ids[i] < 0 || ids[i] >= m->out)
+        return record(Error{ErrorCode::invalid_argument, "cuda get_rows: id " + std::to_string(ids[i]) +
+                                                             " outside the " + std::to_string(m->out) +
+                                                             " rows of tensor " + m->name});
+    const int32_t* dev_ids = device_ints(ids, static_cast<size_t>(n), "get_rows");
+    if (!dev_ids) return;
+    ok(cuda::launch_get_rows(m->type, m->data, m->scales, m->in, dev_ids, n, y, stream_), "get_rows");
+  }
+
+  void rmsnorm(const float* x, const float* weight, int n, int width, float eps, float* y) override {
+    activate();
+    flush_kv();
+    ok(cuda::launch_rmsnorm(x, weight, n, width, eps, y, stream_), "rmsnorm");
+  }
+
+  void rope(float* x, int n, int n_heads, int head_dim, const int32_t* pos, float theta, bool neox) override {
+    activate();
+    flush_kv();
+    if (n <= 0 || n_heads <= 0 || head_dim < 2) return;
+    if (head_dim % 2 != 0)
+      return record(Error{ErrorCode::invalid_argument, "cuda rope: head_dim " + std::to_string(head_dim) + " is odd"});
+    const float* freqs = rope_freqs(theta, head_dim);
+    const int32_t* dev_pos = device_ints(pos, static_cast<size_t>(n), "rope");
+    if (!freqs || !dev_pos) return;
+    ok(cuda::launch_rope(x, n, n_heads, head_dim, dev_pos, freqs, neox, stream_), "rope");
+  }
+
+  void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
+    activate();
+    if (n <= 0 || kv_dim <= 0) return;
+    if (auto s = check_kv(kv, pos0, pos0 + n, "write_kv"); !s) return record(s.error());
+    const int32_t* table = device_ints(kv.block_table, static_cast<size_t>(kv.n_blocks), "write_kv");
+    if (!table) return;
+    KvWriteDesc d;
+    d.k = k;
+    d.v = v;
+    d.k_dst = kv.k;
+    d.v_dst = kv.v;
+    d.table = table;
+    d.block_stride = kv.block_stride;
+    d.row_stride = kv.row_stride;
+    d.block_size = kv.block_size;
+    d.pos0 = pos0;
+    d.n = n;
+    d.kv_dim = kv_dim;
+    d.f16 = kv.type == KvType::f16 ? 1 : 0;
+    pending_kv_.push_back(d);
+    pending_kv_max_ = std::max(pending_kv_max_, static_cast<int64_t>(n) * kv_dim);
+  }
+
+  void attention(const float* q, const AttentionShape& shape, std::span<const AttentionSeq> seqs,
+                 float* out) override {
+    activate();
+    flush_kv();
+    // Sequences of each KV type run as one launch.
+    std::vector<const AttentionSeq*> by_type[2];
+    for (const AttentionSeq& s : seqs)
+      if (s.n_q > 0) by_type[s.kv.type == KvType::f16 ? 1 : 0].push_back(&s);
+    for (const auto& group : by_type)
+      if (!group.empty()) attention_group(q, shape, group, out);
+  }
+
+  void silu_mul(float* gate, const float* up, size_t n) override {
+    activate();
+    flush_kv();
+    ok(cuda::launch_silu_mul(gate, up, n, stream_), "silu_mul");
+  }
+
+  void softmax(float* x, int n, int width) override {
+    activate();
+    flush_kv();
+    ok(cuda::launch_softmax(x, n, width, stream_), "softmax");
+  }
+
+  void add(float* y, const float* x, size_t n) override {
+    activate();
+    flush_kv();
+    ok(cuda::launch_add(y, x, n, stream_), "add");
+  }
+
+  // Launches the queued write_kv calls (see the file comment).
+  void flush_kv() {
+    if (pending_kv_.empty()) return;
+    const std::vector<KvWriteDesc> descs = std::move(pending_kv_);
+    pending_kv_.clear();
+    const int64_t max_elements = pending_kv_max_;
+    pending_kv_max_ = 0;
+    const void* dev = nullptr;
+    if (!ok(arena_.upload(descs.data(), descs.size() * sizeof(KvWriteDesc), stream_, &dev), "write_kv upload")) return;
+    ok(cuda::launch_write_kv(static_cast<const KvWriteDesc*>(dev), static_cast<int>(descs.size()), max_elements,
+                             stream_),
+       "write_kv");
+  }
+
+ private:
+  struct StepEntry {
+    const int32_t* dev = nullptr;
+    size_t count = 0;
+  };
+  struct DeviceBuffer {
+    void* ptr = nullptr;
+    size_t capacity = 0;
+  };
+  // Two pinned buffers that upload_weights fills and copies alternately.
+  struct Staging {
+    char* buf[2] = {nullptr, nullptr};
+    cudaEvent_t copied[2] = {nullptr, nullptr};
+    bool pinned = false;
+    std::vector<char> fallback[2];
+    size_t capacity = 0;
+    Status init(size_t bytes) {
+      capacity = bytes;
+      pinned = true;
+      for (int i = 0; i < 2; ++i) {
+        if (cudaError_t e = cudaEventCreateWithFlags(&copied[i], cudaEventDisableTiming); e != cudaSuccess) {
+          copied[i] = nullptr;
+          cudaGetLastError();
+          return Error{code_for(e), "upload_weights: cudaEventCreate: " + cuda_text(e)};
+        }
+        if (pinned && cudaHostAlloc(reinterpret_cast<void**>(&buf[i]), bytes, cudaHostAllocDefault) != cudaSuccess) {
+          cudaGetLastError();
+          buf[i] = nullptr;
+          pinned = false;  // pageable copies: slower, same result
+        }
+      }
+      if (!pinned) {
+        for (int i = 0; i < 2; ++i) {
+          if (buf[i]) cudaFreeHost(buf[i]);
+          fallback[i].resize(bytes);
+          buf[i] = fallback[i].data();
+        }
+      }
+      return {};
+    }
+    ~Staging() {
+      for (int i = 0; i < 2; ++i) {
+        if (copied[i]) {
+          cudaEventSynchronize(copied[i]);
+          cudaEventDestroy(copied[i]);
+        }
+        if (pinned && buf[i]) cudaFreeHost(buf[i]);
+      }
+    }
+  };
+
+  explicit CudaKernels(int device) : device_(device), hook_(std::make_shared<FreeHook>(FreeHook{this})) {}
+
+  void activate() {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != device_) cudaSetDevice(device_);
+  }
+
+  void record(Error e) {
+    if (has_error_) return;
+    first_error_ = std::move(e);
+    has_error_ = true;
+  }
+  bool ok(cudaError_t e, const char* what) {
+    if (e == cudaSuccess) return true;
+    record(Error{code_for(e), std::string("cuda ") + what + ": " + cuda_text(e)});
+    return false;
+  }
+  bool ok_blas(cublasStatus_t s, const char* what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return true;
+    record(Error{s == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::unsupported : ErrorCode::internal,
+                 std::string("cuda ") + what + ": " + cublasGetStatusString(s)});
+    return false;
+  }
+
+  std::shared_ptr<float[]> allocate(size_t n, bool zero) {
+    activate();
+    void* p = nullptr;
+    const size_t bytes = std::max<size_t>(n, 1) * sizeof(float);
+    if (cudaError_t e = cudaMalloc(&p, bytes); e != cudaSuccess) {
+      cudaGetLastError();  // out of memory is not sticky: clear it
+      if (e != cudaErrorMemoryAllocation) ok(e, "alloc");
+      return nullptr;
+    }
+    if (zero && !ok(cudaMemsetAsync(p, 0, bytes, stream_), "alloc (zero fill)")) {
+      cudaFree(p);
+      return nullptr;
+    }
+    return std::shared_ptr<float[]>(static_cast<float*>(p), DeviceFree{device_, hook_});
+  }
+
+  // A device buffer of at least `bytes`, grown (after the queued ops that
+  // may read the old one) when short; null with the error recorded.
+  void* scratch(DeviceBuffer& b, size_t bytes, const char* what) {
+    if (b.capacity >= bytes) return b.ptr;
+    if (!ok(cudaStreamSynchronize(stream_), what)) return nullptr;
+    if (b.ptr) cudaFree(b.ptr);
+    b.ptr = nullptr;
+    b.capacity = 0;
+    const size_t want = (bytes + (size_t{1} << 20) - 1) / (size_t{1} << 20) * (size_t{1} << 20);
+    if (!ok(cudaMalloc(&b.ptr, want), what)) {
+      cudaGetLastError();
+      b.ptr = nullptr;
+      return nullptr;
+    }
+    b.capacity = want;
+    return b.ptr;
+  }
+
+  const DeviceMatrix* find_weight(const TensorView& w, const char* op) {
+    auto it = weights_.find(w.data);
+    if (it != weights_.end() && it->second.type == w.type && w.shape.size() == 2 && it->second.in == w.shape[0] &&
+        it->second.out == w.shape[1])
+      return &it->second;
+    record(Error{ErrorCode::invalid_argument, std::string("cuda ") + op + ": tensor " +
+                                                  (w.name.empty() ? std::string("(unnamed)") : w.name) +
+                                                  " was not uploaded (upload_weights) in this type and shape"});
+    return nullptr;
+  }
+
+  // The device copy of a host int array: from begin_step, or uploaded now.
+  const int32_t* device_ints(const int32_t* host, size_t count, const char* what) {
+    if (auto it = step_map_.find(host); it != step_map_.end() && it->second.count >= count) return it->second.dev;
+    const void* dev = nullptr;
+    if (!ok(arena_.upload(host, count * sizeof(int32_t), stream_, &dev), what)) return nullptr;
+    return static_cast<const int32_t*>(dev);
+  }
+
+  // theta^(-2j/head_dim) for j < head_dim/2, computed on the host exactly as
+  // the reference does, kept per (theta, head_dim).
+  const float* rope_freqs(float theta, int head_dim) {
+    const auto key = std::make_pair(std::bit_cast<uint32_t>(theta), head_dim);
+    if (auto it = rope_freqs_.find(key); it != rope_freqs_.end()) return it->second;
+    const int half = head_dim / 2;
+    std::vector<float> f(static_cast<size_t>(half));
+    for (int j = 0; j < half; ++j)
+      f[static_cast<size_t>(j)] = 1.0f / std::pow(theta, static_cast<float>(2 * j) / static_cast<float>(head_dim));
+    void* dev = nullptr;
+    if (!ok(cudaMalloc(&dev, f.size() * sizeof(float)), "rope table")) return nullptr;
+    if (!ok(cudaMemcpyAsync(dev, f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice, stream_), "rope table") ||
+        !ok(cudaStreamSynchronize(stream_), "rope table")) {
+      cudaFree(dev);
+      return nullptr;
+    }
+    rope_freqs_[key] = static_cast<float*>(dev);
+    return static_cast<float*>(dev);
+  }
+
+  static Status check_kv(const KvLayerView& kv, int pos0, int end, const char* op) {
+    if (!kv.k || !kv.v || !kv.block_table || kv.block_size <= 0 || pos0 < 0)
+      return Error{ErrorCode::invalid_argument, std::string("cuda ") + op +
+                                                    ": KV view without storage, block table or block size"};
+    if (static_cast<int64_t>(end) > static_cast<int64_t>(kv.n_blocks) * kv.block_size)
+      return Error{ErrorCode::invalid_argument, std::string("cuda ") + op + ": positions up to " +
+                                                    std::to_string(end - 1) + " need more than the " +
+                                                    std::to_string(kv.n_blocks) + " blocks of " +
+                                                    std::to_string(kv.block_size) + " in the block table"};
+    return {};
+  }
+
+  void gemm(const DeviceMatrix& m, const float* bias, const float* x, int n, float* y) {
+    const float alpha = 1.0f, beta = 0.0f;
+    const int in = static_cast<int>(m.in), out = static_cast<int>(m.out);
+    // Column-major view: W is in x out (lda = in), x is in x n, y is out x n.
+    auto gemm_ex = [&](int rows, const void* a, cudaDataType at, const void* b, cudaDataType bt, float* c) {
+      return ok_blas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, in, &alpha, a, at, in, b, bt, in, &beta,
+                                  c, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "matmul (cublasGemmEx)");
+    };
+    const size_t x_elems = static_cast<size_t>(n) * static_cast<size_t>(in);
+    switch (m.type) {
+      case TensorType::f32:
+        if (!gemm_ex(out, m.data, CUDA_R_32F, x, CUDA_R_32F, y)) return;
+        break;
+      case TensorType::f16:
+      case TensorType::bf16: {
+        const bool bf = m.type == TensorType::bf16;
+        auto* xc = static_cast<uint16_t*>(scratch(x_conv_, x_elems * 2, "matmul (x scratch)"));
+        if (!xc || !ok(cuda::launch_convert_f32(x, x_elems, bf, xc, stream_), "matmul (convert x)")) return;
+        const cudaDataType t = bf ? CUDA_R_16BF : CUDA_R_16F;
+        if (!gemm_ex(out, m.data, t, xc, t, y)) return;
+        break;
+      }
+      case TensorType::q8_0:
+      case TensorType::q4_0: {
+        auto* xc = static_cast<uint16_t*>(scratch(x_conv_, x_elems * 2, "matmul (x scratch)"));
+        if (!xc || !ok(cuda::launch_convert_f32(x, x_elems, false, xc, stream_), "matmul (convert x)")) return;
+        const int64_t tile = cuda_plan::dequant_tile_rows(m.in, m.out, kDequantTileElements);
+        auto* wd = static_cast<uint16_t*>(
+            scratch(w_deq_, static_cast<size_t>(tile) * static_cast<size_t>(m.in) * 2, "matmul (dequant scratch)"));
+        if (!wd) return;
+        for (int64_t r0 = 0; r0 < m.out; r0 += tile) {
+          const int64_t rows = std::min(tile, m.out - r0);
+          if (!ok(cuda::launch_dequant_f16(m.type, m.data, m.scales, m.in, r0, rows, wd, stream_),
+                  "matmul (dequantise)"))
+            return;
+          if (!gemm_ex(static_cast<int>(rows), wd, CUDA_R_16F, xc, CUDA_R_16F, y + r0)) return;
+        }
+        break;
+      }
+    }
+    if (bias) ok(cuda::launch_bias_add(y, bias, n, m.out, stream_), "matmul (bias)");
+  }
+
+  void attention_group(const float* q, const AttentionShape& shape, const std::vector<const AttentionSeq*>& seqs,
+                       float* out) {
+    const bool f16 = seqs[0]->kv.type == KvType::f16;
+    int total_rows = 0, max_keys = 0;
+    std::vector<AttnSeqDesc> sd;
+    std::vector<AttnRowDesc> rd;
+    const auto k_base = reinterpret_cast<uintptr_t>(seqs[0]->kv.k), v_base = reinterpret_cast<uintptr_t>(seqs[0]->kv.v);
+    for (const AttentionSeq* s : seqs) {
+      const int end = s->pos0 + s->n_q;
+      if (auto st = check_kv(s->kv, s->pos0, end, "attention"); !st) return record(st.error());
+      if (s->q_row < 0) return record(Error{ErrorCode::invalid_argument, "cuda attention: negative q_row"});
+      const int32_t* table = device_ints(s->kv.block_table, static_cast<size_t>(s->kv.n_blocks), "attention");
+      if (!table) return;
+      AttnSeqDesc d;
+      d.k_off = static_cast<int64_t>(reinterpret_cast<uintptr_t>(s->kv.k) - k_base);
+      d.v_off = static_cast<int64_t>(reinterpret_cast<uintptr_t>(s->kv.v) - v_base);
+      d.table = table;
+      d.block_stride = s->kv.block_stride;
+      d.row_stride = s->kv.row_stride;
+      d.block_size = s->kv.block_size;
+      d.n_blocks = s->kv.n_blocks;
+      for (int i = 0; i < s->n_q; ++i)
+        rd.push_back(AttnRowDesc{s->q_row + i, s->pos0 + i + 1, static_cast<int32_t>(sd.size()), 0});
+      sd.push_back(d);
+      total_rows += s->n_q;
+      max_keys = std::max(max_keys, end);
+    }
+    auto plan = cuda_plan::plan_attention(total_rows, shape.n_heads, shape.n_kv_heads, shape.head_dim, max_keys,
+                                          sm_count_);
+    if (!plan.ok()) return record(plan.error().with_context("cuda"));
+    // The descriptors are usually the same for every layer of a step: upload once.
+    std::vector<unsigned char> bytes(sd.size() * sizeof(AttnSeqDesc) + rd.size() * sizeof(AttnRowDesc));
+    std::memcpy(bytes.data(), sd.data(), sd.size() * sizeof(AttnSeqDesc));
+    std::memcpy(bytes.data() + sd.size() * sizeof(AttnSeqDesc), rd.data(), rd.size() * sizeof(AttnRowDesc));
+    const void* dev = nullptr;
+    if (attn_cache_gen_ == arena_.generation() && attn_cache_bytes_ == bytes) {
+      dev = attn_cache_dev_;
+    } else {
+      if (!ok(arena_.upload(bytes.data(), bytes.size(), stream_, &dev), "attention upload")) return;
+      attn_cache_bytes_ = std::move(bytes);
+      attn_cache_dev_ = dev;
+      attn_cache_gen_ = arena_.generation();
+    }
+    AttnParams p;
+    p.q = q;
+    p.out = out;
+    p.k_base = reinterpret_cast<const char*>(seqs[0]->kv.k);
+    p.v_base = reinterpret_cast<const char*>(seqs[0]->kv.v);
+    p.seqs = static_cast<const AttnSeqDesc*>(dev);
+    p.rows = reinterpret_cast<const AttnRowDesc*>(static_cast<const char*>(dev) + sd.size() * sizeof(AttnSeqDesc));
+    p.total_rows = total_rows;
+    p.n_heads = shape.n_heads;
+    p.head_dim = shape.head_dim;
+    p.group = plan->group;
+    p.heads_per_block = plan->heads_per_block;
+    p.head_groups = plan->head_groups;
+    p.splits = plan->splits;
+    p.keys_per_split = plan->keys_per_split;
+    p.grid_y = plan->grid_y;
+    p.elems_per_lane = plan->elems_per_lane;
+    p.kv_f16 = f16 ? 1 : 0;
+    p.scale = shape.scale;
+    if (p.splits > 1) {
+      const size_t floats = static_cast<size_t>(total_rows) * static_cast<size_t>(shape.n_heads) *
+                            static_cast<size_t>(p.splits) * static_cast<size_t>(shape.head_dim + 2);
+      p.partial = static_cast<float*>(scratch(attn_partial_, floats * sizeof(float), "attention (split scratch)"));
+      if (!p.partial) return;
+    }
+    ok(cuda::launch_attention(p, stream_), "attention");
+  }
+
+  Status upload_matrix(const TensorView& t, Staging& staging) {
+    if (t.empty()) return {};
+    const std::string name = t.name.empty() ? std::string("(unnamed)") : t.name;
+    if (t.shape.size() != 2 || t.shape[0] <= 0 || t.shape[1] <= 0)
+      return Error{ErrorCode::invalid_argument,
+                   "upload_weights: tensor " + name + " has shape " + shape_text(t) + ", not a matrix {in, out}"};
+    const int64_t in = t.shape[0], out = t.shape[1];
+    const bool quant = quantised(t.type);
+    if (quant && in % 32 != 0)
+      return Error{ErrorCode::invalid_argument,
+                   "upload_weights: tensor " + name + ": rows of " + std::to_string(in) + " are not whole blocks of 32"};
+    const int64_t elements = in * out;
+    const size_t data_bytes = quant ? cuda_plan::quant_bytes(t.type, elements) : tensor_bytes(t.type, elements);
+    const size_t scale_bytes = quant ? static_cast<size_t>(elements / 32) * sizeof(uint16_t) : 0;
+
+    auto it = weights_.find(t.data);
+    if (it != weights_.end() && (it->second.type != t.type || it->second.in != in || it->second.out != out)) {
+      cudaStreamSynchronize(stream_);
+      free_matrix(it->second);
+      weights_.erase(it);
+      it = weights_.end();
+    }
+    if (it == weights_.end()) {
+      DeviceMatrix m;
+      m.name = name;
+      m.type = t.type;
+      m.in = in;
+      m.out = out;
+      m.bytes = data_bytes + scale_bytes;
+      cudaError_t e = cudaMalloc(&m.data, data_bytes);
+      if (e == cudaSuccess && quant) e = cudaMalloc(reinterpret_cast<void**>(&m.scales), scale_bytes);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        free_matrix(m);
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        return Error{code_for(e), "upload_weights: tensor " + name + " (" + to_string(t.type) + " " + shape_text(t) +
+                                      ", " + mib(m.bytes) + ") does not fit on CUDA device " +
+                                      std::to_string(device_) + " (" + mib(free_b) + " free of " + mib(total_b) +
+                                      "): " + cuda_text(e)};
+      }
+      it = weights_.emplace(t.data, std::move(m)).first;
+    }
+    DeviceMatrix& m = it->second;
+    m.name = name;
+
+    // Rows in chunks through the two staging buffers.
+    const size_t row_bytes = tensor_bytes(t.type, in);  // the same in the split layout
+    const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(staging.capacity / row_bytes));
+    const auto* src = static_cast<const char*>(t.data);
+    int k = 0;
+    for (int64_t r0 = 0; r0 < out; r0 += chunk_rows, k ^= 1) {
+      const int64_t rows = std::min(chunk_rows, out - r0);
+      if (cudaError_t e = cudaEventSynchronize(staging.copied[k]); e != cudaSuccess)
+        return Error{code_for(e), "upload_weights: tensor " + name + ": " + cuda_text(e)};
+      char* buf = staging.buf[k];
+      const char* from = src + static_cast<size_t>(r0) * row_bytes;
+      cudaError_t e = cudaSuccess;
+      if (!quant) {
+        const size_t bytes = static_cast<size_t>(rows) * row_bytes;
+        parallel_for(static_cast<int64_t>(bytes), int64_t{4} << 20, [&](int64_t b, int64_t end) {
+          std::memcpy(buf + b, from + b, static_cast<size_t>(end - b));
+        });
+        e = cudaMemcpyAsync(static_cast<char*>(m.data) + static_cast<size_t>(r0) * row_bytes, buf, bytes,
+                            cudaMemcpyHostToDevice, stream_);
+      } else {
+        const int64_t blocks = rows * (in / 32), block0 = r0 * (in / 32);
+        const size_t qbytes = cuda_plan::quant_bytes(t.type, rows * in);
+        auto* scales = reinterpret_cast<uint16_t*>(buf + qbytes);  // qbytes is a multiple of 16
+        const size_t src_block = t.type == TensorType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+        parallel_for(blocks, int64_t{1} << 16, [&](int64_t b, int64_t end) {
+          if (t.type == TensorType::q8_0)
+            cuda_plan::split_q8_0(from + b * src_block, end - b, reinterpret_cast<int8_t*>(buf) + b * 32, scales + b);
+          else
+            cuda_plan::split_q4_0(from + b * src_block, end - b, reinterpret_cast<uint8_t*>(buf) + b * 16, scales + b);
+        });
+        e = cudaMemcpyAsync(static_cast<char*>(m.data) + cuda_plan::quant_bytes(t.type, r0 * in), buf, qbytes,
+                            cudaMemcpyHostToDevice, stream_);
+        if (e == cudaSuccess)
+          e = cudaMemcpyAsync(m.scales + block0, scales, static_cast<size_t>(blocks) * sizeof(uint16_t),
+                              cudaMemcpyHostToDevice, stream_);
+      }
+      if (e == cudaSuccess) e = cudaEventRecord(staging.copied[k], stream_);
+      if (e != cudaSuccess) return Error{code_for(e), "upload_weights: tensor " + name + ": " + cuda_text(e)};
+      if (!staging.pinned) cudaStreamSynchronize(stream_);
+    }
+    return {};
+  }
+
+  static void free_matrix(DeviceMatrix& m) {
+    if (m.data) cudaFree(m.data);
+    if (m.scales) cudaFree(m.scales);
+    m.data = nullptr;
+    m.scales = nullptr;
+  }
+
+  int device_ = 0;
+  int sm_count_ = 132;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::shared_ptr<FreeHook> hook_;
+  bool has_error_ = false;
+  Error first_error_;
+  std::unordered_map<const void*, DeviceMatrix> weights_;
+  std::unordered_map<const int32_t*, StepEntry> step_map_;
+  UploadArena step_arena_, arena_;
+  DeviceBuffer x_conv_, w_deq_, attn_partial_;
+  std::map<std::pair<uint32_t, int>, float*> rope_freqs_;
+  std::vector<KvWriteDesc> pending_kv_;
+  int64_t pending_kv_max_ = 0;
+  std::vector<unsigned char> attn_cache_bytes_;
+  const void* attn_cache_dev_ = nullptr;
+  uint64_t attn_cache_gen_ = ~uint64_t{0};
+};
+
+void DeviceFree::operator()(float* p) const {
+  // Queued write_kv calls may read this buffer: run them first.
+  if (auto h = hook.lock(); h && h->owner) h->owner->flush_kv();
+  int previous = -1;
+  const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device;
+  if (switch_device) cudaSetDevice(device);
+  cudaFree(p);  // waits for the device's queued work
+  if (switch_device) cudaSetDevice(previous);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Kernels>> make_cuda_kernels(const CudaKernelOptions& options) {
+  int count = 0;
+  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
+    cudaGetLastError();
+    return Error{ErrorCode::unsupported, "no usable CUDA device or driver: cudaGetDeviceCount: " + cuda_text(e)};
+  }
+  if (count == 0) return Error{ErrorCode::unsupported, "no usable CUDA device or driver: no CUDA device found"};
+  if (options.device < 0 || options.device >= count)
+    return Error{ErrorCode::unsupported, "CUDA device " + std::to_string(options.device) + " requested, but " +
+                                             std::to_string(count) + " device(s) found (valid: 0.." +
+                                             std::to_string(count - 1) + ")"};
+  return CudaKernels::create(options.device);
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::string describe_cuda_devices() {
+  int count = 0;
+  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
+    cudaGetLastError();
+    return "no usable CUDA device or driver (cudaGetDeviceCount: " + cuda_text(e) + ")";
+  }
+  if (count == 0) return "no CUDA device found";
+  std::string out = std::to_string(count) + " device(s):";
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaError_t e = cudaGetDeviceProperties(&prop, d); e != cudaSuccess) {
+      out += " #" + std::to_string(d) + " (cudaGetDeviceProperties: " + cuda_text(e) + ")";
+      continue;
+    }
+    char mem[32];
+    std::snprintf(mem, sizeof mem, "%.1f GiB", static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+    out += std::string(d ? ";" : "") + " #" + std::to_string(d) + " " + prop.name + ", " + mem + ", sm_" +
+           std::to_string(prop.major) + std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) +
+           " SMs";
+  }
+  return out;
+}
+
+Result<double> measure_cuda_copy_bandwidth(int device, size_t bytes, int repeats) {
+  int count = cuda_device_count();
+  if (device < 0 || device >= count)
+    return Error{ErrorCode::unsupported, "no CUDA device " + std::to_string(device) + " (" + describe_cuda_devices() + ")"};
+  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
+    return Error{ErrorCode::unsupported, "cudaSetDevice: " + cuda_text(e)};
+  repeats = std::max(repeats, 1);
+  void *a = nullptr, *b = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  auto cleanup = [&] {
+    if (a) cudaFree(a);
+    if (b) cudaFree(b);
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    cudaGetLastError();
+  };
+  cudaError_t e = cudaMalloc(&a, bytes);
+  if (e == cudaSuccess) e = cudaMalloc(&b, bytes);
+  if (e == cudaSuccess) e = cudaMemset(a, 1, bytes);
+  if (e == cudaSuccess) e = cudaEventCreate(&start);
+  if (e == cudaSuccess) e = cudaEventCreate(&stop);
+  if (e == cudaSuccess) e = cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);  // warm-up
+  if (e == cudaSuccess) e = cudaEventRecord(start);
+  for (int i = 0; i < repeats && e == cudaSuccess; ++i) e = cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+  if (e == cudaSuccess) e = cudaEventRecord(stop);
+  if (e == cudaSuccess) e = cudaEventSynchronize(stop);
+  float ms = 0.0f;
+  if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);
+  cleanup();
+  if (e != cudaSuccess) return Error{code_for(e), "copy bandwidth: " + cuda_text(e)};
+  return 2.0 * static_cast<double>(bytes) * repeats / (static_cast<double>(ms) / 1000.0);
+}
+
+}  // namespace troupe::engine::local
