@@ -352,13 +352,18 @@ TARGET inline void axpy_rows_chunk(const float* a, const void* const* x, int64_t
   for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + c + 8 * v, acc[v]);
 }
 
+// Elements [c, n) of axpy_rows_avx2.
 template <class L>
-TARGET void axpy_rows_avx2(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
-  int64_t c = 0;
+TARGET void axpy_rows_avx2_from(const float* a, const void* const* x, int64_t rows, float* y, int64_t n, int64_t c) {
   for (; c + 64 <= n; c += 64) axpy_rows_chunk<L, 8>(a, x, rows, y, c);
   for (; c + 8 <= n; c += 8) axpy_rows_chunk<L, 1>(a, x, rows, y, c);
   for (; c < n; ++c)
     for (int64_t t = 0; t < rows; ++t) y[c] += a[t] * L::get(x[t], c);
+}
+
+template <class L>
+TARGET void axpy_rows_avx2(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  axpy_rows_avx2_from<L>(a, x, rows, y, n, 0);
 }
 
 // _MM_FROUND_TO_NEAREST_INT: round to nearest, ties to even, as f32_to_f16.
@@ -472,6 +477,25 @@ TARGET_VNNI void dot_tile(const void* w, size_t row_bytes, const void* const* x,
     case 3: return dot_tile_zmm_nx<L, Z, 3>(w, row_bytes, x, n, out);
     default: return dot_tile_zmm_nx<L, Z, 4>(w, row_bytes, x, n, out);
   }
+}
+
+// axpy_rows_avx2 with 512-bit registers: 64 floats of y (four registers)
+// through every row, each element with the same FMAs in the same row
+// order; the rest of y (under 64 floats) as axpy_rows_avx2 does it.
+template <class L, class Z>
+TARGET_VNNI void axpy_rows_zmm(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  constexpr int NV = 4;
+  int64_t c = 0;
+  for (; c + 16 * NV <= n; c += 16 * NV) {
+    __m512 acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = _mm512_loadu_ps(y + c + 16 * v);
+    for (int64_t t = 0; t < rows; ++t) {
+      const __m512 va = _mm512_set1_ps(a[t]);
+      for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(va, Z::load16(x[t], c + 16 * v), acc[v]);
+    }
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + c + 16 * v, acc[v]);
+  }
+  axpy_rows_avx2_from<L>(a, x, rows, y, n, c);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -600,8 +624,8 @@ const DotTable kAvx512Vnni = {
     .q4_0_q8x_tile = dot_q8x_vnni_tile<BlockQ4_0>,
     .axpy = axpy_avx2,
     .axpy_f16 = axpy_f16_avx2,
-    .axpy_rows = axpy_rows_avx2<AvxF32>,
-    .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
+    .axpy_rows = axpy_rows_zmm<AvxF32, Zmm32>,
+    .axpy_rows_f16 = axpy_rows_zmm<AvxF16, Zmm16>,
     .to_f16 = to_f16_avx2,
 };
 #endif

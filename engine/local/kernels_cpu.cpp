@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/local/cpu_dot.hpp"
+#include "engine/local/cpu_q8_gemm.hpp"
 #include "engine/local/quant.hpp"
 #include "engine/local/kernels.hpp"
 #include "engine/local/thread_pool.hpp"
@@ -21,11 +22,14 @@ namespace {
 constexpr int64_t kRowBlock = 16;  // weight rows per cache tile in matmul
 constexpr int64_t kElementChunk = 4096;
 constexpr int kTileMinRows = 16;   // activation rows from which matmul uses the multi-row tiles
+constexpr int kGemmMinRows = 8;    // activation rows from which q8_0/q4_0 matmuls use the packed GEMM
+constexpr int kPanelTiles = 4;     // GEMM weight tiles packed at once (16 rows)
 
 class CpuKernels final : public Kernels {
  public:
   explicit CpuKernels(const CpuKernelOptions& o)
       : opts_(o), pool_(o.threads), dot_(cpu::dot_table(o.allow_avx2, o.allow_avx512)),
+        gemm_(o.allow_avx2 && o.allow_avx512 ? cpu::q8_gemm() : nullptr),
         name_(std::string("cpu/") + isa_name(o) + "/" + std::to_string(pool_.threads()) + "t") {}
 
   static const char* isa_name(const CpuKernelOptions& o) {
@@ -56,11 +60,13 @@ class CpuKernels final : public Kernels {
       const float* bias;
       float* y;
       bool q8x;
+      bool gemm;  // q8_0/q4_0 through the packed prefill GEMM (cpu_q8_gemm)
+      bool q4;    // q4_0 weights
     };
     std::vector<Part> parts;
     parts.reserve(outs.size());
     int64_t total = 0;
-    bool any_q8x = false, any_f32x = false;
+    bool any_q8x = false, any_f32x = false, any_gemm = false;
     for (const MatmulOut& o : outs) {
       const TensorView& w = *o.w;
       const bool q8x = (block_size(w.type) > 1) && opts_.quantize_activations;
@@ -79,8 +85,10 @@ class CpuKernels final : public Kernels {
           tile = q8x ? dot_.q4_0_q8x_tile : nullptr;
           break;
       }
+      const bool gemm = q8x && gemm_ && n >= kGemmMinRows;
       parts.push_back({dot, tile, static_cast<const char*>(w.data), tensor_bytes(w.type, in), w.shape[1], total, o.bias,
-                       o.y, q8x});
+                       o.y, q8x, gemm, w.type == TensorType::q4_0});
+      any_gemm = any_gemm || gemm;
       total += w.shape[1];
       (q8x ? any_q8x : any_f32x) = true;
     }
@@ -92,20 +100,43 @@ class CpuKernels final : public Kernels {
     }
     if (any_q8x) {
       const int64_t nb = in / 32;
-      xq_.resize(static_cast<size_t>(n * nb));
+      if (!any_gemm) xq_.resize(static_cast<size_t>(n * nb));
+      // The GEMM's copy: groups of kGemmCols rows, the last one zero-padded.
+      const size_t gbytes = any_gemm ? gemm_->x_group_bytes(in) : 0;
+      const int64_t groups = (n + cpu::kGemmCols - 1) / cpu::kGemmCols;
+      if (any_gemm) {
+        xg_.resize(static_cast<size_t>(groups) * gbytes + 64);
+        xg_at_ = align64(xg_.data());
+        std::memset(xg_at_ + (groups - 1) * gbytes, 0, gbytes);
+      }
       pool_.parallel_for(n, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; ++i) quantize_row(TensorType::q8_0, x + i * in, xq_.data() + i * nb, in);
+        for (int64_t i = b; i < e; ++i) {
+          // With the GEMM, every quantised-activation weight takes it.
+          if (any_gemm)
+            gemm_->quantize_x(x + i * in, in, static_cast<int>(i % cpu::kGemmCols),
+                              xg_at_ + (i / cpu::kGemmCols) * gbytes);
+          else
+            quantize_row(TensorType::q8_0, x + i * in, xq_.data() + i * nb, in);
+        }
       });
-      xq.resize(static_cast<size_t>(n));
-      for (int i = 0; i < n; ++i) xq[i] = xq_.data() + i * nb;
+      if (!any_gemm) {
+        xq.resize(static_cast<size_t>(n));
+        for (int i = 0; i < n; ++i) xq[i] = xq_.data() + i * nb;
+      }
     }
     pool_.parallel_for(total, [&](int64_t g0, int64_t g1, int) {
       float tmp[std::max(cpu::kMaxTile, cpu::kRows4)], tmp2[cpu::kTileRows * cpu::kMaxTile];
+      std::vector<uint8_t> panel;
       for (const Part& p : parts) {
         const int64_t r0 = std::max(g0, p.first) - p.first, r1 = std::min(g1, p.first + p.rows) - p.first;
         if (r1 <= r0) continue;
+        if (p.gemm) {
+          gemm_part(p.wdata, p.row_bytes, p.q4, r0, r1, p.rows, in, n, p.bias, p.y, panel);
+          continue;
+        }
         const void* const* rows = p.q8x ? xq.data() : xf.data();
         const int64_t out = p.rows;
+        // (q8_0/q4_0 from kGemmMinRows rows on AVX-512 VNNI: gemm_part above.)
         // Small batches (decode) go row by row on purpose: the weights then
         // stream through memory in order, which the hardware prefetcher
         // follows; four rows read side by side measured 2-3x slower at
@@ -131,6 +162,46 @@ class CpuKernels final : public Kernels {
         }
       }
     });
+  }
+
+  // Rows [r0, r1) of a q8_0/q4_0 matrix through the packed GEMM: each
+  // panel of kPanelTiles tiles (16 rows) packed once into `panel` (this
+  // thread's: 4 x w_tile_bytes(in), 70 KB for in = 2048, reused from
+  // cache), then every activation group against each of its tiles. No
+  // copy of the weights outlives the call.
+  void gemm_part(const char* w, size_t row_bytes, bool q4, int64_t r0, int64_t r1, int64_t out, int64_t in, int n,
+                 const float* bias, float* y, std::vector<uint8_t>& panel) {
+    constexpr int R = cpu::kGemmRows, C = cpu::kGemmCols;
+    const size_t tbytes = gemm_->w_tile_bytes(in), gbytes = gemm_->x_group_bytes(in);
+    panel.resize(kPanelTiles * tbytes + 64);
+    uint8_t* const pt = align64(panel.data());
+    float res[R * C];
+    for (int64_t rb0 = r0; rb0 < r1; rb0 += kPanelTiles * R) {
+      const int64_t rb1 = std::min(rb0 + kPanelTiles * R, r1);
+      const int tiles = static_cast<int>((rb1 - rb0 + R - 1) / R);
+      for (int t = 0; t < tiles; ++t) {
+        const int64_t first = rb0 + t * R;
+        gemm_->pack_w(w + first * row_bytes, row_bytes, static_cast<int>(std::min<int64_t>(R, rb1 - first)), in, q4,
+                      pt + t * tbytes);
+      }
+      for (int i0 = 0; i0 < n; i0 += C) {
+        const int nx = std::min(C, n - i0);
+        const uint8_t* group = xg_at_ + (i0 / C) * gbytes;
+        for (int t = 0; t < tiles; ++t) {
+          gemm_->tile(pt + t * tbytes, group, in, res);
+          const int64_t first = rb0 + t * R;
+          const int nr = static_cast<int>(std::min<int64_t>(R, rb1 - first));
+          for (int j = 0; j < nx; ++j) {
+            float* yj = y + (i0 + j) * out + first;
+            for (int k = 0; k < nr; ++k) yj[k] = bias ? res[k * C + j] + bias[first + k] : res[k * C + j];
+          }
+        }
+      }
+    }
+  }
+
+  static uint8_t* align64(uint8_t* p) {
+    return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64;
   }
 
   void get_rows(const TensorView& w, const int32_t* ids, int n, float* y) override {
@@ -198,70 +269,112 @@ class CpuKernels final : public Kernels {
 
   void attention(const float* q, const AttentionShape& shape, std::span<const AttentionSeq> seqs,
                  float* out) override {
-    // One task per (query row, head); seq_of[r] finds a query row's sequence.
-    struct QRow {
+    // One task per (group of up to kMaxTile consecutive query rows of one
+    // sequence, head). The group's rows share the keys they all see, so
+    // on AVX-512 one tile call gives the scores of four keys for all of
+    // them (each score exactly what the single-key dot gives); the keys
+    // only later rows see, and keys not four to a cache block, go through
+    // the single-key dot. Softmax and the value sum then run per query row
+    // as before.
+    struct Group {
       const AttentionSeq* seq;
-      int i;
+      int i0, nq;
+      const int64_t* off;  // element offset of each position's row (KvLayerView::offset)
     };
-    std::vector<QRow> qrows;
+    constexpr int G = cpu::kMaxTile;
+    static_assert(cpu::kTileRows == cpu::kRows4, "a tile and a rows4 call take the same keys");
+    std::vector<Group> groups;
+    std::vector<std::vector<int64_t>> offsets(seqs.size());
     int max_keys = 0;
-    for (const AttentionSeq& s : seqs) {
-      for (int i = 0; i < s.n_q; ++i) qrows.push_back({&s, i});
-      max_keys = std::max(max_keys, s.pos0 + s.n_q);
+    for (size_t si = 0; si < seqs.size(); ++si) {
+      const AttentionSeq& s = seqs[si];
+      const int n_pos = s.pos0 + s.n_q;
+      offsets[si].resize(static_cast<size_t>(n_pos));
+      for (int t = 0; t < n_pos; ++t) offsets[si][t] = s.kv.offset(t);
+      for (int i = 0; i < s.n_q; i += G) groups.push_back({&s, i, std::min(G, s.n_q - i), offsets[si].data()});
+      max_keys = std::max(max_keys, n_pos);
     }
     const int hd = shape.head_dim, n_heads = shape.n_heads, group = n_heads / shape.n_kv_heads;
     const int64_t q_width = static_cast<int64_t>(n_heads) * hd;
-    const int64_t tasks = static_cast<int64_t>(qrows.size()) * n_heads;
+    const int64_t n_groups = static_cast<int64_t>(groups.size());
+    const int64_t tasks = n_groups * n_heads;
     pool_.parallel_for(tasks, [&](int64_t b, int64_t e, int) {
-      std::vector<float> scores(static_cast<size_t>(max_keys));
+      std::vector<float> scores(static_cast<size_t>(G) * max_keys);
       std::vector<const void*> vrows(static_cast<size_t>(max_keys));
       for (int64_t task = b; task < e; ++task) {
-        const QRow& qr = qrows[task / n_heads];
+        // Groups from both ends in turn (0, last, 1, last - 1, ...): a later
+        // group sees more keys, so each thread's contiguous range of tasks
+        // gets a like share of the work.
+        const int64_t k = task / n_heads;
+        const Group& g = groups[static_cast<size_t>(k % 2 ? n_groups - 1 - k / 2 : k / 2)];
         const int h = static_cast<int>(task % n_heads);
-        const AttentionSeq& s = *qr.seq;
-        const int row = s.q_row + qr.i;
-        const int n_keys = s.pos0 + qr.i + 1;
-        const void* qh = q + row * q_width + h * hd;
+        const AttentionSeq& s = *g.seq;
         const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
-        float max = -INFINITY;
         const bool half = s.kv.type == KvType::f16;
         const size_t row_bytes = static_cast<size_t>(s.kv.row_stride) * kv_element_bytes(s.kv.type);
+        const cpu::DotFn dot = half ? dot_.f16 : dot_.f32;
+        const cpu::Dot4Fn rows4 = half ? dot_.f16_rows4 : dot_.f32_rows4;
+        // (Tiles only for head sizes that are multiples of 8: with a scalar
+        // tail of 4 to 7 elements the tile and the single-key dot were
+        // measured to differ in the last bit.)
+        const cpu::DotTileFn tile = hd % 8 ? nullptr : half ? dot_.f16_tile : dot_.f32_tile;
         auto k_at = [&](int t) -> const void* {
-          return half ? static_cast<const void*>(s.kv.k_row_f16(t) + kv_off) : s.kv.k_row(t) + kv_off;
+          return half ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.k) + g.off[t] + kv_off)
+                      : static_cast<const void*>(s.kv.k + g.off[t] + kv_off);
         };
-        for (int t = 0; t < n_keys;) {
-          // Four keys in one block are evenly spaced: one rows4 call gives
-          // the four dots the single-row call would. Only for a prefill
-          // chunk, whose queries reuse the keys from cache; a decode step
-          // streams each key once, in order, row by row.
-          float d[cpu::kRows4];
-          int got = 1;
-          if (s.n_q > 1 && t + cpu::kRows4 <= n_keys &&
-              t / s.kv.block_size == (t + cpu::kRows4 - 1) / s.kv.block_size) {
-            (half ? dot_.f16_rows4 : dot_.f32_rows4)(k_at(t), row_bytes, qh, hd, d);
-            got = cpu::kRows4;
-          } else {
-            (half ? dot_.f16 : dot_.f32)(k_at(t), &qh, 1, hd, d);
+        const void* qh[G];
+        for (int j = 0; j < g.nq; ++j) qh[j] = q + (s.q_row + g.i0 + j) * q_width + h * hd;
+        // Raw dot products: scores[j * max_keys + t] for query row j.
+        const int shared = s.pos0 + g.i0 + 1;  // keys every row of the group sees
+        float d[cpu::kTileRows * G];
+        for (int t = 0; t < shared;) {
+          // Rows within one cache block are evenly spaced; four of them
+          // make a tile (prefill chunks only: a decode step streams each
+          // key once, in order, row by row).
+          const int block_end = std::min(shared, (t / s.kv.block_size + 1) * s.kv.block_size);
+          for (; s.n_q > 1 && t + cpu::kTileRows <= block_end; t += cpu::kTileRows) {
+            if (tile) {
+              tile(k_at(t), row_bytes, qh, g.nq, hd, d);
+              for (int r = 0; r < cpu::kTileRows; ++r)
+                for (int j = 0; j < g.nq; ++j) scores[j * max_keys + t + r] = d[r * g.nq + j];
+            } else {
+              for (int j = 0; j < g.nq; ++j) {
+                rows4(k_at(t), row_bytes, qh[j], hd, d);
+                for (int r = 0; r < cpu::kRows4; ++r) scores[j * max_keys + t + r] = d[r];
+              }
+            }
           }
-          for (int j = 0; j < got; ++j, ++t) {
-            scores[t] = d[j] * shape.scale;
-            max = std::max(max, scores[t]);
+          for (; t < block_end; ++t) {
+            dot(k_at(t), qh, g.nq, hd, d);
+            for (int j = 0; j < g.nq; ++j) scores[j * max_keys + t] = d[j];
           }
         }
-        float sum = 0.0f;
-        for (int t = 0; t < n_keys; ++t) {
-          scores[t] = std::exp(scores[t] - max);
-          sum += scores[t];
+        for (int j = 1; j < g.nq; ++j)
+          for (int t = shared; t <= s.pos0 + g.i0 + j; ++t) dot(k_at(t), &qh[j], 1, hd, &scores[j * max_keys + t]);
+        for (int j = 0; j < g.nq; ++j) {
+          float* sc = scores.data() + j * max_keys;
+          const int n_keys = s.pos0 + g.i0 + j + 1;
+          float max = -INFINITY;
+          for (int t = 0; t < n_keys; ++t) {
+            sc[t] = sc[t] * shape.scale;
+            max = std::max(max, sc[t]);
+          }
+          float sum = 0.0f;
+          for (int t = 0; t < n_keys; ++t) {
+            sc[t] = std::exp(sc[t] - max);
+            sum += sc[t];
+          }
+          const float inv = 1.0f / sum;
+          float* oh = out + (s.q_row + g.i0 + j) * q_width + h * hd;
+          std::fill(oh, oh + hd, 0.0f);
+          // The weights as axpy would take them, then every value row in turn.
+          for (int t = 0; t < n_keys; ++t) {
+            sc[t] = sc[t] * inv;
+            vrows[t] = half ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.v) + g.off[t] + kv_off)
+                            : static_cast<const void*>(s.kv.v + g.off[t] + kv_off);
+          }
+          (half ? dot_.axpy_rows_f16 : dot_.axpy_rows)(sc, vrows.data(), n_keys, oh, hd);
         }
-        const float inv = 1.0f / sum;
-        float* oh = out + row * q_width + h * hd;
-        std::fill(oh, oh + hd, 0.0f);
-        // The weights as axpy would take them, then every value row in turn.
-        for (int t = 0; t < n_keys; ++t) {
-          scores[t] = scores[t] * inv;
-          vrows[t] = half ? static_cast<const void*>(s.kv.v_row_f16(t) + kv_off) : s.kv.v_row(t) + kv_off;
-        }
-        (half ? dot_.axpy_rows_f16 : dot_.axpy_rows)(scores.data(), vrows.data(), n_keys, oh, hd);
       }
     });
   }
@@ -301,8 +414,11 @@ class CpuKernels final : public Kernels {
   CpuKernelOptions opts_;
   ThreadPool pool_;
   const cpu::DotTable& dot_;
+  const cpu::Q8Gemm* gemm_;  // nullptr: no AVX-512 VNNI (or not allowed)
   std::string name_;
   std::vector<BlockQ8_0> xq_;  // activations quantised for q8_0/q4_0 weights
+  std::vector<uint8_t> xg_;    // the same, packed for the GEMM (from xg_at_, 64-byte aligned)
+  uint8_t* xg_at_ = nullptr;
 };
 
 }  // namespace

@@ -189,6 +189,98 @@ TEST_CASE("attention (four keys per dot call, value rows summed in registers) eq
   }
 }
 
+TEST_CASE("prefill attention (query rows in groups sharing key tiles) equals per-key dot and axpy at model head sizes",
+          "[kernels][speed]") {
+  // As above, for head sizes 64 and 128 (whole 512-bit value chunks), 80
+  // and 100 (a 64-wide chunk plus 8-wide and scalar tails), query groups
+  // of four with a remainder, and prompts that start mid-block.
+  Rng rng(43);
+  struct Case {
+    int head_dim, n_new, pos0, block;
+  };
+  for (const Case c : {Case{64, 11, 0, 16}, Case{128, 9, 5, 4}, Case{80, 6, 13, 8}, Case{100, 5, 3, 16}}) {
+    const AttentionShape shape{4, 2, c.head_dim, 0.125f};
+    const int hd = c.head_dim, kv_dim = 2 * hd, row_stride = kv_dim + 4, n_rows = c.pos0 + c.n_new;
+    const int n_blocks = (n_rows + c.block - 1) / c.block, n_phys = n_blocks + 3;
+    std::vector<int32_t> table;
+    for (int b = 0; b < n_blocks; ++b) table.push_back((b * 5 + 2) % n_phys);  // scattered, distinct
+    const auto q = random_vec(rng, static_cast<size_t>(c.n_new * 4 * hd));
+    const auto k = random_vec(rng, static_cast<size_t>(n_rows * kv_dim), 2.0f);
+    const auto v = random_vec(rng, static_cast<size_t>(n_rows * kv_dim));
+    for (KvType type : {KvType::f32, KvType::f16}) {
+      for (bool avx512 : {true, false}) {
+        INFO(to_string(type) << ", head_dim " << hd << (avx512 ? "" : ", avx2"));
+        auto kern = make_cpu_kernels({.threads = 2, .allow_avx512 = avx512});
+        // The oracle: the AVX2 table's single-key dot and per-row axpy.
+        const cpu::DotTable& dt = cpu::dot_table(true, false);
+        auto kpool = kern->alloc(static_cast<size_t>(n_phys) * c.block * row_stride);
+        auto vpool = kern->alloc(static_cast<size_t>(n_phys) * c.block * row_stride);
+        KvLayerView view{kpool.get(), vpool.get(), c.block, static_cast<int64_t>(c.block) * row_stride, row_stride,
+                         table.data(), static_cast<int>(table.size()), n_rows, type};
+        kern->write_kv(view, 0, n_rows, kv_dim, k.data(), v.data());
+        const AttentionSeq seq{0, c.n_new, c.pos0, view};
+        std::vector<float> got(q.size());
+        kern->attention(q.data(), shape, {&seq, 1}, got.data());
+        const bool half = type == KvType::f16;
+        for (int i = 0; i < c.n_new; ++i)
+          for (int h = 0; h < 4; ++h) {
+            const int n_keys = c.pos0 + i + 1;
+            const void* qh = q.data() + (i * 4 + h) * hd;
+            const int64_t off = (h / 2) * hd;
+            std::vector<float> sc(static_cast<size_t>(n_keys));
+            float max = -INFINITY;
+            for (int t = 0; t < n_keys; ++t) {
+              float d;
+              if (half) dt.f16(view.k_row_f16(t) + off, &qh, 1, hd, &d);
+              else dt.f32(view.k_row(t) + off, &qh, 1, hd, &d);
+              sc[t] = d * shape.scale;
+              max = std::max(max, sc[t]);
+            }
+            float sum = 0.0f;
+            for (int t = 0; t < n_keys; ++t) {
+              sc[t] = std::exp(sc[t] - max);
+              sum += sc[t];
+            }
+            const float inv = 1.0f / sum;
+            std::vector<float> want(static_cast<size_t>(hd), 0.0f);
+            for (int t = 0; t < n_keys; ++t) {
+              if (half) dt.axpy_f16(sc[t] * inv, view.v_row_f16(t) + off, want.data(), hd);
+              else dt.axpy(sc[t] * inv, view.v_row(t) + off, want.data(), hd);
+            }
+            for (int e = 0; e < hd; ++e) REQUIRE(got[(i * 4 + h) * hd + e] == want[e]);
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("the AVX-512 value sum (axpy_rows, 512-bit) equals the AVX2 one bit for bit", "[kernels][speed]") {
+  Rng rng(47);
+  const cpu::DotTable& z = cpu::dot_table(true), &a = cpu::dot_table(true, false);
+  for (int64_t n : {8, 24, 64, 72, 100, 128, 136, 200}) {
+    for (int64_t rows : {1, 5, 33}) {
+      const auto w = random_vec(rng, static_cast<size_t>(rows));
+      const auto xf = random_vec(rng, static_cast<size_t>(rows * n), 2.0f);
+      std::vector<uint16_t> xh(xf.size());
+      for (size_t i = 0; i < xf.size(); ++i) xh[i] = f32_to_f16(xf[i]);
+      std::vector<const void*> pf, ph;
+      for (int64_t t = 0; t < rows; ++t) {
+        pf.push_back(xf.data() + t * n);
+        ph.push_back(xh.data() + t * n);
+      }
+      const auto y0 = random_vec(rng, static_cast<size_t>(n));
+      auto y1 = y0, y2 = y0, y3 = y0, y4 = y0;
+      z.axpy_rows(w.data(), pf.data(), rows, y1.data(), n);
+      a.axpy_rows(w.data(), pf.data(), rows, y2.data(), n);
+      z.axpy_rows_f16(w.data(), ph.data(), rows, y3.data(), n);
+      a.axpy_rows_f16(w.data(), ph.data(), rows, y4.data(), n);
+      INFO(n << " elements, " << rows << " rows");
+      REQUIRE(y1 == y2);
+      REQUIRE(y3 == y4);
+    }
+  }
+}
+
 TEST_CASE("the thread pool runs every index exactly once, spinning or parked", "[thread_pool]") {
   for (const auto spin : {std::chrono::microseconds(0), std::chrono::microseconds(200), std::chrono::microseconds(100000)}) {
     for (int threads : {2, 3}) {
