@@ -6,6 +6,7 @@
 #include <cpuid.h>
 #endif
 
+#include "engine/local/cpu_hsum16.hpp"
 #include "engine/local/quant.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -105,6 +106,15 @@ void axpy_rows_f16_plain(const float* a, const void* const* x, int64_t rows, flo
   for (int64_t t = 0; t < rows; ++t) axpy_f16_plain(a[t], static_cast<const uint16_t*>(x[t]), y, n);
 }
 
+// Two axpy_rows calls in turn (also the AVX2 tables' form: with 256-bit
+// registers one sum already has eight chains side by side).
+template <void (*AxpyRows)(const float*, const void* const*, int64_t, float*, int64_t)>
+void axpy_rows2_by_one(const float* a0, const float* a1, const void* const* x, int64_t rows0, int64_t rows1, float* y0,
+                       float* y1, int64_t n) {
+  AxpyRows(a0, x, rows0, y0, n);
+  AxpyRows(a1, x, rows1, y1, n);
+}
+
 void to_f16_plain(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
 }
@@ -128,6 +138,8 @@ const DotTable kPlain = {
     .axpy_f16 = axpy_f16_plain,
     .axpy_rows = axpy_rows_plain,
     .axpy_rows_f16 = axpy_rows_f16_plain,
+    .axpy_rows2 = axpy_rows2_by_one<axpy_rows_plain>,
+    .axpy_rows2_f16 = axpy_rows2_by_one<axpy_rows_f16_plain>,
     .to_f16 = to_f16_plain,
 };
 
@@ -454,6 +466,21 @@ TARGET_VNNI void dot_tile_zmm_nx(const void* w, size_t row_bytes, const void* co
     }
   }
   const bool tail8 = i + 8 <= n;
+  if constexpr (NX == 4) {
+    if (n % 8 == 0) {  // no scalar tail: the 8-wide tail into lanes 0-7, then 16 sums at once
+      if (tail8)
+        for (int r = 0; r < R; ++r) {
+          const __m512 w8 = _mm512_zextps256_ps512(L::load8(wr[r], i));
+          for (int j = 0; j < NX; ++j)
+            acc[r][j] = _mm512_mask3_fmadd_ps(w8, _mm512_maskz_loadu_ps(0x00ff, x[j] + i), acc[r][j], 0x00ff);
+        }
+      __m512 v[16];  // v[4j + r]: zmm_hsum16's lane 4r + j is then hsum(acc[r][j])
+      for (int r = 0; r < R; ++r)
+        for (int j = 0; j < NX; ++j) v[4 * j + r] = acc[r][j];
+      _mm512_storeu_ps(out, zmm_hsum16(v));
+      return;
+    }
+  }
   for (int r = 0; r < R; ++r) {
     const __m256 w8 = tail8 ? L::load8(wr[r], i) : _mm256_setzero_ps();
     for (int j = 0; j < NX; ++j) {
@@ -496,6 +523,47 @@ TARGET_VNNI void axpy_rows_zmm(const float* a, const void* const* x, int64_t row
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + c + 16 * v, acc[v]);
   }
   axpy_rows_avx2_from<L>(a, x, rows, y, n, c);
+}
+
+// axpy_rows_zmm for two sums over the same value rows: per element of
+// y0 (y1) the FMAs of axpy_rows_zmm over rows [0, rows0) ([0, rows1)) in
+// row order, each value loaded once for both; the rest of y (under 64
+// floats) as axpy_rows_avx2 does it.
+template <class L, class Z>
+TARGET_VNNI void axpy_rows2_zmm(const float* a0, const float* a1, const void* const* x, int64_t rows0, int64_t rows1,
+                                float* y0, float* y1, int64_t n) {
+  constexpr int NV = 4;
+  int64_t c = 0;
+  for (; c + 16 * NV <= n; c += 16 * NV) {
+    __m512 p[NV], q[NV];
+    for (int v = 0; v < NV; ++v) {
+      p[v] = _mm512_loadu_ps(y0 + c + 16 * v);
+      q[v] = _mm512_loadu_ps(y1 + c + 16 * v);
+    }
+    int64_t t = 0;
+    for (; t < rows0 && t < rows1; ++t) {
+      const __m512 va = _mm512_set1_ps(a0[t]), vb = _mm512_set1_ps(a1[t]);
+      for (int v = 0; v < NV; ++v) {
+        const __m512 xv = Z::load16(x[t], c + 16 * v);
+        p[v] = _mm512_fmadd_ps(va, xv, p[v]);
+        q[v] = _mm512_fmadd_ps(vb, xv, q[v]);
+      }
+    }
+    for (int64_t u = t; u < rows0; ++u) {
+      const __m512 va = _mm512_set1_ps(a0[u]);
+      for (int v = 0; v < NV; ++v) p[v] = _mm512_fmadd_ps(va, Z::load16(x[u], c + 16 * v), p[v]);
+    }
+    for (int64_t u = t; u < rows1; ++u) {
+      const __m512 vb = _mm512_set1_ps(a1[u]);
+      for (int v = 0; v < NV; ++v) q[v] = _mm512_fmadd_ps(vb, Z::load16(x[u], c + 16 * v), q[v]);
+    }
+    for (int v = 0; v < NV; ++v) {
+      _mm512_storeu_ps(y0 + c + 16 * v, p[v]);
+      _mm512_storeu_ps(y1 + c + 16 * v, q[v]);
+    }
+  }
+  axpy_rows_avx2_from<L>(a0, x, rows0, y0, n, c);
+  axpy_rows_avx2_from<L>(a1, x, rows1, y1, n, c);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -599,6 +667,8 @@ const DotTable kAvx2 = {
     .axpy_f16 = axpy_f16_avx2,
     .axpy_rows = axpy_rows_avx2<AvxF32>,
     .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
+    .axpy_rows2 = axpy_rows2_by_one<axpy_rows_avx2<AvxF32>>,
+    .axpy_rows2_f16 = axpy_rows2_by_one<axpy_rows_avx2<AvxF16>>,
     .to_f16 = to_f16_avx2,
 };
 
@@ -626,6 +696,8 @@ const DotTable kAvx512Vnni = {
     .axpy_f16 = axpy_f16_avx2,
     .axpy_rows = axpy_rows_zmm<AvxF32, Zmm32>,
     .axpy_rows_f16 = axpy_rows_zmm<AvxF16, Zmm16>,
+    .axpy_rows2 = axpy_rows2_zmm<AvxF32, Zmm32>,
+    .axpy_rows2_f16 = axpy_rows2_zmm<AvxF16, Zmm16>,
     .to_f16 = to_f16_avx2,
 };
 #endif

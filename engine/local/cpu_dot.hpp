@@ -68,6 +68,14 @@ struct DotTable {
   // of value rows). x[t] points to floats, or to halves for the _f16 form.
   void (*axpy_rows)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
   void (*axpy_rows_f16)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
+  // axpy_rows(a0, x, rows0, y0, n) then axpy_rows(a1, x, rows1, y1, n),
+  // rows0 <= rows1, with exactly their results: two query rows' value sums
+  // over the same value rows, their dependency chains side by side (one
+  // sum's chain of FMAs per element is latency-bound).
+  using AxpyRows2Fn = void (*)(const float* a0, const float* a1, const void* const* x, int64_t rows0, int64_t rows1,
+                               float* y0, float* y1, int64_t n);
+  AxpyRows2Fn axpy_rows2 = nullptr;
+  AxpyRows2Fn axpy_rows2_f16 = nullptr;
   // y[i] = f16(x[i]), rounded to nearest, ties to even (as f32_to_f16)
   void (*to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
 };

@@ -1,0 +1,64 @@
+// The two-row value sum of attention (DotTable::axpy_rows2: two query
+// rows' sums over the same value rows, side by side) writes exactly what
+// two axpy_rows calls write, in every table (AVX-512, AVX2, plain), for
+// f32 and f16 value rows, head sizes with and without a part under 64
+// floats, and row counts that are equal, one apart (consecutive query
+// rows) or further apart either way round.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "engine/local/cpu_dot.hpp"
+#include "engine/local/quant.hpp"
+#include "local_forward/random_model.hpp"
+
+using namespace troupe::engine::local;
+using troupe::testing::Rng;
+
+namespace {
+
+std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.uniform(a);
+  return v;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("two value sums at once equal two axpy_rows calls bit for bit", "[kernels][speed]") {
+  Rng rng(61);
+  const cpu::DotTable* tables[] = {&cpu::dot_table(true), &cpu::dot_table(true, false), &cpu::dot_table(false)};
+  const std::pair<int64_t, int64_t> row_pairs[] = {{1, 1}, {1, 2}, {5, 6}, {33, 34}, {7, 7}, {3, 20}, {20, 3}};
+  for (const cpu::DotTable* dt : tables) {
+    for (int64_t n : {8, 64, 72, 128, 136, 200}) {
+      for (auto [rows0, rows1] : row_pairs) {
+        const int64_t rows = std::max(rows0, rows1);
+        const auto a0 = random_vec(rng, static_cast<size_t>(rows)), a1 = random_vec(rng, static_cast<size_t>(rows));
+        const auto xf = random_vec(rng, static_cast<size_t>(rows * n), 2.0f);
+        std::vector<uint16_t> xh(xf.size());
+        for (size_t i = 0; i < xf.size(); ++i) xh[i] = f32_to_f16(xf[i]);
+        std::vector<const void*> pf, ph;
+        for (int64_t t = 0; t < rows; ++t) {
+          pf.push_back(xf.data() + t * n);
+          ph.push_back(xh.data() + t * n);
+        }
+        for (bool half : {false, true}) {
+          const auto start0 = random_vec(rng, static_cast<size_t>(n)), start1 = random_vec(rng, static_cast<size_t>(n));
+          auto want0 = start0, want1 = start1, got0 = start0, got1 = start1;
+          const void* const* x = half ? ph.data() : pf.data();
+          (half ? dt->axpy_rows_f16 : dt->axpy_rows)(a0.data(), x, rows0, want0.data(), n);
+          (half ? dt->axpy_rows_f16 : dt->axpy_rows)(a1.data(), x, rows1, want1.data(), n);
+          (half ? dt->axpy_rows2_f16 : dt->axpy_rows2)(a0.data(), a1.data(), x, rows0, rows1, got0.data(), got1.data(),
+                                                       n);
+          INFO((half ? "f16" : "f32") << ", " << n << " elements, rows " << rows0 << " and " << rows1);
+          REQUIRE(same_bits(got0, want0));
+          REQUIRE(same_bits(got1, want1));
+        }
+      }
+    }
+  }
+}
