@@ -36,8 +36,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/local/cuda/cuda_host.hpp"
 #include "engine/local/cuda/cuda_launch.hpp"
 #include "engine/local/cuda/cuda_plan.hpp"
+#include "engine/local/cuda/upload_arena.hpp"
 #include "engine/local/quant.hpp"
 
 namespace troupe::engine::local {
@@ -49,17 +51,15 @@ using cuda::AttnSeqDesc;
 using cuda::GemvBatch;
 using cuda::KvWriteDesc;
 using cuda_plan::MatmulPath;
+using cuda_host::code_for;
+using cuda_host::cuda_text;
+using cuda_host::parallel_for;
+using cuda_host::UploadArena;
 
 // Elements of the f16 tile a quantised matrix is dequantised into for cuBLAS.
 constexpr int64_t kDequantTileElements = int64_t{32} << 20;
 // Each of the two pinned staging buffers of upload_weights.
 constexpr size_t kStagingBytes = size_t{64} << 20;
-
-std::string cuda_text(cudaError_t e) { return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")"; }
-
-ErrorCode code_for(cudaError_t e) {
-  return e == cudaErrorMemoryAllocation ? ErrorCode::unsupported : ErrorCode::internal;
-}
 
 std::string shape_text(const TensorView& t) {
   std::string s = "{";
@@ -70,124 +70,6 @@ std::string shape_text(const TensorView& t) {
 std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }
 
 bool quantised(TensorType t) { return t == TensorType::q8_0 || t == TensorType::q4_0; }
-
-// Runs f(begin, end) over [0, n) on up to 16 threads, ranges of at least
-// `grain` items each; the caller's thread takes the first range.
-template <class F>
-void parallel_for(int64_t n, int64_t grain, F&& f) {
-  const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t threads = std::min<int64_t>({hw, 16, (n + grain - 1) / std::max<int64_t>(grain, 1)});
-  if (threads <= 1) {
-    f(int64_t{0}, n);
-    return;
-  }
-  const int64_t chunk = (n + threads - 1) / threads;
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t) {
-    const int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back([&f, b, e] { f(b, e); });
-  }
-  f(int64_t{0}, std::min(n, chunk));
-  for (auto& th : pool) th.join();
-}
-
-// Pinned host memory plus device memory for small uploads (step arrays,
-// descriptors, block tables): upload() copies into the pinned buffer and
-// queues one async H2D copy. Space is handed out front to back and never
-// reused before reset(): when a buffer is full a larger one is taken and
-// the full one retired (queued kernels may still read it), so every device
-// pointer handed out stays valid until reset(). reset() may only be called
-// when no queued or deferred op still needs earlier uploads (begin_step
-// after flushing, or after a stream sync); it waits for the last copy (so
-// no pinned byte is overwritten before the GPU has read it; device bytes
-// are safe by stream order) and frees retired buffers after a stream sync.
-class UploadArena {
- public:
-  UploadArena() = default;
-  UploadArena(const UploadArena&) = delete;
-  UploadArena& operator=(const UploadArena&) = delete;
-  ~UploadArena() {
-    if (done_) cudaEventSynchronize(done_);
-    for (auto& c : retired_) free_chunk(c);
-    free_chunk(current_);
-    if (done_) cudaEventDestroy(done_);
-  }
-
-  // Changes whenever earlier device copies may have been overwritten.
-  uint64_t generation() const { return generation_; }
-
-  cudaError_t reset(cudaStream_t stream) {
-    if (pending_) {
-      pending_ = false;
-      if (cudaError_t e = cudaEventSynchronize(done_); e != cudaSuccess) return e;
-    }
-    if (!retired_.empty()) {
-      if (cudaError_t e = cudaStreamSynchronize(stream); e != cudaSuccess) return e;
-      for (auto& c : retired_) free_chunk(c);
-      retired_.clear();
-    }
-    offset_ = 0;
-    ++generation_;
-    return cudaSuccess;
-  }
-
-  cudaError_t upload(const void* src, size_t bytes, cudaStream_t stream, const void** out) {
-    const size_t need = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-    if (offset_ + need > current_.capacity)
-      if (cudaError_t e = add_chunk(std::max<size_t>({need, current_.capacity * 2, size_t{1} << 20}));
-          e != cudaSuccess)
-        return e;
-    std::memcpy(current_.host + offset_, src, bytes);
-    if (cudaError_t e = cudaMemcpyAsync(current_.device + offset_, current_.host + offset_, bytes,
-                                        cudaMemcpyHostToDevice, stream);
-        e != cudaSuccess)
-      return e;
-    if (cudaError_t e = cudaEventRecord(done_, stream); e != cudaSuccess) return e;
-    pending_ = true;
-    *out = current_.device + offset_;
-    offset_ += need;
-    return cudaSuccess;
-  }
-
- private:
-  struct Chunk {
-    char* host = nullptr;
-    char* device = nullptr;
-    size_t capacity = 0;
-  };
-  cudaError_t add_chunk(size_t capacity) {
-    if (!done_)
-      if (cudaError_t e = cudaEventCreateWithFlags(&done_, cudaEventDisableTiming); e != cudaSuccess) {
-        done_ = nullptr;
-        return e;
-      }
-    Chunk c;
-    if (cudaError_t e = cudaHostAlloc(reinterpret_cast<void**>(&c.host), capacity, cudaHostAllocDefault);
-        e != cudaSuccess)
-      return e;
-    if (cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&c.device), capacity); e != cudaSuccess) {
-      cudaFreeHost(c.host);
-      return e;
-    }
-    c.capacity = capacity;
-    if (current_.capacity) retired_.push_back(current_);
-    current_ = c;
-    offset_ = 0;
-    return cudaSuccess;
-  }
-  static void free_chunk(Chunk& c) {
-    if (c.host) cudaFreeHost(c.host);
-    if (c.device) cudaFree(c.device);
-    c = Chunk{};
-  }
-
-  Chunk current_;
-  std::vector<Chunk> retired_;
-  size_t offset_ = 0;
-  cudaEvent_t done_ = nullptr;
-  bool pending_ = false;
-  uint64_t generation_ = 0;
-};
 
 struct DeviceMatrix {
   std::string name;
@@ -913,71 +795,6 @@ Result<std::unique_ptr<Kernels>> make_cuda_kernels(const CudaKernelOptions& opti
                                              std::to_string(count) + " device(s) found (valid: 0.." +
                                              std::to_string(count - 1) + ")"};
   return CudaKernels::create(options.device);
-}
-
-int cuda_device_count() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return count;
-}
-
-std::string describe_cuda_devices() {
-  int count = 0;
-  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
-    cudaGetLastError();
-    return "no usable CUDA device or driver (cudaGetDeviceCount: " + cuda_text(e) + ")";
-  }
-  if (count == 0) return "no CUDA device found";
-  std::string out = std::to_string(count) + " device(s):";
-  for (int d = 0; d < count; ++d) {
-    cudaDeviceProp prop{};
-    if (cudaError_t e = cudaGetDeviceProperties(&prop, d); e != cudaSuccess) {
-      out += " #" + std::to_string(d) + " (cudaGetDeviceProperties: " + cuda_text(e) + ")";
-      continue;
-    }
-    char mem[32];
-    std::snprintf(mem, sizeof mem, "%.1f GiB", static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
-    out += std::string(d ? ";" : "") + " #" + std::to_string(d) + " " + prop.name + ", " + mem + ", sm_" +
-           std::to_string(prop.major) + std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) +
-           " SMs";
-  }
-  return out;
-}
-
-Result<double> measure_cuda_copy_bandwidth(int device, size_t bytes, int repeats) {
-  int count = cuda_device_count();
-  if (device < 0 || device >= count)
-    return Error{ErrorCode::unsupported, "no CUDA device " + std::to_string(device) + " (" + describe_cuda_devices() + ")"};
-  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
-    return Error{ErrorCode::unsupported, "cudaSetDevice: " + cuda_text(e)};
-  repeats = std::max(repeats, 1);
-  void *a = nullptr, *b = nullptr;
-  cudaEvent_t start = nullptr, stop = nullptr;
-  auto cleanup = [&] {
-    if (a) cudaFree(a);
-    if (b) cudaFree(b);
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
-    cudaGetLastError();
-  };
-  cudaError_t e = cudaMalloc(&a, bytes);
-  if (e == cudaSuccess) e = cudaMalloc(&b, bytes);
-  if (e == cudaSuccess) e = cudaMemset(a, 1, bytes);
-  if (e == cudaSuccess) e = cudaEventCreate(&start);
-  if (e == cudaSuccess) e = cudaEventCreate(&stop);
-  if (e == cudaSuccess) e = cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);  // warm-up
-  if (e == cudaSuccess) e = cudaEventRecord(start);
-  for (int i = 0; i < repeats && e == cudaSuccess; ++i) e = cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
-  if (e == cudaSuccess) e = cudaEventRecord(stop);
-  if (e == cudaSuccess) e = cudaEventSynchronize(stop);
-  float ms = 0.0f;
-  if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);
-  cleanup();
-  if (e != cudaSuccess) return Error{code_for(e), "copy bandwidth: " + cuda_text(e)};
-  return 2.0 * static_cast<double>(bytes) * repeats / (static_cast<double>(ms) / 1000.0);
 }
 
 }  // namespace troupe::engine::local
