@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/local_engine_flags.hpp"
 #include "common/json_writer.hpp"
 #include "engine/local/model_loader.hpp"
 #include "engine/local/speed_bench.hpp"
@@ -70,8 +71,12 @@ double roofline_fraction(const Row& row, size_t weight_bytes) {
 }
 
 int do_bench(const BenchArgs& a) {
-  KvType kv = KvType::f32;
-  if (a.kv_type == "f16") kv = KvType::f16;
+  auto parsed_kv = parse_kv_type(a.kv_type);  // checked by --kv-type's validator
+  if (!parsed_kv.ok()) {
+    print_error("bench: --kv-type: " + parsed_kv.error().message);
+    return 2;
+  }
+  const KvType kv = *parsed_kv;
   auto weights = load_model(a.model);
   if (!weights.ok()) {
     print_error(a.model + ": " + weights.error().message);
@@ -214,8 +219,8 @@ void add_bench_command(CLI::App& app, Action& action) {
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-o,--output", a->output, "Output format: md, json or csv")
       ->capture_default_str()->check(CLI::IsMember({"md", "json", "csv"}));
-  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f32 or f16")
-      ->capture_default_str()->check(CLI::IsMember({"f32", "f16"}));
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type: f32, f16 or bf16")
+      ->capture_default_str()->check(kv_type_validator());
   cmd->callback([a, &action] { action = [a] { return do_bench(*a); }; });
 }
 

@@ -35,6 +35,17 @@ inline CLI::Validator context_tokens_validator() {
       "TOKENS");
 }
 
+// --kv-type (generate, serve, bench): f32, f16 or bf16, checked by
+// engine::local::parse_kv_type, whose error names the value and the choices.
+inline CLI::Validator kv_type_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto t = engine::local::parse_kv_type(text);
+        return t.ok() ? std::string() : t.error().message;
+      },
+      "f32|f16|bf16");
+}
+
 struct LocalEngineFlags {
   engine::local::LocalEngineOptions options;
   int kv_mb = 256;
@@ -47,9 +58,11 @@ struct LocalEngineFlags {
                    "chatml | llama3 | llama2 (default: recognised from the model file)");
     cmd.add_option("--threads,-t", options.threads, "Compute threads (default: all cores)");
     cmd.add_option("--kv-mb", kv_mb, "KV cache budget in MiB")->capture_default_str();
-    cmd.add_option("--kv-type", kv_type, "KV cache element type: f32, or f16 (half the bytes per token)")
+    cmd.add_option("--kv-type", kv_type,
+                   "KV cache element type: f32, or f16 or bf16 (half the bytes per token; keys and values rounded "
+                   "to 16 bits)")
         ->capture_default_str()
-        ->check(CLI::IsMember({"f32", "f16"}));
+        ->check(kv_type_validator());
     cmd.add_option("--device", device, "Where the model computes: cpu, cuda or cuda:N (a GPU, in a build with CUDA)")
         ->capture_default_str()
         ->check(CLI::Validator(
@@ -69,7 +82,7 @@ struct LocalEngineFlags {
   engine::local::LocalEngineOptions resolved() const {
     auto o = options;
     o.kv_budget_bytes = static_cast<size_t>(kv_mb) << 20;
-    o.kv_type = kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
+    if (auto t = engine::local::parse_kv_type(kv_type); t.ok()) o.kv_type = *t;  // checked by --kv-type's validator
     if (auto d = engine::local::parse_device(device); d.ok()) o.device = *d;  // checked by --device's validator
     return o;
   }

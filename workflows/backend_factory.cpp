@@ -94,7 +94,9 @@ Result<std::shared_ptr<engine::Backend>> make_backend(const BackendConfig& cfg) 
     o.kv_budget_bytes = static_cast<size_t>(cfg.kv_mb) << 20;
     o.model_name = cfg.model;
     o.context_length = cfg.context_length;
-    o.kv_type = cfg.kv_type == "f16" ? engine::local::KvType::f16 : engine::local::KvType::f32;
+    auto kv_type = engine::local::parse_kv_type(cfg.kv_type);
+    if (!kv_type.ok()) return kv_type.error();
+    o.kv_type = *kv_type;
     auto device = engine::local::parse_device(cfg.device);
     if (!device.ok()) return device.error();
     o.device = *device;

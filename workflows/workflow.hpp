@@ -30,7 +30,7 @@
 //     chat_template: chatml       # local: override the model file's template (chatml | llama3 | llama2)
 //     threads: 0                  # local: compute threads (0 = all cores)
 //     kv_mb: 256                  # local: KV cache budget in MiB
-//     kv_type: f32                # local: KV cache element type, f32 | f16 (half the bytes per token)
+//     kv_type: f32                # local: KV cache element type, f32 | f16 | bf16 (16-bit: half the bytes per token)
 //     device: cpu                 # local: cpu | cuda | cuda:N (a GPU; the build must have CUDA)
 //     context: 4096               # local: tokens per sequence (default: the model file's)
 //   store:
@@ -121,7 +121,7 @@ struct BackendConfig {
   std::string chat_template;  // "" = from the model file; chatml | llama3 | llama2
   int threads = 0;            // 0 = all cores
   int kv_mb = 256;            // KV cache budget
-  std::string kv_type = "f32";  // KV cache element type: f32 | f16
+  std::string kv_type = "f32";  // KV cache element type: f32 | f16 | bf16 (checked by engine::local::parse_kv_type)
   std::string device = "cpu";   // local: cpu | cuda | cuda:N (engine/local/device.hpp)
   int context_length = 0;     // YAML `context`: tokens per sequence; 0 = the model file's
   // Several endpoints behind one router (engine/router, docs/routing.md).

@@ -23,6 +23,7 @@
 #include "common/json_writer.hpp"
 #include "common/yaml_read.hpp"
 #include "engine/local/device.hpp"
+#include "engine/local/kernels.hpp"
 #include "workflows/param_file.hpp"
 #include "workflows/pipeline_rules.hpp"
 
@@ -437,7 +438,10 @@ void Loader::load_backend(const Section& top, Workflow& wf) const {
     b.kv_mb = get_int(*f);
     at_least(*f, b.kv_mb, 1);
   }
-  if (auto* f = s.find("kv_type")) b.kv_type = get_choice(*f, {"f32", "f16"});
+  if (auto* f = s.find("kv_type")) {
+    b.kv_type = get_string(*f);
+    if (auto t = engine::local::parse_kv_type(b.kv_type); !t.ok()) fail(f->mark(), f->path + ": " + t.error().message);
+  }
   if (auto* f = s.find("device")) {
     b.device = get_string(*f);
     if (auto d = engine::local::parse_device(b.device); !d.ok()) fail(f->mark(), f->path + ": " + d.error().message);

@@ -98,12 +98,20 @@ void axpy_f16_plain(float a, const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
+void axpy_bf16_plain(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * bf16_to_f32(x[i]);
+}
+
 void axpy_rows_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
   for (int64_t t = 0; t < rows; ++t) axpy_plain(a[t], static_cast<const float*>(x[t]), y, n);
 }
 
 void axpy_rows_f16_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
   for (int64_t t = 0; t < rows; ++t) axpy_f16_plain(a[t], static_cast<const uint16_t*>(x[t]), y, n);
+}
+
+void axpy_rows_bf16_plain(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) {
+  for (int64_t t = 0; t < rows; ++t) axpy_bf16_plain(a[t], static_cast<const uint16_t*>(x[t]), y, n);
 }
 
 // Two axpy_rows calls in turn (also the AVX2 tables' form: with 256-bit
@@ -117,6 +125,10 @@ void axpy_rows2_by_one(const float* a0, const float* a1, const void* const* x, i
 
 void to_f16_plain(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
+}
+
+void to_bf16_plain(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
 }
 
 const DotTable kPlain = {
@@ -136,11 +148,15 @@ const DotTable kPlain = {
     .q4_0_q8x_rows4 = rows4_by_one<dot_q8x_plain<BlockQ4_0>>,
     .axpy = axpy_plain,
     .axpy_f16 = axpy_f16_plain,
+    .axpy_bf16 = axpy_bf16_plain,
     .axpy_rows = axpy_rows_plain,
     .axpy_rows_f16 = axpy_rows_f16_plain,
+    .axpy_rows_bf16 = axpy_rows_bf16_plain,
     .axpy_rows2 = axpy_rows2_by_one<axpy_rows_plain>,
     .axpy_rows2_f16 = axpy_rows2_by_one<axpy_rows_f16_plain>,
+    .axpy_rows2_bf16 = axpy_rows2_by_one<axpy_rows_bf16_plain>,
     .to_f16 = to_f16_plain,
+    .to_bf16 = to_bf16_plain,
 };
 
 // ---- AVX2 / FMA / F16C -------------------------------------------------------
@@ -351,8 +367,16 @@ TARGET void axpy_f16_avx2(float a, const uint16_t* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * f16(x[i]);
 }
 
+TARGET void axpy_bf16_avx2(float a, const uint16_t* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, AvxBF16::load8(x, i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * bf16_to_f32(x[i]);
+}
+
 // NV vectors of 8 floats of y at offset c, through every row: per element
-// the FMAs of axpy_avx2 (or axpy_f16_avx2), in row order.
+// the FMAs of axpy_avx2 (or axpy_f16_avx2, axpy_bf16_avx2), in row order.
 template <class L, int NV>
 TARGET inline void axpy_rows_chunk(const float* a, const void* const* x, int64_t rows, float* y, int64_t c) {
   __m256 acc[NV];
@@ -384,6 +408,29 @@ TARGET void to_f16_avx2(const float* x, uint16_t* y, int64_t n) {
   for (; i + 8 <= n; i += 8)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) y[i] = f32_to_f16(x[i]);
+}
+
+// f32_to_bf16 on eight floats at once, in integer arithmetic: bits + 0x7fff
+// + (bit 16 of bits), then the top 16 bits (round to nearest, ties to
+// even; a carry into the exponent rounds up to the next power of two or to
+// inf, as it should); a NaN keeps its top bits with the quiet bit set.
+TARGET void to_bf16_avx2(const float* x, uint16_t* y, int64_t n) {
+  const __m256i round = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i quiet = _mm256_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(b, 16), one);
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(round, odd)), 16);
+    const __m256i nan_bits = _mm256_or_si256(_mm256_srli_epi32(b, 16), quiet);
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs_mask), inf);
+    const __m256i h = _mm256_blendv_epi8(rounded, nan_bits, is_nan);
+    // Each 32-bit lane holds 0..0xffff, so the unsigned-saturating pack is exact.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+  }
+  for (; i < n; ++i) y[i] = f32_to_bf16(x[i]);
 }
 
 // ---- AVX-512 VNNI (256-bit, EVEX) --------------------------------------------
@@ -665,11 +712,15 @@ const DotTable kAvx2 = {
     .q4_0_q8x_rows4 = dot_q8x_avx2_rows4<BlockQ4_0>,
     .axpy = axpy_avx2,
     .axpy_f16 = axpy_f16_avx2,
+    .axpy_bf16 = axpy_bf16_avx2,
     .axpy_rows = axpy_rows_avx2<AvxF32>,
     .axpy_rows_f16 = axpy_rows_avx2<AvxF16>,
+    .axpy_rows_bf16 = axpy_rows_avx2<AvxBF16>,
     .axpy_rows2 = axpy_rows2_by_one<axpy_rows_avx2<AvxF32>>,
     .axpy_rows2_f16 = axpy_rows2_by_one<axpy_rows_avx2<AvxF16>>,
+    .axpy_rows2_bf16 = axpy_rows2_by_one<axpy_rows_avx2<AvxBF16>>,
     .to_f16 = to_f16_avx2,
+    .to_bf16 = to_bf16_avx2,
 };
 
 const DotTable kAvx512Vnni = {
@@ -694,11 +745,15 @@ const DotTable kAvx512Vnni = {
     .q4_0_q8x_tile = dot_q8x_vnni_tile<BlockQ4_0>,
     .axpy = axpy_avx2,
     .axpy_f16 = axpy_f16_avx2,
+    .axpy_bf16 = axpy_bf16_avx2,
     .axpy_rows = axpy_rows_zmm<AvxF32, Zmm32>,
     .axpy_rows_f16 = axpy_rows_zmm<AvxF16, Zmm16>,
+    .axpy_rows_bf16 = axpy_rows_zmm<AvxBF16, ZmmB16>,
     .axpy_rows2 = axpy_rows2_zmm<AvxF32, Zmm32>,
     .axpy_rows2_f16 = axpy_rows2_zmm<AvxF16, Zmm16>,
+    .axpy_rows2_bf16 = axpy_rows2_zmm<AvxBF16, ZmmB16>,
     .to_f16 = to_f16_avx2,
+    .to_bf16 = to_bf16_avx2,
 };
 #endif
 

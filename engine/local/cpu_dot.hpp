@@ -61,13 +61,16 @@ struct DotTable {
   DotTileFn q4_0_q8x_tile = nullptr;
   // y[i] += a * x[i]
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
-  // y[i] += a * x[i] for x in f16
+  // y[i] += a * x[i] for x in f16 (bf16)
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n) = nullptr;
+  void (*axpy_bf16)(float a, const uint16_t* x, float* y, int64_t n) = nullptr;
   // axpy(a[t], x[t], y, n) for t = 0 .. rows-1 in turn, with exactly its
   // results, y kept in registers across the rows (attention's weighted sum
-  // of value rows). x[t] points to floats, or to halves for the _f16 form.
+  // of value rows). x[t] points to floats, or to halves (bfloat16s) for the
+  // _f16 (_bf16) form, whose results are exactly axpy_f16's (axpy_bf16's).
   void (*axpy_rows)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
   void (*axpy_rows_f16)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
+  void (*axpy_rows_bf16)(const float* a, const void* const* x, int64_t rows, float* y, int64_t n) = nullptr;
   // axpy_rows(a0, x, rows0, y0, n) then axpy_rows(a1, x, rows1, y1, n),
   // rows0 <= rows1, with exactly their results: two query rows' value sums
   // over the same value rows, their dependency chains side by side (one
@@ -76,8 +79,12 @@ struct DotTable {
                                float* y0, float* y1, int64_t n);
   AxpyRows2Fn axpy_rows2 = nullptr;
   AxpyRows2Fn axpy_rows2_f16 = nullptr;
-  // y[i] = f16(x[i]), rounded to nearest, ties to even (as f32_to_f16)
+  AxpyRows2Fn axpy_rows2_bf16 = nullptr;
+  // y[i] = f16(x[i]), rounded to nearest, ties to even (exactly f32_to_f16)
   void (*to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
+  // y[i] = bf16(x[i]), rounded to nearest, ties to even, NaN kept a quiet
+  // NaN (exactly f32_to_bf16)
+  void (*to_bf16)(const float* x, uint16_t* y, int64_t n) = nullptr;
 };
 
 // The AVX-512 VNNI table when avx2 and avx512 are true and the CPU has

@@ -5,8 +5,6 @@
 
 namespace troupe::engine::local {
 
-const char* to_string(KvType t) { return t == KvType::f16 ? "f16" : "f32"; }
-
 std::shared_ptr<float[]> Kernels::alloc(size_t n) { return std::shared_ptr<float[]>(new float[n]()); }
 
 // Uninitialised: a KV pool's pages are only touched when rows are written.

@@ -44,6 +44,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -52,13 +54,36 @@
 namespace troupe::engine::local {
 
 // The element type of cached keys and values: float32 (the default; the
-// forward pass is then exactly as before), or IEEE half, which halves the
-// cache's bytes per token at a small rounding cost (keys and values are
-// rounded to f16 when written; attention computes in float32).
-enum class KvType { f32, f16 };
-const char* to_string(KvType t);
-// Bytes of one cached element of type t (4 or 2).
-inline size_t kv_element_bytes(KvType t) { return t == KvType::f16 ? 2 : 4; }
+// forward pass is then exactly as before), IEEE half (f16) or bfloat16
+// (bf16: the top 16 bits of a float32), each of which halves the cache's
+// bytes per token at a small rounding cost: keys and values are rounded to
+// nearest, ties to even, when written (NaN stays NaN; quant.hpp's
+// f32_to_f16 / f32_to_bf16), and attention computes in float32. f16 keeps
+// 11 significant bits within +-65504; bf16 keeps 8 over float32's range.
+enum class KvType { f32, f16, bf16 };
+
+inline const char* to_string(KvType t) {
+  switch (t) {
+    case KvType::f16: return "f16";
+    case KvType::bf16: return "bf16";
+    case KvType::f32: break;
+  }
+  return "f32";
+}
+
+// The one parser of a KV type named in text (`--kv-type` on generate, serve
+// and bench; `kv_type:` in workflow backends and the daemon config):
+// exactly "f32", "f16" or "bf16"; anything else is an invalid_argument
+// error quoting the text and listing the choices. Inline (header-only) so
+// that a loader can check a name without linking the engine.
+inline Result<KvType> parse_kv_type(std::string_view text) {
+  for (KvType t : {KvType::f32, KvType::f16, KvType::bf16})
+    if (text == to_string(t)) return t;
+  return Error{ErrorCode::invalid_argument, "KV type '" + std::string(text) + "': expected f32, f16 or bf16"};
+}
+
+// Bytes of one cached element of type t (4, or 2 for f16 and bf16).
+inline size_t kv_element_bytes(KvType t) { return t == KvType::f32 ? 4 : 2; }
 
 // One sequence's keys and values of one layer, wherever they live. Rows
 // (one per token position, `kv_dim` = n_kv_heads * head_dim elements each)
@@ -66,9 +91,9 @@ inline size_t kv_element_bytes(KvType t) { return t == KvType::f16 ? 2 : 4; }
 // maps a sequence's logical block (position / block_size) to a physical
 // block index. Position p is at
 //   k + block_table[p / block_size] * block_stride + (p % block_size) * row_stride
-// and likewise for v, counted in elements of `type`: for KvType::f16 the
-// storage at k and v holds uint16_t halves (k_row_f16()), for f32 floats
-// (k_row()). A contiguous cache is the special case of one block
+// and likewise for v, counted in elements of `type`: for the 2-byte types
+// (f16, bf16) the storage at k and v holds uint16_t elements (k_row_16()),
+// for f32 floats (k_row()). A contiguous cache is the special case of one block
 // of context-length rows (block_table = {s} for sequence s). A paged cache
 // passes its pool's per-layer base pointers, its layout, and the sequence's
 // block table; blocks may be shared between sequences (prefix sharing) as
@@ -89,8 +114,9 @@ struct KvLayerView {
   }
   float* k_row(int pos) const { return k + offset(pos); }  // type == f32
   float* v_row(int pos) const { return v + offset(pos); }
-  uint16_t* k_row_f16(int pos) const { return reinterpret_cast<uint16_t*>(k) + offset(pos); }  // type == f16
-  uint16_t* v_row_f16(int pos) const { return reinterpret_cast<uint16_t*>(v) + offset(pos); }
+  // type == f16 or bf16: the row's 16-bit elements (halves or bfloat16s)
+  uint16_t* k_row_16(int pos) const { return reinterpret_cast<uint16_t*>(k) + offset(pos); }
+  uint16_t* v_row_16(int pos) const { return reinterpret_cast<uint16_t*>(v) + offset(pos); }
 };
 
 // Queries of one sequence inside a batch's query rows: rows
@@ -183,8 +209,8 @@ class Kernels {
   // when neox, by angle pos * theta^(-2j/head_dim).
   virtual void rope(float* x, int n, int n_heads, int head_dim, const int32_t* pos, float theta, bool neox) = 0;
   // Stores n rows of new keys and values (kv_dim floats each) for positions
-  // pos0 .. pos0+n-1 of one sequence into its cache (rounded to f16, ties
-  // to even, when kv.type is f16).
+  // pos0 .. pos0+n-1 of one sequence into its cache (rounded to nearest,
+  // ties to even, when kv.type is f16 or bf16: f32_to_f16 / f32_to_bf16).
   virtual void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) = 0;
   // Causal scaled dot-product attention for every sequence in `seqs`:
   // out rows (n_heads * head_dim floats) for the q rows each names.

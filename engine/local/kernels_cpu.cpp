@@ -305,11 +305,12 @@ class CpuKernels final : public Kernels {
   }
 
   void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
-    if (kv.type == KvType::f16) {
+    if (kv.type != KvType::f32) {
+      const auto narrow = kv.type == KvType::f16 ? dot_.to_f16 : dot_.to_bf16;
       for (int i = 0; i < n; ++i) {
         const int64_t at = static_cast<int64_t>(i) * kv_dim;
-        dot_.to_f16(k + at, kv.k_row_f16(pos0 + i), kv_dim);
-        dot_.to_f16(v + at, kv.v_row_f16(pos0 + i), kv_dim);
+        narrow(k + at, kv.k_row_16(pos0 + i), kv_dim);
+        narrow(v + at, kv.v_row_16(pos0 + i), kv_dim);
       }
       return;
     }
@@ -362,17 +363,18 @@ class CpuKernels final : public Kernels {
         const int h = static_cast<int>(task % n_heads);
         const AttentionSeq& s = *g.seq;
         const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
-        const bool half = s.kv.type == KvType::f16;
+        const bool narrow = s.kv.type != KvType::f32;  // 16-bit elements (f16 or bf16)
+        const KvFns fn = kv_fns(s.kv.type);
         const size_t row_bytes = static_cast<size_t>(s.kv.row_stride) * kv_element_bytes(s.kv.type);
-        const cpu::DotFn dot = half ? dot_.f16 : dot_.f32;
-        const cpu::Dot4Fn rows4 = half ? dot_.f16_rows4 : dot_.f32_rows4;
+        const cpu::DotFn dot = fn.dot;
+        const cpu::Dot4Fn rows4 = fn.rows4;
         // (Tiles only for head sizes that are multiples of 8: with a scalar
         // tail of 4 to 7 elements the tile and the single-key dot were
         // measured to differ in the last bit.)
-        const cpu::DotTileFn tile = hd % 8 ? nullptr : half ? dot_.f16_tile : dot_.f32_tile;
+        const cpu::DotTileFn tile = hd % 8 ? nullptr : fn.tile;
         auto k_at = [&](int t) -> const void* {
-          return half ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.k) + g.off[t] + kv_off)
-                      : static_cast<const void*>(s.kv.k + g.off[t] + kv_off);
+          return narrow ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.k) + g.off[t] + kv_off)
+                        : static_cast<const void*>(s.kv.k + g.off[t] + kv_off);
         };
         const void* qh[G];
         for (int j = 0; j < g.nq; ++j) qh[j] = q + (s.q_row + g.i0 + j) * q_width + h * hd;
@@ -424,8 +426,8 @@ class CpuKernels final : public Kernels {
         // rows per call (each output exactly what one axpy_rows gives).
         const int all_keys = s.pos0 + g.i0 + g.nq;
         for (int t = 0; t < all_keys; ++t)
-          vrows[t] = half ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.v) + g.off[t] + kv_off)
-                          : static_cast<const void*>(s.kv.v + g.off[t] + kv_off);
+          vrows[t] = narrow ? static_cast<const void*>(reinterpret_cast<const uint16_t*>(s.kv.v) + g.off[t] + kv_off)
+                            : static_cast<const void*>(s.kv.v + g.off[t] + kv_off);
         auto out_row = [&](int j) {
           float* oh = out + (s.q_row + g.i0 + j) * q_width + h * hd;
           std::fill(oh, oh + hd, 0.0f);
@@ -436,10 +438,9 @@ class CpuKernels final : public Kernels {
         int j = 0;
         for (; j + 1 < g.nq; j += 2) {
           float *o0 = out_row(j), *o1 = out_row(j + 1);
-          (half ? dot_.axpy_rows2_f16 : dot_.axpy_rows2)(weights(j), weights(j + 1), vrows.data(), n_keys(j),
-                                                         n_keys(j + 1), o0, o1, hd);
+          fn.axpy_rows2(weights(j), weights(j + 1), vrows.data(), n_keys(j), n_keys(j + 1), o0, o1, hd);
         }
-        if (j < g.nq) (half ? dot_.axpy_rows_f16 : dot_.axpy_rows)(weights(j), vrows.data(), n_keys(j), out_row(j), hd);
+        if (j < g.nq) fn.axpy_rows(weights(j), vrows.data(), n_keys(j), out_row(j), hd);
       }
     });
   }
@@ -476,6 +477,24 @@ class CpuKernels final : public Kernels {
   }
 
  private:
+  // The dot table's functions attention uses for one KV element type.
+  struct KvFns {
+    cpu::DotFn dot;
+    cpu::Dot4Fn rows4;
+    cpu::DotTileFn tile;  // nullptr where the table has none
+    void (*axpy_rows)(const float*, const void* const*, int64_t, float*, int64_t);
+    cpu::DotTable::AxpyRows2Fn axpy_rows2;
+  };
+  KvFns kv_fns(KvType t) const {
+    switch (t) {
+      case KvType::f16: return {dot_.f16, dot_.f16_rows4, dot_.f16_tile, dot_.axpy_rows_f16, dot_.axpy_rows2_f16};
+      case KvType::bf16:
+        return {dot_.bf16, dot_.bf16_rows4, dot_.bf16_tile, dot_.axpy_rows_bf16, dot_.axpy_rows2_bf16};
+      case KvType::f32: break;
+    }
+    return {dot_.f32, dot_.f32_rows4, dot_.f32_tile, dot_.axpy_rows, dot_.axpy_rows2};
+  }
+
   CpuKernelOptions opts_;
   ThreadPool pool_;
   const cpu::DotTable& dot_;

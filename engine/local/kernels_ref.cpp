@@ -69,12 +69,13 @@ class ReferenceKernels final : public Kernels {
 
   void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
     for (int i = 0; i < n; ++i) {
-      if (kv.type == KvType::f16) {
-        uint16_t* kd = kv.k_row_f16(pos0 + i);
-        uint16_t* vd = kv.v_row_f16(pos0 + i);
+      if (kv.type != KvType::f32) {
+        uint16_t (*const narrow)(float) = kv.type == KvType::f16 ? f32_to_f16 : f32_to_bf16;
+        uint16_t* kd = kv.k_row_16(pos0 + i);
+        uint16_t* vd = kv.v_row_16(pos0 + i);
         for (int c = 0; c < kv_dim; ++c) {
-          kd[c] = f32_to_f16(k[static_cast<int64_t>(i) * kv_dim + c]);
-          vd[c] = f32_to_f16(v[static_cast<int64_t>(i) * kv_dim + c]);
+          kd[c] = narrow(k[static_cast<int64_t>(i) * kv_dim + c]);
+          vd[c] = narrow(v[static_cast<int64_t>(i) * kv_dim + c]);
         }
         continue;
       }
@@ -95,8 +96,9 @@ class ReferenceKernels final : public Kernels {
     // Row t's keys (values) of one kv head as float32, from either cache type.
     auto row = [&](const KvLayerView& kv, bool keys, int t, int64_t off, std::vector<float>& buf) -> const float* {
       if (kv.type == KvType::f32) return (keys ? kv.k_row(t) : kv.v_row(t)) + off;
-      const uint16_t* h = (keys ? kv.k_row_f16(t) : kv.v_row_f16(t)) + off;
-      for (int c = 0; c < hd; ++c) buf[c] = f16_to_f32(h[c]);
+      float (*const widen)(uint16_t) = kv.type == KvType::f16 ? f16_to_f32 : bf16_to_f32;
+      const uint16_t* h = (keys ? kv.k_row_16(t) : kv.v_row_16(t)) + off;
+      for (int c = 0; c < hd; ++c) buf[c] = widen(h[c]);
       return buf.data();
     };
     for (const AttentionSeq& s : seqs) {

@@ -10,10 +10,14 @@ Result<std::unique_ptr<KvCache>> KvCache::create(KvCacheConfig cfg, std::shared_
     return Error{ErrorCode::invalid_argument, "kv cache: n_layers, kv_dim and block_size must be positive"};
   const size_t block_bytes = static_cast<size_t>(cfg.block_size) * static_cast<size_t>(cfg.kv_dim) *
                              kv_element_bytes(cfg.type);
+  // Storage and block copies count floats: a 2-byte type (f16, bf16) needs
+  // an even number of elements per block.
   if (block_bytes % sizeof(float) != 0)
-    return Error{ErrorCode::invalid_argument, "kv cache: a block of " + std::to_string(cfg.block_size) + " rows of " +
-                                                  std::to_string(cfg.kv_dim) + " " + to_string(cfg.type) +
-                                                  " elements is not a whole number of floats"};
+    return Error{ErrorCode::invalid_argument,
+                 "kv cache: a block of " + std::to_string(cfg.block_size) + " rows of " + std::to_string(cfg.kv_dim) +
+                     " " + to_string(cfg.type) + " elements is not a whole number of floats (" +
+                     std::to_string(kv_element_bytes(cfg.type)) +
+                     "-byte elements need an even block_size * kv_dim)"};
   size_t per_block = 2ull * static_cast<size_t>(cfg.n_layers) * block_bytes;
   size_t n = cfg.budget_bytes / per_block;
   if (n < 1)

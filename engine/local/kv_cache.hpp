@@ -46,7 +46,7 @@ struct KvCacheConfig {
   int kv_dim = 0;           // n_kv_heads * head_dim
   int block_size = 16;      // token positions per block
   size_t budget_bytes = 0;  // K and V of all layers
-  KvType type = KvType::f32;  // element type of the stored rows (f16: half the bytes per block)
+  KvType type = KvType::f32;  // element type of the stored rows (f16, bf16: half the bytes per block)
 };
 
 struct KvCacheStats {
@@ -71,7 +71,7 @@ class KvCache {
   const KvCacheStats& stats() const { return stats_; }
 
   // Storage of one layer: n_blocks * block_size * kv_dim elements of
-  // config().type (floats, or uint16_t halves for KvType::f16).
+  // config().type (floats, or uint16_t elements for the 2-byte types f16 and bf16).
   float* k_base(int layer) { return k_[static_cast<size_t>(layer)].get(); }
   float* v_base(int layer) { return v_[static_cast<size_t>(layer)].get(); }
 

@@ -44,7 +44,7 @@ struct LocalEngineOptions {
   int max_running = 64;
   std::string model_name;      // "" = the file name without extension
   int context_length = 0;      // tokens per sequence; 0 = the model file's; < 0 is an error
-  KvType kv_type = KvType::f32;  // f16 halves the KV bytes per token (rounding K and V to half)
+  KvType kv_type = KvType::f32;  // f16 or bf16 halves the KV bytes per token (rounding K and V to 16 bits)
   Device device;               // cpu (default), or cuda:N (an error when this build or machine has none)
 };
 

@@ -49,6 +49,12 @@ TEST_CASE("troupe bench prints a llama-bench table for every thread count and te
   CHECK(count(json.output, "\"kv_bytes_per_token\":256") == 6);
   CHECK(count(json.output, "\"test\":\"tg4@pp20x2\"") == 2);
 
+  auto bf16 = run_troupe(common + " --kv-type bf16 -o json");
+  INFO(bf16.output);
+  REQUIRE(bf16.exit_code == 0);
+  CHECK(count(bf16.output, "\"kv_bytes_per_token\":256") == 6);  // half of f32's 512
+  CHECK(count(bf16.output, "\"type_kv\":\"bf16\"") == 6);
+
   auto csv = run_troupe("bench " + shell_quote(model) + " -p 8 -n 0 -t 1 -r 1 -o csv");
   REQUIRE(csv.exit_code == 0);
   CHECK(count(csv.output, "\n") == 2);  // header and one row
@@ -61,6 +67,9 @@ TEST_CASE("troupe bench names what is wrong with its input", "[cli][bench]") {
   CHECK(missing.output.find("none.gguf") != std::string::npos);
   CHECK(run_troupe("bench m.gguf -o xml").exit_code == 2);
   CHECK(run_troupe("bench m.gguf -t 0").exit_code == 2);
+  auto bad_kv = run_troupe("bench m.gguf --kv-type q8_0");
+  CHECK(bad_kv.exit_code == 2);
+  CHECK(bad_kv.output.find("--kv-type: KV type 'q8_0': expected f32, f16 or bf16") != std::string::npos);
   const std::string model = dir.file("m.gguf");
   REQUIRE(run_troupe("mkmodel --arch llama --dim 64 --layers 1 --heads 4 --kv-heads 4 --ffn 64 --vocab 300 "
                      "--context 32 --seed 1 -o " + shell_quote(model)).exit_code == 0);

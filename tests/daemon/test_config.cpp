@@ -103,3 +103,23 @@ TEST_CASE("daemon config: only a loopback host may go without a token, the addre
     CHECK_THAT(r.error().message, Catch::Contains("without a token"));
   }
 }
+
+TEST_CASE("daemon config: a local backend's kv_type takes f32, f16 or bf16, and another value is named at the value",
+          "[daemon][config]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("wf"));
+  for (const char* type : {"f32", "f16", "bf16"}) {
+    auto c = daemon::parse_daemon_config(std::string("workflows_dir: wf\nbackends:\n  gpu:\n    kind: local\n"
+                                                     "    model_file: m.gguf\n    kv_type: ") +
+                                             type + "\n",
+                                         dir.file("troupe.yaml"));
+    INFO(type << ": " << (c.ok() ? std::string("ok") : c.error().message));
+    REQUIRE(c.ok());
+    CHECK(c->backends[0].config.kv_type == type);
+  }
+  auto bad = daemon::parse_daemon_config(
+      "workflows_dir: wf\nbackends:\n  gpu: {kind: local, model_file: m.gguf, kv_type: half}\n", dir.file("troupe.yaml"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("backends.gpu") && Catch::Contains("'half'") &&
+                                      Catch::Contains("expected f32, f16 or bf16"));
+}

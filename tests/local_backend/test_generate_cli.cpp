@@ -57,3 +57,20 @@ TEST_CASE("troupe generate refuses --context 0, negative and non-integer values,
     CHECK_THAT(r.output, Catch::Contains(says));
   }
 }
+
+TEST_CASE("troupe generate takes --kv-type f32, f16 and bf16, and names a bad one with the choices",
+          "[local_backend][cli]") {
+  testing::TempDir dir;
+  const std::string model = shell_quote(model_with_context_64(dir));
+  for (const char* type : {"f32", "f16", "bf16"}) {
+    auto r = run_troupe("generate " + model + " -p hello -n 4 --threads 1 --kv-mb 4 --kv-type " + type);
+    INFO(type << ": " << r.output);
+    CHECK(r.exit_code == 0);
+  }
+  for (const char* bad : {"bf8", "BF16", "f64"}) {
+    auto r = run_troupe("generate " + model + " -p hello -n 4 --kv-type " + bad);
+    INFO(bad << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(std::string("--kv-type: KV type '") + bad + "': expected f32, f16 or bf16"));
+  }
+}

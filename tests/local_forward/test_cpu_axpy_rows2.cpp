@@ -1,7 +1,7 @@
 // The two-row value sum of attention (DotTable::axpy_rows2: two query
 // rows' sums over the same value rows, side by side) writes exactly what
 // two axpy_rows calls write, in every table (AVX-512, AVX2, plain), for
-// f32 and f16 value rows, head sizes with and without a part under 64
+// f32, f16 and bf16 value rows, head sizes with and without a part under 64
 // floats, and row counts that are equal, one apart (consecutive query
 // rows) or further apart either way round.
 #include <catch2/catch.hpp>
@@ -39,22 +39,32 @@ TEST_CASE("two value sums at once equal two axpy_rows calls bit for bit", "[kern
         const int64_t rows = std::max(rows0, rows1);
         const auto a0 = random_vec(rng, static_cast<size_t>(rows)), a1 = random_vec(rng, static_cast<size_t>(rows));
         const auto xf = random_vec(rng, static_cast<size_t>(rows * n), 2.0f);
-        std::vector<uint16_t> xh(xf.size());
-        for (size_t i = 0; i < xf.size(); ++i) xh[i] = f32_to_f16(xf[i]);
-        std::vector<const void*> pf, ph;
+        std::vector<uint16_t> xh(xf.size()), xb(xf.size());
+        for (size_t i = 0; i < xf.size(); ++i) {
+          xh[i] = f32_to_f16(xf[i]);
+          xb[i] = f32_to_bf16(xf[i]);
+        }
+        std::vector<const void*> pf, ph, pb;
         for (int64_t t = 0; t < rows; ++t) {
           pf.push_back(xf.data() + t * n);
           ph.push_back(xh.data() + t * n);
+          pb.push_back(xb.data() + t * n);
         }
-        for (bool half : {false, true}) {
+        struct Kind {
+          const char* name;
+          const void* const* x;
+          decltype(dt->axpy_rows) one;
+          cpu::DotTable::AxpyRows2Fn two;
+        };
+        for (const Kind& k : {Kind{"f32", pf.data(), dt->axpy_rows, dt->axpy_rows2},
+                              Kind{"f16", ph.data(), dt->axpy_rows_f16, dt->axpy_rows2_f16},
+                              Kind{"bf16", pb.data(), dt->axpy_rows_bf16, dt->axpy_rows2_bf16}}) {
           const auto start0 = random_vec(rng, static_cast<size_t>(n)), start1 = random_vec(rng, static_cast<size_t>(n));
           auto want0 = start0, want1 = start1, got0 = start0, got1 = start1;
-          const void* const* x = half ? ph.data() : pf.data();
-          (half ? dt->axpy_rows_f16 : dt->axpy_rows)(a0.data(), x, rows0, want0.data(), n);
-          (half ? dt->axpy_rows_f16 : dt->axpy_rows)(a1.data(), x, rows1, want1.data(), n);
-          (half ? dt->axpy_rows2_f16 : dt->axpy_rows2)(a0.data(), a1.data(), x, rows0, rows1, got0.data(), got1.data(),
-                                                       n);
-          INFO((half ? "f16" : "f32") << ", " << n << " elements, rows " << rows0 << " and " << rows1);
+          k.one(a0.data(), k.x, rows0, want0.data(), n);
+          k.one(a1.data(), k.x, rows1, want1.data(), n);
+          k.two(a0.data(), a1.data(), k.x, rows0, rows1, got0.data(), got1.data(), n);
+          INFO(k.name << ", " << n << " elements, rows " << rows0 << " and " << rows1);
           REQUIRE(same_bits(got0, want0));
           REQUIRE(same_bits(got1, want1));
         }

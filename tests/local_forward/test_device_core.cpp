@@ -144,15 +144,67 @@ TEST_CASE("the KV cache keeps its rows in the backend's memory and copies blocks
 }
 
 TEST_CASE("a KV cache whose blocks are not whole floats is refused, naming the sizes", "[device]") {
+  for (KvType type : {KvType::f16, KvType::bf16}) {
+    KvCacheConfig c;
+    c.n_layers = 1;
+    c.kv_dim = 3;
+    c.block_size = 1;
+    c.type = type;
+    c.budget_bytes = 1 << 20;
+    auto made = KvCache::create(c);
+    REQUIRE_FALSE(made.ok());
+    CHECK_THAT(made.error().message, Catch::Contains(std::string("1 rows of 3 ") + to_string(type) + " elements") &&
+                                         Catch::Contains("2-byte elements need an even block_size * kv_dim"));
+    c.block_size = 2;  // 6 elements of 2 bytes: three floats
+    CHECK(KvCache::create(c).ok());
+  }
+}
+
+TEST_CASE("copy-on-write in a bf16 KV cache copies a block's 2-byte rows whole", "[device]") {
+  // 4 rows of 6 bf16 elements: a block of 48 bytes, 12 floats per buffer.
+  auto rec = std::make_shared<RecordingKernels>();
   KvCacheConfig c;
-  c.n_layers = 1;
-  c.kv_dim = 3;
-  c.block_size = 1;
-  c.type = KvType::f16;
-  c.budget_bytes = 1 << 20;
-  auto made = KvCache::create(c);
-  REQUIRE_FALSE(made.ok());
-  CHECK_THAT(made.error().message, Catch::Contains("1 rows of 3 f16 elements"));
+  c.n_layers = 2;
+  c.kv_dim = 6;
+  c.block_size = 4;
+  c.type = KvType::bf16;
+  c.budget_bytes = 8 * 2 * 2 * 4 * 6 * 2;  // 8 blocks
+  auto made = KvCache::create(c, rec);
+  REQUIRE(made.ok());
+  KvCache& kv = **made;
+  REQUIRE(kv.n_blocks() == 8);
+  CHECK(kv.bytes_per_block() == 2 * 2 * 4 * 6 * 2);
+  std::vector<int32_t> toks{1, 2, 3, 4, 5, 6};
+  auto opened = kv.open(toks);
+  REQUIRE(kv.reserve(opened.seq, 6));
+  // Rows written as write_kv would, through a KvLayerView of 16-bit rows.
+  const auto& table = kv.block_table(opened.seq);
+  for (int l = 0; l < 2; ++l) {
+    const KvLayerView view{kv.k_base(l), kv.v_base(l), 4, 4 * 6, 6, table.data(), static_cast<int>(table.size()), 6,
+                           KvType::bf16};
+    std::vector<float> k(36), v(36);
+    for (int i = 0; i < 36; ++i) {
+      k[static_cast<size_t>(i)] = 1.0f + static_cast<float>(100 * l + i) / 256.0f;
+      v[static_cast<size_t>(i)] = -k[static_cast<size_t>(i)];
+    }
+    rec->write_kv(view, 0, 6, 6, k.data(), v.data());
+  }
+  kv.append(opened.seq, toks);
+  auto child = kv.fork(opened.seq);
+  REQUIRE(kv.reserve(child, 1));
+  REQUIRE(rec->copied.size() == 1);
+  const auto& cp = rec->copied[0];
+  CHECK(cp.buffers == 4);
+  CHECK(cp.block_floats == 12);
+  for (int l = 0; l < 2; ++l)
+    for (float* base : {kv.k_base(l), kv.v_base(l)}) {
+      const auto* h = reinterpret_cast<const uint16_t*>(base);
+      // The copy holds the 2 written rows of the shared block, element for element.
+      for (int e = 0; e < 2 * 6; ++e) {
+        CHECK(h[static_cast<size_t>(cp.to) * 24 + e] == h[static_cast<size_t>(cp.from) * 24 + e]);
+        CHECK(h[static_cast<size_t>(cp.to) * 24 + e] != 0);
+      }
+    }
 }
 
 TEST_CASE("a transformer uploads its weights once and names each pass's integer arrays once", "[device]") {

@@ -433,8 +433,17 @@ TEST_CASE("a local backend needs model_file, its paths are relative to the workf
                              "/srv/flows/test.yaml");
   REQUIRE(half.ok());
   CHECK(half->backend.kv_type == "f16");
-  CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: q8\n")
-            .find("expected one of f32, f16") != std::string::npos);
+  auto bf16 = parse_workflow("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: bf16\n",
+                             "/srv/flows/test.yaml");
+  REQUIRE(bf16.ok());
+  CHECK(bf16->backend.kv_type == "bf16");
+  // The value is checked by engine::local::parse_kv_type: the error is at
+  // the value, names it and lists the choices.
+  const std::string bad = parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: q8\n");
+  CHECK_THAT(bad, Catch::Contains(":5:") && Catch::Contains("backend.kv_type") && Catch::Contains("'q8'") &&
+                      Catch::Contains("expected f32, f16 or bf16"));
+  CHECK_THAT(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  kv_type: BF16\n"),
+             Catch::Contains("'BF16'"));
   CHECK(parse_error("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n  chat_template: vicuna\n")
             .find("expected one of chatml, llama3, llama2") != std::string::npos);
 }

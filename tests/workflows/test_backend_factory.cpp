@@ -48,7 +48,8 @@ TEST_CASE("a local backend's `context` key overrides the model's context length"
   CHECK_THAT(res->choices[0].finish_detail, Catch::Contains("context of 32 tokens"));
 }
 
-TEST_CASE("a local backend's `kv_type: f16` halves the KV bytes per token: the same kv_mb holds twice the tokens",
+TEST_CASE("a local backend's `kv_type: f16` or `bf16` halves the KV bytes per token: the same kv_mb holds twice "
+          "the tokens",
           "[workflows][backend]") {
   testing::TempDir dir;
   engine::local::RandomModelOptions m;
@@ -63,11 +64,11 @@ TEST_CASE("a local backend's `kv_type: f16` halves the KV bytes per token: the s
   const std::string model = dir.file("m.gguf");
   REQUIRE(engine::local::write_random_model(m, model).ok());
   // K and V of 8 layers x 256 floats: 16 KiB per token in f32, so kv_mb 1
-  // holds 64 tokens; in f16 it holds 128, more than the context of 100. The
+  // holds 64 tokens; in f16 or bf16 it holds 128, more than the context of 100. The
   // prompt alone is longer than 64 tokens, so the f32 run fails whether or
   // not the random model would stop early.
   std::vector<Result<engine::GenerateResult>> results;
-  for (const char* kv_type : {"f32", "f16"}) {
+  for (const char* kv_type : {"f32", "f16", "bf16"}) {
     testing::write_file(dir.file("flow.yaml"), std::string("pipeline: spoc\nbackend:\n  kind: local\n  model_file: m.gguf\n"
                                                            "  threads: 1\n  kv_mb: 1\n  kv_type: ") +
                                                    kv_type + "\n");
@@ -86,10 +87,12 @@ TEST_CASE("a local backend's `kv_type: f16` halves the KV bytes per token: the s
     (*backend)->submit(std::move(r), [&p](Result<engine::GenerateResult> res) { p.set_value(std::move(res)); });
     results.push_back(f.get());
   }
-  INFO((results[1].ok() ? std::string("ok") : results[1].error().message));
-  REQUIRE(results[1].ok());  // f16: the whole context fits
-  REQUIRE(results[1]->usage.prompt_tokens > 64);
-  CHECK(results[1]->usage.prompt_tokens + results[1]->usage.completion_tokens <= 100);
+  for (size_t i : {1, 2}) {
+    INFO((i == 1 ? "f16: " : "bf16: ") << (results[i].ok() ? std::string("ok") : results[i].error().message));
+    REQUIRE(results[i].ok());  // the whole context fits
+    REQUIRE(results[i]->usage.prompt_tokens > 64);
+    CHECK(results[i]->usage.prompt_tokens + results[i]->usage.completion_tokens <= 100);
+  }
   REQUIRE_FALSE(results[0].ok());  // f32: the prompt outgrows the 64-token budget
   CHECK_THAT(results[0].error().message, Catch::Contains("KV"));
 }
@@ -125,4 +128,17 @@ TEST_CASE("a local backend's `device` key reaches the engine: a GPU this build o
     REQUIRE_FALSE(backend.ok());
     CHECK_THAT(backend.error().message, Catch::Contains("device cuda:0") || Catch::Contains("CUDA"));
   }
+}
+
+TEST_CASE("a local backend config with a KV type the loader would refuse is an error naming it", "[workflows][backend]") {
+  // make_backend reads kv_type through engine::local::parse_kv_type too, so
+  // a config built in code (not by the loader) cannot pass a bad type on.
+  workflows::BackendConfig cfg;
+  cfg.kind = workflows::BackendKind::local;
+  cfg.model_file = "unused.gguf";
+  cfg.kv_type = "f8";
+  auto backend = workflows::make_backend(cfg);
+  REQUIRE_FALSE(backend.ok());
+  CHECK(backend.error().code == ErrorCode::invalid_argument);
+  CHECK_THAT(backend.error().message, Catch::Contains("'f8'") && Catch::Contains("expected f32, f16 or bf16"));
 }
