@@ -247,8 +247,13 @@ bool run_model(const Shape& s, TensorType type, const Options& o, double bandwid
     rows.push_back({s.name, to_string(type), "prefill " + std::to_string(o.prompt), 1, best * 1e6,
                     o.prompt / best, -1});
   }
-  // Decode at each batch size: a context of o.context tokens, then steps.
-  for (int batch : o.batches) {
+  // Decode at each batch size: a context of o.context tokens, then steps,
+  // with CUDA graphs (the default); batch 1 again without, for the ratio.
+  std::vector<std::pair<int, bool>> runs;
+  for (int batch : o.batches) runs.push_back({batch, true});
+  if (std::find(o.batches.begin(), o.batches.end(), 1) != o.batches.end()) runs.push_back({1, false});
+  for (auto [batch, graphs] : runs) {
+    set_cuda_graphs(T.kernels(), graphs);
     const int max_len = o.context + o.steps + 4;
     ContiguousKvCache cache(T.config(), T.kernels(), batch, max_len, KvType::f16);
     std::vector<std::vector<int32_t>> ctx(static_cast<size_t>(batch));
@@ -269,7 +274,9 @@ bool run_model(const Shape& s, TensorType type, const Options& o, double bandwid
     std::vector<int32_t> next(static_cast<size_t>(batch));
     for (int b = 0; b < batch; ++b) next[b] = token(7 * b + 3);
     double elapsed = 0;
-    const int warm = 2;
+    // Step 1 may grow scratch buffers, step 2 sees the step's launches
+    // first, step 3 captures them: time from step 4 on.
+    const int warm = 3;
     for (int step = 0; step < warm + o.steps; ++step) {
       std::vector<BatchEntry> b;
       for (int i = 0; i < batch; ++i) b.push_back(cache.entry(i, {&next[i], 1}, o.context + step));
@@ -283,9 +290,14 @@ bool run_model(const Shape& s, TensorType type, const Options& o, double bandwid
       }
     }
     const double step_s = elapsed / o.steps;
-    rows.push_back({s.name, to_string(type), "decode", batch, step_s * 1e6, batch / step_s,
-                    static_cast<double>(decode_bytes) / step_s / bandwidth});
+    rows.push_back({s.name, to_string(type), graphs ? "decode" : "decode, no graphs", batch, step_s * 1e6,
+                    batch / step_s, static_cast<double>(decode_bytes) / step_s / bandwidth});
   }
+  if (auto g = cuda_graph_stats(T.kernels()))
+    std::fprintf(stderr, "%s %s: CUDA graphs captured %llu, steps replayed %llu, recorded steps run eagerly %llu, "
+                 "capture failures %llu\n", s.name.c_str(), to_string(type),
+                 static_cast<unsigned long long>(g->captured), static_cast<unsigned long long>(g->replayed),
+                 static_cast<unsigned long long>(g->eager_steps), static_cast<unsigned long long>(g->capture_failures));
   return true;
 }
 

@@ -11,6 +11,9 @@
 
 #include "engine/local/cuda/cuda_plan.hpp"
 #include "local_cuda/cuda_test_util.hpp"
+#ifdef TROUPE_CUDA_SIM
+#include "troupe_cuda_sim.hpp"
+#endif
 
 using namespace troupe::engine::local;
 namespace plan = troupe::engine::local::cuda_plan;
@@ -18,6 +21,10 @@ using troupe::cuda_test::random_floats;
 
 TEST_CASE("make_cuda_kernels on a machine without a usable CUDA device returns an error that says so",
           "[cuda][host]") {
+#ifdef TROUPE_CUDA_SIM
+  // The simulator has a device: take it away so this keeps testing the no-GPU path.
+  troupe::cuda_sim::ScopedDeviceCount no_device(0);
+#endif
   const std::string why = describe_cuda_devices();
   CHECK(!why.empty());
   auto k = make_cuda_kernels();
@@ -43,6 +50,9 @@ TEST_CASE("make_cuda_kernels rejects a device index past the devices found", "[c
 }
 
 TEST_CASE("measure_cuda_copy_bandwidth without a device is an error, not a crash", "[cuda][host]") {
+#ifdef TROUPE_CUDA_SIM
+  troupe::cuda_sim::ScopedDeviceCount no_device(0);
+#endif
   if (cuda_device_count() > 0) return;
   CHECK_FALSE(measure_cuda_copy_bandwidth(0, 1 << 20, 1).ok());
 }
@@ -139,6 +149,29 @@ TEST_CASE("attention launch shapes: GQA groups, grid limits, splits that cover e
     CHECK(plan::plan_attention(1, 8, 2, 256, 10, 132).ok());
     CHECK(plan::plan_attention(1, 8, 2, 256, 10, 132)->elems_per_lane == 8);
     CHECK_FALSE(plan::plan_attention(1, 0, 0, 64, 10, 132).ok());
+  }
+}
+
+TEST_CASE("attention key buckets: a plan that holds while contexts grow inside 256 keys", "[cuda][host]") {
+  CHECK(plan::attention_key_bucket(0) == 256);
+  CHECK(plan::attention_key_bucket(1) == 256);
+  CHECK(plan::attention_key_bucket(256) == 256);
+  CHECK(plan::attention_key_bucket(257) == 512);
+  CHECK(plan::attention_key_bucket(1000) == 1024);
+  CHECK(plan::attention_key_bucket(INT32_MAX) == INT32_MAX);
+  // Every context inside one bucket gets the same plan, and it covers the
+  // longest context of the bucket.
+  for (int rows : {1, 4, 64}) {
+    auto first = plan::plan_attention(rows, 14, 2, 64, plan::attention_key_bucket(513), 132);
+    REQUIRE(first.ok());
+    for (int keys = 514; keys <= 768; keys += 17) {
+      auto p = plan::plan_attention(rows, 14, 2, 64, plan::attention_key_bucket(keys), 132);
+      REQUIRE(p.ok());
+      INFO(rows << " rows, " << keys << " keys");
+      CHECK(p->splits == first->splits);
+      CHECK(p->keys_per_split == first->keys_per_split);
+      CHECK(static_cast<int64_t>(p->splits) * p->keys_per_split >= 768);
+    }
   }
 }
 

@@ -76,7 +76,7 @@ std::vector<int32_t> prompt_of(int n, int vocab, uint64_t seed) {
 
 TEST_CASE("cuda: a random qwen2-shaped model gives the CPU path's logits and greedy tokens", "[cuda][model]") {
   TROUPE_REQUIRE_CUDA_DEVICE();
-  for (KvType kv : {KvType::f32, KvType::f16}) {
+  for (KvType kv : {KvType::f32, KvType::f16, KvType::bf16}) {
     INFO(to_string(kv) << " KV");
     ModelShape shape;  // qwen2: biases, NEOX RoPE, tied output, GQA 8/2
     auto cpu = make_transformer(make_model(shape), make_cpu_kernels({.threads = 2}));

@@ -8,9 +8,9 @@
 //   matmul, cuBLAS path, f16 / q8_0 / q4_0 weights: 2e-3 (x rounded to f16,
 //       q8_0/q4_0 weights dequantised to f16);
 //   matmul, cuBLAS path, bf16 weights: 1e-2 (x rounded to bf16);
-//   get_rows, add, write_kv, copy_blocks: exact (f16 KV bit-exact);
+//   get_rows, add, write_kv, copy_blocks: exact (f16 and bf16 KV bit-exact);
 //   rmsnorm, softmax, silu_mul: 1e-5;  rope (positions < 5000): 1e-4;
-//   attention (f32 or f16 KV): 1e-5.
+//   attention (f32, f16 or bf16 KV): 1e-5.
 // Fused matmuls give exactly what matmul gives.
 #include <catch2/catch.hpp>
 
@@ -225,7 +225,7 @@ struct Pool {
   int block_size = 0, n_blocks = 0, kv_dim = 0;
   KvType type = KvType::f32;
   std::vector<float> k32, v32;      // f32 storage
-  std::vector<uint16_t> k16, v16;   // f16 storage
+  std::vector<uint16_t> k16, v16;   // f16 or bf16 storage
   std::shared_ptr<float[]> dk, dv;
 
   size_t elements() const { return static_cast<size_t>(n_blocks) * block_size * kv_dim; }
@@ -240,8 +240,9 @@ struct Pool {
       k32 = kf;
       v32 = vf;
     } else {
-      for (float f : kf) k16.push_back(f32_to_f16(f));
-      for (float f : vf) v16.push_back(f32_to_f16(f));
+      auto round = t == KvType::f16 ? f32_to_f16 : f32_to_bf16;
+      for (float f : kf) k16.push_back(round(f));
+      for (float f : vf) v16.push_back(round(f));
       k16.resize(device_floats() * 2);
       v16.resize(device_floats() * 2);
     }
@@ -267,7 +268,7 @@ struct Pool {
 
 }  // namespace
 
-TEST_CASE("cuda paged attention matches the reference: decode and chunked prefill, GQA, f32 and f16 KV",
+TEST_CASE("cuda paged attention matches the reference: decode and chunked prefill, GQA, f32, f16 and bf16 KV",
           "[cuda][ops]") {
   TROUPE_REQUIRE_CUDA_DEVICE();
   auto gpu = make_gpu();
@@ -276,7 +277,7 @@ TEST_CASE("cuda paged attention matches the reference: decode and chunked prefil
     int heads, kv_heads, hd;
   };
   for (Shape sh : {Shape{7, 7, 64}, Shape{14, 2, 64}, Shape{8, 2, 128}, Shape{4, 1, 256}, Shape{6, 3, 48}}) {
-    for (KvType type : {KvType::f32, KvType::f16}) {
+    for (KvType type : {KvType::f32, KvType::f16, KvType::bf16}) {
       for (bool prefill : {false, true}) {
         INFO(sh.heads << "/" << sh.kv_heads << " heads, head_dim " << sh.hd << ", " << to_string(type) << " KV, "
                       << (prefill ? "prefill" : "decode"));
@@ -319,11 +320,12 @@ TEST_CASE("cuda paged attention matches the reference: decode and chunked prefil
   }
 }
 
-TEST_CASE("cuda write_kv stores rows through the block table, f16 rounded to nearest even", "[cuda][ops]") {
+TEST_CASE("cuda write_kv stores rows through the block table, f16 and bf16 rounded to nearest even",
+          "[cuda][ops]") {
   TROUPE_REQUIRE_CUDA_DEVICE();
   auto gpu = make_gpu();
   auto ref = make_reference_kernels();
-  for (KvType type : {KvType::f32, KvType::f16}) {
+  for (KvType type : {KvType::f32, KvType::f16, KvType::bf16}) {
     INFO(to_string(type));
     const int kv_dim = 40, bs = 4, blocks = 8;
     Pool pool(*gpu, bs, blocks, kv_dim, type, 5);

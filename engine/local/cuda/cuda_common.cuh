@@ -12,6 +12,18 @@
 
 #include "engine/local/model.hpp"
 
+// Every kernel launch of the backend: TROUPE_LAUNCH(grid, block, stream,
+// kernel<...>)(args...) is kernel<...><<<grid, block, 0, stream>>>(args...)
+// under nvcc. Built with TROUPE_CUDA_SIM (tests/cuda_sim, the CPU
+// simulator, where .cu files compile as C++) it hands the kernel, its name
+// and the launch shape to the simulator, which runs or records it.
+#ifdef TROUPE_CUDA_SIM
+#define TROUPE_LAUNCH(grid, block, stream, ...) \
+  ::troupe::cuda_sim::launch(#__VA_ARGS__, (grid), (block), (stream), __VA_ARGS__)
+#else
+#define TROUPE_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<(grid), (block), 0, (stream)>>>
+#endif
+
 namespace troupe::engine::local::cuda {
 
 __device__ __forceinline__ float f16_bits_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }

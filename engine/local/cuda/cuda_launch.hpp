@@ -33,6 +33,7 @@ struct GemvBatch {
   GemvOut outs[kGemvMaxOuts];
   int64_t begin[kGemvMaxOuts + 1] = {};  // prefix sums of outs[i].out: the fused row range of each
   int count = 0;
+  int pad = 0;  // no padding bytes: the struct's bytes are a graph key (kernels_cuda.cpp)
 };
 // All outputs share `type` and `in`. x: n rows of `in` floats. n >= 1.
 cudaError_t launch_gemv(const GemvBatch& batch, TensorType type, const float* x, int n, int64_t in,
@@ -62,6 +63,9 @@ cudaError_t launch_add(float* y, const float* x, size_t n, cudaStream_t stream);
 
 // ---- KV cache ---------------------------------------------------------------------
 
+// The element type of cached keys and values, as the kernels see it.
+inline constexpr int32_t kKvF32 = 0, kKvF16 = 1, kKvBf16 = 2;
+
 // One write_kv call: rows [0, n) of k and v (kv_dim floats each) to positions
 // pos0.. of a paged cache.
 struct KvWriteDesc {
@@ -76,7 +80,7 @@ struct KvWriteDesc {
   int32_t pos0 = 0;
   int32_t n = 0;
   int32_t kv_dim = 0;
-  int32_t f16 = 0;  // 1: store IEEE halves (round to nearest even)
+  int32_t kv_type = 0;  // kKvF32, kKvF16 or kKvBf16 (halves rounded to nearest even)
   int32_t pad = 0;
 };
 // Every descriptor of `descs` (device array of `count`) in one launch;
@@ -127,9 +131,11 @@ struct AttnParams {
   int keys_per_split = 0;
   int grid_y = 0;
   int elems_per_lane = 0;
-  int kv_f16 = 0;
+  int kv_type = 0;  // kKvF32, kKvF16 or kKvBf16
   float scale = 0.0f;
 };
+// Its bytes are a graph key (kernels_cuda.cpp): no padding.
+static_assert(sizeof(AttnParams) == 7 * sizeof(void*) + 12 * sizeof(int), "AttnParams has padding");
 cudaError_t launch_attention(const AttnParams& p, cudaStream_t stream);
 
 }  // namespace troupe::engine::local::cuda

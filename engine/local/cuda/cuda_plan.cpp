@@ -86,6 +86,12 @@ Result<AttentionPlan> plan_attention(int total_rows, int n_heads, int n_kv_heads
   return p;
 }
 
+int attention_key_bucket(int max_keys) {
+  if (max_keys <= kAttentionKeyBucket) return kAttentionKeyBucket;
+  const int64_t b = (static_cast<int64_t>(max_keys) + kAttentionKeyBucket - 1) / kAttentionKeyBucket;
+  return static_cast<int>(std::min<int64_t>(b * kAttentionKeyBucket, INT32_MAX));
+}
+
 void split_q8_0(const void* blocks, int64_t n_blocks, int8_t* quants, uint16_t* scales) {
   const auto* src = static_cast<const unsigned char*>(blocks);
   for (int64_t b = 0; b < n_blocks; ++b, src += 34) {

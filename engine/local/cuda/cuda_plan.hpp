@@ -87,6 +87,22 @@ struct AttentionPlan {
 Result<AttentionPlan> plan_attention(int total_rows, int n_heads, int n_kv_heads, int head_dim, int max_keys,
                                      int sm_count);
 
+// Attention is planned for the longest context rounded up to a multiple of
+// this many keys (and at least one bucket), so that a decode step's launch
+// arguments, and hence its CUDA graph, stay the same while its contexts
+// grow inside the bucket. Rows shorter than the plan leave trailing splits
+// empty, which the combine kernel skips.
+inline constexpr int kAttentionKeyBucket = 256;
+int attention_key_bucket(int max_keys);
+
+// ---- CUDA graphs --------------------------------------------------------------
+
+// Decode steps of up to this many sequences are recorded for graphs
+// (kernels_cuda.hpp); the cache keeps this many graphs, least recently used
+// out first.
+inline constexpr int kGraphMaxRows = 256;
+inline constexpr int kGraphCacheSize = 64;
+
 // ---- Quantised weights on the device ----------------------------------------
 
 // q8_0 and q4_0 matrices are stored on the device as two arrays, so that a

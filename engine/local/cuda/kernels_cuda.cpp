@@ -30,9 +30,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -58,6 +61,8 @@ using cuda_host::UploadArena;
 
 // Elements of the f16 tile a quantised matrix is dequantised into for cuBLAS.
 constexpr int64_t kDequantTileElements = int64_t{32} << 20;
+// The cuBLAS workspace (32 MiB: cuBLAS's figure for Hopper).
+constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
 // Each of the two pinned staging buffers of upload_weights.
 constexpr size_t kStagingBytes = size_t{64} << 20;
 
@@ -70,6 +75,15 @@ std::string shape_text(const TensorView& t) {
 std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }
 
 bool quantised(TensorType t) { return t == TensorType::q8_0 || t == TensorType::q4_0; }
+
+int32_t kernel_kv_type(KvType t) {
+  switch (t) {
+    case KvType::f16: return cuda::kKvF16;
+    case KvType::bf16: return cuda::kKvBf16;
+    case KvType::f32: break;
+  }
+  return cuda::kKvF32;
+}
 
 struct DeviceMatrix {
   std::string name;
@@ -96,8 +110,10 @@ struct DeviceFree {
 
 class CudaKernels final : public Kernels {
  public:
-  static Result<std::unique_ptr<Kernels>> create(int device) {
+  static Result<std::unique_ptr<Kernels>> create(const CudaKernelOptions& options) {
+    const int device = options.device;
     std::unique_ptr<CudaKernels> k(new CudaKernels(device));
+    k->graphs_enabled_ = options.graphs;
     if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
       return Error{ErrorCode::unsupported, "cuda: cudaSetDevice(" + std::to_string(device) + "): " + cuda_text(e)};
     if (cudaError_t e = cudaStreamCreateWithFlags(&k->stream_, cudaStreamNonBlocking); e != cudaSuccess) {
@@ -112,6 +128,12 @@ class CudaKernels final : public Kernels {
     if (cublasStatus_t s = cublasSetStream(k->cublas_, k->stream_); s != CUBLAS_STATUS_SUCCESS)
       return Error{ErrorCode::internal, std::string("cuda: cublasSetStream: ") + cublasGetStatusString(s)};
     cublasSetMathMode(k->cublas_, CUBLAS_DEFAULT_MATH);  // no TF32: f32 GEMMs stay float32
+    // A workspace of its own (cuBLAS's advice for Hopper), so that GEMMs
+    // captured into step graphs allocate nothing.
+    if (cudaMalloc(&k->blas_workspace_, kBlasWorkspaceBytes) == cudaSuccess)
+      cublasSetWorkspace(k->cublas_, k->blas_workspace_, kBlasWorkspaceBytes);
+    else
+      k->blas_workspace_ = nullptr, cudaGetLastError();
     int sms = 0;
     if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0)
       k->sm_count_ = sms;
@@ -120,14 +142,16 @@ class CudaKernels final : public Kernels {
 
   ~CudaKernels() override {
     activate();
-    flush_kv();
+    run_pending();
     if (stream_) cudaStreamSynchronize(stream_);
     hook_.reset();  // memory freed later does not call back
+    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
     for (auto& [ptr, m] : weights_) free_matrix(m);
     for (auto& [key, p] : rope_freqs_) cudaFree(p);
     for (DeviceBuffer* b : {&x_conv_, &w_deq_, &attn_partial_})
       if (b->ptr) cudaFree(b->ptr);
     if (cublas_) cublasDestroy(cublas_);
+    if (blas_workspace_) cudaFree(blas_workspace_);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -141,13 +165,14 @@ class CudaKernels final : public Kernels {
   void to_host(const float* src, float* host_dst, size_t n) override {
     activate();
     flush_kv();
+    run_deferred(true);
     if (n) ok(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "to_host copy");
     if (ok(cudaStreamSynchronize(stream_), "to_host (waiting for queued ops)")) ok(arena_.reset(stream_), "to_host");
   }
 
   void from_host(const float* host_src, float* dst, size_t n) override {
     activate();
-    flush_kv();
+    run_pending();
     // From pageable memory the copy is staged before this returns, so the
     // host buffer may go right after.
     if (n) ok(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_), "from_host copy");
@@ -156,6 +181,7 @@ class CudaKernels final : public Kernels {
   void synchronize() override {
     activate();
     flush_kv();
+    run_deferred(true);
     if (ok(cudaStreamSynchronize(stream_), "synchronize")) ok(arena_.reset(stream_), "synchronize");
   }
 
@@ -173,7 +199,7 @@ class CudaKernels final : public Kernels {
 
   Status upload_weights(const ModelWeights& w) override {
     activate();
-    flush_kv();
+    run_pending();
     std::vector<const TensorView*> mats = {&w.tok_embd};
     if (!w.output.empty()) mats.push_back(&w.output);
     for (const LayerWeights& L : w.layers)
@@ -195,9 +221,13 @@ class CudaKernels final : public Kernels {
 
   void begin_step(const StepArrays& arrays) override {
     activate();
-    flush_kv();
+    run_pending();
     step_map_.clear();
     if (!ok(step_arena_.reset(stream_), "begin_step") || !ok(arena_.reset(stream_), "begin_step")) return;
+    // A decode step (one row per sequence) is recorded and run as a graph
+    // at its sync point; the uploads below and in the ops still go eagerly.
+    deferring_ = graphs_enabled_ && !arrays.block_tables.empty() && arrays.ids.size() == arrays.block_tables.size() &&
+                 arrays.ids.size() <= static_cast<size_t>(cuda_plan::kGraphMaxRows);
     const cuda_plan::PackedStepArrays packed = cuda_plan::pack_step_arrays(arrays);
     if (packed.data.empty()) return;
     const void* dev = nullptr;
@@ -212,7 +242,7 @@ class CudaKernels final : public Kernels {
 
   void copy_blocks(std::span<float* const> buffers, size_t block_floats, std::span<const BlockCopy> copies) override {
     activate();
-    flush_kv();
+    run_pending();
     if (buffers.empty() || copies.empty() || block_floats == 0) return;
     // One upload: the buffer pointers, then the (from, to) pairs.
     std::vector<unsigned char> bytes(buffers.size() * sizeof(float*) + copies.size() * 2 * sizeof(int32_t));
@@ -227,9 +257,8 @@ class CudaKernels final : public Kernels {
     const auto* dev_buffers = static_cast<float* const*>(dev);
     const auto* dev_pairs = reinterpret_cast<const int32_t*>(static_cast<const char*>(dev) +
                                                              buffers.size() * sizeof(float*));
-    ok(cuda::launch_copy_blocks(dev_buffers, static_cast<int>(buffers.size()), dev_pairs,
-                                static_cast<int>(copies.size()), block_floats, stream_),
-       "copy_blocks");
+    enqueue("copy_blocks", cuda::launch_copy_blocks, dev_buffers, static_cast<int>(buffers.size()), dev_pairs,
+            static_cast<int>(copies.size()), block_floats);
   }
 
   void matmul(const TensorView& w, const float* bias, const float* x, int n, float* y) override {
@@ -243,7 +272,7 @@ class CudaKernels final : public Kernels {
       b.outs[0] = {m->data, m->scales, bias, y, m->out};
       b.count = 1;
       b.begin[1] = m->out;
-      ok(cuda::launch_gemv(b, m->type, x, n, m->in, stream_), "matmul (gemv)");
+      enqueue("matmul (gemv)", cuda::launch_gemv, b, m->type, x, n, m->in);
       return;
     }
     gemm(*m, bias, x, n, y);
@@ -277,7 +306,7 @@ class CudaKernels final : public Kernels {
       b.outs[i] = {ms[i]->data, ms[i]->scales, outs[i].bias, outs[i].y, ms[i]->out};
       b.begin[i + 1] = b.begin[i] + ms[i]->out;
     }
-    ok(cuda::launch_gemv(b, ms[0]->type, x, n, ms[0]->in, stream_), "matmuls (fused gemv)");
+    enqueue("matmuls (fused gemv)", cuda::launch_gemv, b, ms[0]->type, x, n, ms[0]->in);
   }
 
   void get_rows(const TensorView& w, const int32_t* ids, int n, float* y) override {
@@ -293,13 +322,13 @@ class CudaKernels final : public Kernels {
                                                              " rows of tensor " + m->name});
     const int32_t* dev_ids = device_ints(ids, static_cast<size_t>(n), "get_rows");
     if (!dev_ids) return;
-    ok(cuda::launch_get_rows(m->type, m->data, m->scales, m->in, dev_ids, n, y, stream_), "get_rows");
+    enqueue("get_rows", cuda::launch_get_rows, m->type, m->data, m->scales, m->in, dev_ids, n, y);
   }
 
   void rmsnorm(const float* x, const float* weight, int n, int width, float eps, float* y) override {
     activate();
     flush_kv();
-    ok(cuda::launch_rmsnorm(x, weight, n, width, eps, y, stream_), "rmsnorm");
+    enqueue("rmsnorm", cuda::launch_rmsnorm, x, weight, n, width, eps, y);
   }
 
   void rope(float* x, int n, int n_heads, int head_dim, const int32_t* pos, float theta, bool neox) override {
@@ -311,7 +340,7 @@ class CudaKernels final : public Kernels {
     const float* freqs = rope_freqs(theta, head_dim);
     const int32_t* dev_pos = device_ints(pos, static_cast<size_t>(n), "rope");
     if (!freqs || !dev_pos) return;
-    ok(cuda::launch_rope(x, n, n_heads, head_dim, dev_pos, freqs, neox, stream_), "rope");
+    enqueue("rope", cuda::launch_rope, x, n, n_heads, head_dim, dev_pos, freqs, neox);
   }
 
   void write_kv(const KvLayerView& kv, int pos0, int n, int kv_dim, const float* k, const float* v) override {
@@ -332,7 +361,7 @@ class CudaKernels final : public Kernels {
     d.pos0 = pos0;
     d.n = n;
     d.kv_dim = kv_dim;
-    d.f16 = kv.type == KvType::f16 ? 1 : 0;
+    d.kv_type = kernel_kv_type(kv.type);
     pending_kv_.push_back(d);
     pending_kv_max_ = std::max(pending_kv_max_, static_cast<int64_t>(n) * kv_dim);
   }
@@ -342,9 +371,9 @@ class CudaKernels final : public Kernels {
     activate();
     flush_kv();
     // Sequences of each KV type run as one launch.
-    std::vector<const AttentionSeq*> by_type[2];
+    std::vector<const AttentionSeq*> by_type[3];
     for (const AttentionSeq& s : seqs)
-      if (s.n_q > 0) by_type[s.kv.type == KvType::f16 ? 1 : 0].push_back(&s);
+      if (s.n_q > 0) by_type[kernel_kv_type(s.kv.type)].push_back(&s);
     for (const auto& group : by_type)
       if (!group.empty()) attention_group(q, shape, group, out);
   }
@@ -352,19 +381,19 @@ class CudaKernels final : public Kernels {
   void silu_mul(float* gate, const float* up, size_t n) override {
     activate();
     flush_kv();
-    ok(cuda::launch_silu_mul(gate, up, n, stream_), "silu_mul");
+    enqueue("silu_mul", cuda::launch_silu_mul, gate, up, n);
   }
 
   void softmax(float* x, int n, int width) override {
     activate();
     flush_kv();
-    ok(cuda::launch_softmax(x, n, width, stream_), "softmax");
+    enqueue("softmax", cuda::launch_softmax, x, n, width);
   }
 
   void add(float* y, const float* x, size_t n) override {
     activate();
     flush_kv();
-    ok(cuda::launch_add(y, x, n, stream_), "add");
+    enqueue("add", cuda::launch_add, y, x, n);
   }
 
   // Launches the queued write_kv calls (see the file comment).
@@ -376,9 +405,24 @@ class CudaKernels final : public Kernels {
     pending_kv_max_ = 0;
     const void* dev = nullptr;
     if (!ok(arena_.upload(descs.data(), descs.size() * sizeof(KvWriteDesc), stream_, &dev), "write_kv upload")) return;
-    ok(cuda::launch_write_kv(static_cast<const KvWriteDesc*>(dev), static_cast<int>(descs.size()), max_elements,
-                             stream_),
-       "write_kv");
+    enqueue("write_kv", cuda::launch_write_kv, static_cast<const KvWriteDesc*>(dev), static_cast<int>(descs.size()),
+            max_elements);
+  }
+
+  // Runs everything queued or recorded so far, eagerly, and ends the
+  // step's recording: what comes next (an eager copy, a free, a sync)
+  // then sees every earlier op on the stream, in call order.
+  void run_pending() {
+    flush_kv();
+    run_deferred(false);
+  }
+
+  void set_graphs(bool enabled) { graphs_enabled_ = enabled; }
+
+  CudaGraphStats graph_stats() const {
+    CudaGraphStats st = stats_;
+    st.cached = graphs_.size();
+    return st;
   }
 
  private:
@@ -446,11 +490,13 @@ class CudaKernels final : public Kernels {
   }
   bool ok(cudaError_t e, const char* what) {
     if (e == cudaSuccess) return true;
+    if (capturing_) return capture_failed_ = true, false;  // run_graph falls back to eager launches
     record(Error{code_for(e), std::string("cuda ") + what + ": " + cuda_text(e)});
     return false;
   }
   bool ok_blas(cublasStatus_t s, const char* what) {
     if (s == CUBLAS_STATUS_SUCCESS) return true;
+    if (capturing_) return capture_failed_ = true, false;
     record(Error{s == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::unsupported : ErrorCode::internal,
                  std::string("cuda ") + what + ": " + cublasGetStatusString(s)});
     return false;
@@ -476,6 +522,7 @@ class CudaKernels final : public Kernels {
   // may read the old one) when short; null with the error recorded.
   void* scratch(DeviceBuffer& b, size_t bytes, const char* what) {
     if (b.capacity >= bytes) return b.ptr;
+    run_pending();  // recorded launches may read the old buffer
     if (!ok(cudaStreamSynchronize(stream_), what)) return nullptr;
     if (b.ptr) cudaFree(b.ptr);
     b.ptr = nullptr;
@@ -488,6 +535,128 @@ class CudaKernels final : public Kernels {
     }
     b.capacity = want;
     return b.ptr;
+  }
+
+  // ---- Launches and step graphs ---------------------------------------------------
+
+  // Appends v's bytes to the step key. Every launch argument goes in, so two
+  // steps with equal keys make exactly the same launches: only the contents
+  // of device memory (the step's uploads) differ, and a graph captured from
+  // one replays the other.
+  template <class T>
+  void key_append(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    static_assert(std::has_unique_object_representations_v<T> || std::is_floating_point_v<T> ||
+                      std::is_same_v<T, AttnParams>,
+                  "a launch argument with padding bytes would make equal steps' keys differ");
+    const auto* b = reinterpret_cast<const char*>(&v);
+    step_key_.append(b, sizeof(T));
+  }
+
+  // Runs launcher fn(args..., stream_) now, or records it when the step is
+  // deferred. False when it failed (the error is recorded); a recorded
+  // launch reports at the sync point.
+  template <class... P, class... A>
+  bool enqueue(const char* what, cudaError_t (*fn)(P...), const A&... args) {
+    if (!deferring_) return ok(fn(args..., stream_), what);
+    key_append(fn);
+    (key_append(args), ...);
+    deferred_.push_back([this, what, fn, args...] { return ok(fn(args..., stream_), what); });
+    return true;
+  }
+
+  // cublasGemmEx, float32 output and compute: C[rows x n] = op(A)ᵀ · B, as enqueue.
+  bool enqueue_gemm(int rows, int n, int in, const void* a, cudaDataType at, const void* b, cudaDataType bt, float* c,
+                    int ldc) {
+    static const float kOne = 1.0f, kZero = 0.0f;  // host scalars that outlive any recorded call
+    auto call = [this, rows, n, in, a, at, b, bt, c, ldc] {
+      return ok_blas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, in, &kOne, a, at, in, b, bt, in, &kZero,
+                                  c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "matmul (cublasGemmEx)");
+    };
+    if (!deferring_) return call();
+    static const char kGemmTag = 0;
+    key_append(&kGemmTag);
+    for (int v : {rows, n, in, ldc}) key_append(v);
+    for (const void* p : {a, b, static_cast<const void*>(c)}) key_append(p);
+    for (cudaDataType t : {at, bt}) key_append(static_cast<int>(t));
+    deferred_.push_back(call);
+    return true;
+  }
+
+  // The end of a step's recording: runs the recorded launches, as a graph
+  // when `as_graph` (a sync point) and this launch sequence was seen before,
+  // else eagerly. Later ops of the step run eagerly.
+  void run_deferred(bool as_graph) {
+    const bool was_deferring = deferring_;
+    deferring_ = false;
+    if (deferred_.empty()) {
+      step_key_.clear();
+      return;
+    }
+    std::vector<std::function<bool()>> launches = std::move(deferred_);
+    deferred_.clear();
+    std::string key = std::move(step_key_);
+    step_key_.clear();
+    if (was_deferring && as_graph && run_graph(std::move(key), launches)) return;
+    ++stats_.eager_steps;
+    for (auto& f : launches)
+      if (!f()) return;
+  }
+
+  // Launches the graph of `key`, capturing it first on the key's second
+  // sight. False when the launches must run eagerly instead (first sight,
+  // graphs off after a failed capture).
+  bool run_graph(std::string key, const std::vector<std::function<bool()>>& launches) {
+    if (auto it = graphs_.find(key); it != graphs_.end()) {
+      it->second.last_use = ++graph_clock_;
+      if (ok(cudaGraphLaunch(it->second.exec, stream_), "graph launch")) ++stats_.replayed;
+      return true;
+    }
+    if (capture_broken_) return false;
+    const size_t hash = std::hash<std::string>{}(key);
+    if (seen_keys_.insert(hash).second) {
+      if (seen_keys_.size() > 4096) seen_keys_ = {hash};
+      return false;
+    }
+    cudaGraphExec_t exec = capture(launches);
+    if (!exec) {
+      capture_broken_ = true;
+      ++stats_.capture_failures;
+      return false;
+    }
+    if (graphs_.size() >= static_cast<size_t>(cuda_plan::kGraphCacheSize)) {
+      auto oldest = std::min_element(graphs_.begin(), graphs_.end(),
+                                     [](const auto& x, const auto& y) { return x.second.last_use < y.second.last_use; });
+      cudaGraphExecDestroy(oldest->second.exec);
+      graphs_.erase(oldest);
+    }
+    graphs_.emplace(std::move(key), StepGraph{exec, ++graph_clock_});
+    ++stats_.captured;
+    if (ok(cudaGraphLaunch(exec, stream_), "graph launch")) ++stats_.replayed;
+    return true;
+  }
+
+  // The launches captured on the stream into an executable graph; null when
+  // any step of capturing failed (nothing ran; errors are cleared).
+  cudaGraphExec_t capture(const std::vector<std::function<bool()>>& launches) {
+    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    capturing_ = true;
+    capture_failed_ = false;
+    for (auto& f : launches)
+      if (!f()) break;
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (ended == cudaSuccess && !capture_failed_ && graph && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
+      exec = nullptr;
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();  // a failed capture leaves no sticky error; the eager run reports its own
+    return exec;
   }
 
   const DeviceMatrix* find_weight(const TensorView& w, const char* op) {
@@ -542,13 +711,10 @@ class CudaKernels final : public Kernels {
   }
 
   void gemm(const DeviceMatrix& m, const float* bias, const float* x, int n, float* y) {
-    const float alpha = 1.0f, beta = 0.0f;
     const int in = static_cast<int>(m.in), out = static_cast<int>(m.out);
     // Column-major view: W is in x out (lda = in), x is in x n, y is out x n.
     auto gemm_ex = [&](int rows, const void* a, cudaDataType at, const void* b, cudaDataType bt, float* c) {
-      return ok_blas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, in, &alpha, a, at, in, b, bt, in, &beta,
-                                  c, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                     "matmul (cublasGemmEx)");
+      return enqueue_gemm(rows, n, in, a, at, b, bt, c, out);
     };
     const size_t x_elems = static_cast<size_t>(n) * static_cast<size_t>(in);
     switch (m.type) {
@@ -559,7 +725,7 @@ class CudaKernels final : public Kernels {
       case TensorType::bf16: {
         const bool bf = m.type == TensorType::bf16;
         auto* xc = static_cast<uint16_t*>(scratch(x_conv_, x_elems * 2, "matmul (x scratch)"));
-        if (!xc || !ok(cuda::launch_convert_f32(x, x_elems, bf, xc, stream_), "matmul (convert x)")) return;
+        if (!xc || !enqueue("matmul (convert x)", cuda::launch_convert_f32, x, x_elems, bf, xc)) return;
         const cudaDataType t = bf ? CUDA_R_16BF : CUDA_R_16F;
         if (!gemm_ex(out, m.data, t, xc, t, y)) return;
         break;
@@ -567,27 +733,25 @@ class CudaKernels final : public Kernels {
       case TensorType::q8_0:
       case TensorType::q4_0: {
         auto* xc = static_cast<uint16_t*>(scratch(x_conv_, x_elems * 2, "matmul (x scratch)"));
-        if (!xc || !ok(cuda::launch_convert_f32(x, x_elems, false, xc, stream_), "matmul (convert x)")) return;
+        if (!xc || !enqueue("matmul (convert x)", cuda::launch_convert_f32, x, x_elems, false, xc)) return;
         const int64_t tile = cuda_plan::dequant_tile_rows(m.in, m.out, kDequantTileElements);
         auto* wd = static_cast<uint16_t*>(
             scratch(w_deq_, static_cast<size_t>(tile) * static_cast<size_t>(m.in) * 2, "matmul (dequant scratch)"));
         if (!wd) return;
         for (int64_t r0 = 0; r0 < m.out; r0 += tile) {
           const int64_t rows = std::min(tile, m.out - r0);
-          if (!ok(cuda::launch_dequant_f16(m.type, m.data, m.scales, m.in, r0, rows, wd, stream_),
-                  "matmul (dequantise)"))
+          if (!enqueue("matmul (dequantise)", cuda::launch_dequant_f16, m.type, m.data, m.scales, m.in, r0, rows, wd))
             return;
           if (!gemm_ex(static_cast<int>(rows), wd, CUDA_R_16F, xc, CUDA_R_16F, y + r0)) return;
         }
         break;
       }
     }
-    if (bias) ok(cuda::launch_bias_add(y, bias, n, m.out, stream_), "matmul (bias)");
+    if (bias) enqueue("matmul (bias)", cuda::launch_bias_add, y, bias, n, m.out);
   }
 
   void attention_group(const float* q, const AttentionShape& shape, const std::vector<const AttentionSeq*>& seqs,
                        float* out) {
-    const bool f16 = seqs[0]->kv.type == KvType::f16;
     int total_rows = 0, max_keys = 0;
     std::vector<AttnSeqDesc> sd;
     std::vector<AttnRowDesc> rd;
@@ -612,8 +776,10 @@ class CudaKernels final : public Kernels {
       total_rows += s->n_q;
       max_keys = std::max(max_keys, end);
     }
-    auto plan = cuda_plan::plan_attention(total_rows, shape.n_heads, shape.n_kv_heads, shape.head_dim, max_keys,
-                                          sm_count_);
+    // Planned for the bucket of max_keys, so that a decode step's launch
+    // stays the same (and its graph replays) while contexts grow.
+    auto plan = cuda_plan::plan_attention(total_rows, shape.n_heads, shape.n_kv_heads, shape.head_dim,
+                                          cuda_plan::attention_key_bucket(max_keys), sm_count_);
     if (!plan.ok()) return record(plan.error().with_context("cuda"));
     // The descriptors are usually the same for every layer of a step: upload once.
     std::vector<unsigned char> bytes(sd.size() * sizeof(AttnSeqDesc) + rd.size() * sizeof(AttnRowDesc));
@@ -645,7 +811,7 @@ class CudaKernels final : public Kernels {
     p.keys_per_split = plan->keys_per_split;
     p.grid_y = plan->grid_y;
     p.elems_per_lane = plan->elems_per_lane;
-    p.kv_f16 = f16 ? 1 : 0;
+    p.kv_type = kernel_kv_type(seqs[0]->kv.type);
     p.scale = shape.scale;
     if (p.splits > 1) {
       const size_t floats = static_cast<size_t>(total_rows) * static_cast<size_t>(shape.n_heads) *
@@ -653,7 +819,7 @@ class CudaKernels final : public Kernels {
       p.partial = static_cast<float*>(scratch(attn_partial_, floats * sizeof(float), "attention (split scratch)"));
       if (!p.partial) return;
     }
-    ok(cuda::launch_attention(p, stream_), "attention");
+    enqueue("attention", cuda::launch_attention, p);
   }
 
   Status upload_matrix(const TensorView& t, Staging& staging) {
@@ -756,6 +922,7 @@ class CudaKernels final : public Kernels {
   int sm_count_ = 132;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  void* blas_workspace_ = nullptr;
   std::shared_ptr<FreeHook> hook_;
   bool has_error_ = false;
   Error first_error_;
@@ -769,11 +936,25 @@ class CudaKernels final : public Kernels {
   std::vector<unsigned char> attn_cache_bytes_;
   const void* attn_cache_dev_ = nullptr;
   uint64_t attn_cache_gen_ = ~uint64_t{0};
+  // Step graphs (see the file comment).
+  struct StepGraph {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t last_use = 0;
+  };
+  bool graphs_enabled_ = true;
+  bool deferring_ = false;
+  bool capturing_ = false, capture_failed_ = false, capture_broken_ = false;
+  std::vector<std::function<bool()>> deferred_;
+  std::string step_key_;
+  std::unordered_map<std::string, StepGraph> graphs_;
+  std::unordered_set<size_t> seen_keys_;
+  uint64_t graph_clock_ = 0;
+  CudaGraphStats stats_;
 };
 
 void DeviceFree::operator()(float* p) const {
-  // Queued write_kv calls may read this buffer: run them first.
-  if (auto h = hook.lock(); h && h->owner) h->owner->flush_kv();
+  // Queued write_kv calls and recorded launches may read this buffer: run them first.
+  if (auto h = hook.lock(); h && h->owner) h->owner->run_pending();
   int previous = -1;
   const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device;
   if (switch_device) cudaSetDevice(device);
@@ -794,7 +975,18 @@ Result<std::unique_ptr<Kernels>> make_cuda_kernels(const CudaKernelOptions& opti
     return Error{ErrorCode::unsupported, "CUDA device " + std::to_string(options.device) + " requested, but " +
                                              std::to_string(count) + " device(s) found (valid: 0.." +
                                              std::to_string(count - 1) + ")"};
-  return CudaKernels::create(options.device);
+  return CudaKernels::create(options);
+}
+
+bool set_cuda_graphs(Kernels& kernels, bool enabled) {
+  auto* k = dynamic_cast<CudaKernels*>(&kernels);
+  if (k) k->set_graphs(enabled);
+  return k != nullptr;
+}
+
+std::optional<CudaGraphStats> cuda_graph_stats(const Kernels& kernels) {
+  if (const auto* k = dynamic_cast<const CudaKernels*>(&kernels)) return k->graph_stats();
+  return std::nullopt;
 }
 
 }  // namespace troupe::engine::local

@@ -31,7 +31,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/error.hpp"
@@ -40,10 +42,39 @@
 namespace troupe::engine::local {
 
 struct CudaKernelOptions {
-  int device = 0;  // CUDA device ordinal
+  int device = 0;      // CUDA device ordinal
+  bool graphs = true;  // decode steps as CUDA graphs (below); false: every launch eager
 };
 
 Result<std::unique_ptr<Kernels>> make_cuda_kernels(const CudaKernelOptions& options = {});
+
+// Decode steps as CUDA graphs. A step that begin_step() names as decode (as
+// many rows as block tables, at most cuda_plan::kGraphMaxRows) is recorded
+// instead of launched: its uploads go at once, its kernel launches and
+// cuBLAS calls are kept, with every launch argument appended to the step's
+// key. At the sync point (to_host, synchronize) a key seen before runs as
+// one graph launch (captured on its second sight, kept in an LRU cache of
+// cuda_plan::kGraphCacheSize); a new key runs its launches eagerly. Equal
+// keys mean identical launches, so a replay computes exactly what the eager
+// launches would (tests/local_cuda/test_cuda_graphs.cpp). Anything that
+// must see the recorded launches on the stream first (a copy from the host,
+// a free, copy_blocks, a scratch buffer growing) runs them eagerly and ends
+// the recording for that step. Batch size is part of the key: each decode
+// batch size is its own bucket. Attention is planned on a 256-key bucket
+// of the longest context (cuda_plan::attention_key_bucket), so a decode
+// step's graph replays while contexts grow inside the bucket.
+struct CudaGraphStats {
+  uint64_t captured = 0;          // graphs captured and instantiated
+  uint64_t replayed = 0;          // steps run as one graph launch (a capture's first run included)
+  uint64_t eager_steps = 0;       // recorded steps that ran eagerly (first sight of a key, interruptions)
+  uint64_t capture_failures = 0;  // captures that failed (graphs then stay off for this backend)
+  size_t cached = 0;              // graphs in the cache now
+};
+// Turns graphs on or off for the steps that begin after this call; false
+// (nothing done) for a backend that is not CUDA.
+bool set_cuda_graphs(Kernels& kernels, bool enabled);
+// The graph counters of a CUDA backend; nullopt for any other backend.
+std::optional<CudaGraphStats> cuda_graph_stats(const Kernels& kernels);
 
 // The number of usable CUDA devices (0 when there is no driver or device).
 int cuda_device_count();

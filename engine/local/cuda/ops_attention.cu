@@ -1,7 +1,7 @@
 // Paged causal attention on the GPU, decode (one query row per sequence)
 // and chunked prefill (many) alike, for every sequence of a call in one
 // launch. Keys and values are read in place through each sequence's block
-// table (no gather copy), as float32 or f16, and combined with a float32
+// table (no gather copy), as float32, f16 or bf16, and combined with a float32
 // online softmax.
 //
 // attention_kernel: block (row, y, split) with 4 warps; y picks the KV head
@@ -24,6 +24,13 @@ constexpr int kHeadsPerBlock = 4;  // cuda_plan::kAttentionHeadsPerBlock
 
 __device__ __forceinline__ float load_kv(const float* p) { return __ldg(p); }
 __device__ __forceinline__ float load_kv(const uint16_t* p) { return f16_bits_to_f32(__ldg(p)); }
+// A cached bfloat16 (a type of its own so that the kernel template tells it from an IEEE half).
+struct KvBf16 {
+  uint16_t bits;
+};
+__device__ __forceinline__ float load_kv(const KvBf16* p) {
+  return bf16_bits_to_f32(__ldg(reinterpret_cast<const uint16_t*>(p)));
+}
 
 template <typename KT, int KPL>
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const AttnParams p) {
@@ -154,14 +161,24 @@ template <typename KT, int KPL>
 cudaError_t launch_typed(const AttnParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.total_rows), static_cast<unsigned>(p.grid_y),
                   static_cast<unsigned>(p.splits));
-  attention_kernel<KT, KPL><<<grid, kAttnWarps * 32, 0, stream>>>(p);
+  TROUPE_LAUNCH(grid, kAttnWarps * 32, stream, attention_kernel<KT, KPL>)(p);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (p.splits > 1) {
     const unsigned threads = p.head_dim >= 256 ? 256u : static_cast<unsigned>((p.head_dim + 31) / 32 * 32);
-    attention_combine_kernel<<<dim3(static_cast<unsigned>(p.total_rows), static_cast<unsigned>(p.n_heads)), threads,
-                               0, stream>>>(p);
+    TROUPE_LAUNCH(dim3(static_cast<unsigned>(p.total_rows), static_cast<unsigned>(p.n_heads)), threads, stream,
+                  attention_combine_kernel)(p);
   }
   return cudaGetLastError();
+}
+
+template <int KPL>
+cudaError_t launch_for_kv(const AttnParams& p, cudaStream_t stream) {
+  switch (p.kv_type) {
+    case kKvF32: return launch_typed<float, KPL>(p, stream);
+    case kKvF16: return launch_typed<uint16_t, KPL>(p, stream);
+    case kKvBf16: return launch_typed<KvBf16, KPL>(p, stream);
+    default: return cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace
@@ -172,9 +189,9 @@ cudaError_t launch_attention(const AttnParams& p, cudaStream_t stream) {
       p.n_heads > 65535)
     return cudaErrorInvalidValue;
   switch (p.elems_per_lane) {
-    case 2: return p.kv_f16 ? launch_typed<uint16_t, 2>(p, stream) : launch_typed<float, 2>(p, stream);
-    case 4: return p.kv_f16 ? launch_typed<uint16_t, 4>(p, stream) : launch_typed<float, 4>(p, stream);
-    case 8: return p.kv_f16 ? launch_typed<uint16_t, 8>(p, stream) : launch_typed<float, 8>(p, stream);
+    case 2: return launch_for_kv<2>(p, stream);
+    case 4: return launch_for_kv<4>(p, stream);
+    case 8: return launch_for_kv<8>(p, stream);
     default: return cudaErrorInvalidValue;
   }
 }

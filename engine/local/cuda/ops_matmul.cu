@@ -180,9 +180,9 @@ cudaError_t gemv_launch_r(const GemvBatch& b, bool vec, const float* x, int n, i
   const int64_t total = b.begin[b.count];
   const unsigned blocks = static_cast<unsigned>((total + kGemvWarps - 1) / kGemvWarps);
   if (vec)
-    gemv_kernel<T, R, true><<<blocks, kGemvWarps * 32, 0, stream>>>(b, x, n, in);
+    TROUPE_LAUNCH(blocks, kGemvWarps * 32, stream, gemv_kernel<T, R, true>)(b, x, n, in);
   else
-    gemv_kernel<T, R, false><<<blocks, kGemvWarps * 32, 0, stream>>>(b, x, n, in);
+    TROUPE_LAUNCH(blocks, kGemvWarps * 32, stream, gemv_kernel<T, R, false>)(b, x, n, in);
   return cudaGetLastError();
 }
 
@@ -272,9 +272,9 @@ cudaError_t launch_dequant_f16(TensorType type, const void* quants, const uint16
   if (in % 32 != 0 || rows <= 0) return cudaErrorInvalidValue;
   const unsigned blocks = grid_for(static_cast<size_t>(rows * (in / 8)), 256, 1u << 18);
   if (type == TensorType::q8_0)
-    dequant_f16_kernel<TensorType::q8_0><<<blocks, 256, 0, stream>>>(quants, scales, in, row0, rows, dst);
+    TROUPE_LAUNCH(blocks, 256, stream, dequant_f16_kernel<TensorType::q8_0>)(quants, scales, in, row0, rows, dst);
   else if (type == TensorType::q4_0)
-    dequant_f16_kernel<TensorType::q4_0><<<blocks, 256, 0, stream>>>(quants, scales, in, row0, rows, dst);
+    TROUPE_LAUNCH(blocks, 256, stream, dequant_f16_kernel<TensorType::q4_0>)(quants, scales, in, row0, rows, dst);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();
@@ -282,14 +282,14 @@ cudaError_t launch_dequant_f16(TensorType type, const void* quants, const uint16
 
 cudaError_t launch_convert_f32(const float* x, size_t n, bool to_bf16, uint16_t* dst, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  convert_f32_kernel<<<grid_for(n, 256, 1u << 16), 256, 0, stream>>>(x, n, to_bf16, dst);
+  TROUPE_LAUNCH(grid_for(n, 256, 1u << 16), 256, stream, convert_f32_kernel)(x, n, to_bf16, dst);
   return cudaGetLastError();
 }
 
 cudaError_t launch_bias_add(float* y, const float* bias, int n, int64_t out, cudaStream_t stream) {
   const size_t total = static_cast<size_t>(n) * static_cast<size_t>(out);
   if (total == 0) return cudaSuccess;
-  bias_add_kernel<<<grid_for(total, 256, 1u << 16), 256, 0, stream>>>(y, bias, total, out);
+  TROUPE_LAUNCH(grid_for(total, 256, 1u << 16), 256, stream, bias_add_kernel)(y, bias, total, out);
   return cudaGetLastError();
 }
 

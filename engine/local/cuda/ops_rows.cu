@@ -91,9 +91,12 @@ __global__ void write_kv_kernel(const KvWriteDesc* __restrict__ descs) {
     const int64_t p = d.pos0 + i;
     const int64_t off = static_cast<int64_t>(d.table[p / d.block_size]) * d.block_stride +
                         (p % d.block_size) * d.row_stride + c;
-    if (d.f16) {
+    if (d.kv_type == kKvF16) {
       static_cast<uint16_t*>(d.k_dst)[off] = f32_to_f16_bits(d.k[idx]);
       static_cast<uint16_t*>(d.v_dst)[off] = f32_to_f16_bits(d.v[idx]);
+    } else if (d.kv_type == kKvBf16) {
+      static_cast<uint16_t*>(d.k_dst)[off] = f32_to_bf16_bits(d.k[idx]);
+      static_cast<uint16_t*>(d.v_dst)[off] = f32_to_bf16_bits(d.v[idx]);
     } else {
       static_cast<float*>(d.k_dst)[off] = d.k[idx];
       static_cast<float*>(d.v_dst)[off] = d.v[idx];
@@ -124,11 +127,11 @@ cudaError_t launch_get_rows(TensorType type, const void* w, const uint16_t* scal
   if (n <= 0) return cudaSuccess;
   const unsigned threads = 256;
   switch (type) {
-    case TensorType::f32: get_rows_kernel<TensorType::f32><<<n, threads, 0, stream>>>(w, scales, width, ids, y); break;
-    case TensorType::f16: get_rows_kernel<TensorType::f16><<<n, threads, 0, stream>>>(w, scales, width, ids, y); break;
-    case TensorType::bf16: get_rows_kernel<TensorType::bf16><<<n, threads, 0, stream>>>(w, scales, width, ids, y); break;
-    case TensorType::q8_0: get_rows_kernel<TensorType::q8_0><<<n, threads, 0, stream>>>(w, scales, width, ids, y); break;
-    case TensorType::q4_0: get_rows_kernel<TensorType::q4_0><<<n, threads, 0, stream>>>(w, scales, width, ids, y); break;
+    case TensorType::f32: TROUPE_LAUNCH(n, threads, stream, get_rows_kernel<TensorType::f32>)(w, scales, width, ids, y); break;
+    case TensorType::f16: TROUPE_LAUNCH(n, threads, stream, get_rows_kernel<TensorType::f16>)(w, scales, width, ids, y); break;
+    case TensorType::bf16: TROUPE_LAUNCH(n, threads, stream, get_rows_kernel<TensorType::bf16>)(w, scales, width, ids, y); break;
+    case TensorType::q8_0: TROUPE_LAUNCH(n, threads, stream, get_rows_kernel<TensorType::q8_0>)(w, scales, width, ids, y); break;
+    case TensorType::q4_0: TROUPE_LAUNCH(n, threads, stream, get_rows_kernel<TensorType::q4_0>)(w, scales, width, ids, y); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
@@ -137,7 +140,7 @@ cudaError_t launch_get_rows(TensorType type, const void* w, const uint16_t* scal
 cudaError_t launch_rmsnorm(const float* x, const float* weight, int n, int width, float eps, float* y,
                            cudaStream_t stream) {
   if (n <= 0 || width <= 0) return cudaSuccess;
-  rmsnorm_kernel<<<n, row_threads(width), 0, stream>>>(x, weight, width, eps, y);
+  TROUPE_LAUNCH(n, row_threads(width), stream, rmsnorm_kernel)(x, weight, width, eps, y);
   return cudaGetLastError();
 }
 
@@ -145,26 +148,26 @@ cudaError_t launch_rope(float* x, int n, int n_heads, int head_dim, const int32_
                         cudaStream_t stream) {
   const int64_t total = static_cast<int64_t>(n) * n_heads * (head_dim / 2);
   if (total <= 0) return cudaSuccess;
-  rope_kernel<<<grid_for(static_cast<size_t>(total), 256), 256, 0, stream>>>(x, total, n_heads, head_dim, pos, freqs,
-                                                                              neox);
+  TROUPE_LAUNCH(grid_for(static_cast<size_t>(total), 256), 256, stream, rope_kernel)(x, total, n_heads, head_dim, pos,
+                                                                                     freqs, neox);
   return cudaGetLastError();
 }
 
 cudaError_t launch_silu_mul(float* gate, const float* up, size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  silu_mul_kernel<<<grid_for(n, 256), 256, 0, stream>>>(gate, up, n);
+  TROUPE_LAUNCH(grid_for(n, 256), 256, stream, silu_mul_kernel)(gate, up, n);
   return cudaGetLastError();
 }
 
 cudaError_t launch_softmax(float* x, int n, int width, cudaStream_t stream) {
   if (n <= 0 || width <= 0) return cudaSuccess;
-  softmax_kernel<<<n, row_threads(width), 0, stream>>>(x, width);
+  TROUPE_LAUNCH(n, row_threads(width), stream, softmax_kernel)(x, width);
   return cudaGetLastError();
 }
 
 cudaError_t launch_add(float* y, const float* x, size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  add_kernel<<<grid_for(n, 256), 256, 0, stream>>>(y, x, n);
+  TROUPE_LAUNCH(grid_for(n, 256), 256, stream, add_kernel)(y, x, n);
   return cudaGetLastError();
 }
 
@@ -173,7 +176,7 @@ cudaError_t launch_write_kv(const KvWriteDesc* descs, int count, int64_t max_ele
   const unsigned bx = grid_for(static_cast<size_t>(max_elements), 256, 4096);
   for (int first = 0; first < count; first += 65535) {
     const unsigned by = static_cast<unsigned>(count - first < 65535 ? count - first : 65535);
-    write_kv_kernel<<<dim3(bx, by), 256, 0, stream>>>(descs + first);
+    TROUPE_LAUNCH(dim3(bx, by), 256, stream, write_kv_kernel)(descs + first);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   }
   return cudaSuccess;
@@ -185,7 +188,7 @@ cudaError_t launch_copy_blocks(float* const* buffers, int n_buffers, const int32
   if (pairs <= 0 || block_floats == 0) return cudaSuccess;
   const unsigned bx = grid_for(block_floats, 256, 1024);
   const unsigned by = static_cast<unsigned>(pairs < 65535 ? pairs : 65535);
-  copy_blocks_kernel<<<dim3(bx, by), 256, 0, stream>>>(buffers, copies, pairs, n_copies, block_floats);
+  TROUPE_LAUNCH(dim3(bx, by), 256, stream, copy_blocks_kernel)(buffers, copies, pairs, n_copies, block_floats);
   return cudaGetLastError();
 }
 
