@@ -177,6 +177,18 @@ class Kernels {
   };
   virtual void begin_step(const StepArrays& arrays);
 
+  // The rows a decode step of `sequences` sequences (one new token each,
+  // its logits wanted) should run with: `sequences` on the CPU backends; a
+  // backend that replays fixed launch shapes (CUDA graphs) rounds up to its
+  // bucket. A caller that pads does so after the real rows: padding rows
+  // repeat row 0's token id and position, pass through every row op
+  // (get_rows, rmsnorm, matmul, rope, silu_mul, add, and the final norm and
+  // output projection), take no part in write_kv or attention (whose
+  // sequences are the real ones), and their results are ignored. Every row
+  // op computes each row independently of the others, so the real rows'
+  // results are those of an unpadded step within the backend's tolerance.
+  virtual int decode_rows(int sequences) const { return sequences; }
+
   // Copies whole KV blocks: for every buffer in `buffers` (each layer's K
   // and V storage, from alloc), the `block_floats` floats of block `from`
   // to block `to`, for each pair of `copies` (one launch on a device).

@@ -1,5 +1,6 @@
 #include "engine/local/transformer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -179,10 +180,20 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
     result.n_rows.push_back(rows);
     n_rows += rows;
   }
-  const int T = static_cast<int>(ids.size());
-  if (T == 0) return result;
-  reserve(T, n_rows);
+  if (ids.empty()) return result;
   Kernels& K = *k_;
+  // A decode step (one token per entry, each entry's logits wanted) runs
+  // with the backend's row count for it (Kernels::decode_rows): padding
+  // rows repeat row 0 after the real rows and are dropped at the end.
+  const int real_rows = static_cast<int>(ids.size());
+  const bool decode = n_rows == real_rows && real_rows == static_cast<int>(batch.size());
+  const int padded = decode ? std::max(real_rows, K.decode_rows(real_rows)) : real_rows;
+  for (int i = real_rows; i < padded; ++i) {
+    ids.push_back(ids[0]);
+    pos.push_back(pos[0]);
+  }
+  const int T = padded;
+  reserve(T, n_rows + (padded - real_rows));
   float *x = x_.get(), *xb = xb_.get(), *xb2 = xb2_.get(), *q = q_.get(), *kk = kk_.get(), *vv = vv_.get(),
         *hb = hb_.get(), *hb2 = hb2_.get();
 
@@ -232,13 +243,16 @@ Result<Logits> Transformer::forward(std::span<const BatchEntry> batch) {
       K.rmsnorm(x + static_cast<int64_t>(row0[e] + first_token + r) * dim, output_norm_.get(), 1, dim, c.rms_eps,
                 xr + static_cast<int64_t>(result.first_row[e] + r) * dim);
   }
+  for (int i = real_rows; i < padded; ++i)  // padding rows: the same launches whatever the real rows
+    K.rmsnorm(x + static_cast<int64_t>(i) * dim, output_norm_.get(), 1, dim, c.rms_eps,
+              xr + static_cast<int64_t>(n_rows + i - real_rows) * dim);
   if (n_rows == 0) {
     K.synchronize();
     if (auto s = K.take_error(); !s) return s.error();
     return result;
   }
   const TensorView& out_w = w_.output.empty() ? w_.tok_embd : w_.output;
-  K.matmul(out_w, nullptr, xr, n_rows, logits_.get());
+  K.matmul(out_w, nullptr, xr, n_rows + (padded - real_rows), logits_.get());
   result.values.resize(static_cast<size_t>(n_rows) * c.vocab_size);
   K.to_host(logits_.get(), result.values.data(), result.values.size());
   if (auto s = K.take_error(); !s) return s.error();

@@ -152,6 +152,26 @@ TEST_CASE("attention launch shapes: GQA groups, grid limits, splits that cover e
   }
 }
 
+TEST_CASE("decode row buckets: powers of two to 16, then at most half padding, exact above 256", "[cuda][host]") {
+  CHECK(plan::decode_row_bucket(1) == 1);
+  CHECK(plan::decode_row_bucket(2) == 2);
+  CHECK(plan::decode_row_bucket(3) == 4);
+  CHECK(plan::decode_row_bucket(5) == 8);
+  CHECK(plan::decode_row_bucket(9) == 16);
+  CHECK(plan::decode_row_bucket(17) == 24);
+  CHECK(plan::decode_row_bucket(33) == 48);
+  CHECK(plan::decode_row_bucket(200) == 256);
+  CHECK(plan::decode_row_bucket(257) == 257);
+  for (int n = 1; n <= 256; ++n) {
+    const int b = plan::decode_row_bucket(n);
+    INFO(n << " sequences -> " << b << " rows");
+    CHECK(b >= n);
+    CHECK(b <= plan::kGraphMaxRows);
+    if (n >= 9) CHECK(b - n < b / 2);  // less than half padding from 16 rows on
+    CHECK(plan::decode_row_bucket(b) == b);
+  }
+}
+
 TEST_CASE("attention key buckets: a plan that holds while contexts grow inside 256 keys", "[cuda][host]") {
   CHECK(plan::attention_key_bucket(0) == 256);
   CHECK(plan::attention_key_bucket(1) == 256);

@@ -10,6 +10,7 @@
 //   is none is a clear error before any model file is read.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <optional>
@@ -59,7 +60,10 @@ class RecordingKernels final : public Kernels {
     return s;
   }
 
+  int decode_rows(int sequences) const override { return std::max(sequences, pad_decode_to); }
+
   void matmul(const TensorView& w, const float* bias, const float* x, int n, float* y) override {
+    matmul_rows.push_back(n);
     inner_->matmul(w, bias, x, n, y);
   }
   void get_rows(const TensorView& w, const int32_t* ids, int n, float* y) override { inner_->get_rows(w, ids, n, y); }
@@ -92,6 +96,8 @@ class RecordingKernels final : public Kernels {
   std::vector<Step> steps;
   std::vector<Copied> copied;
   std::optional<troupe::Error> pending_error;
+  int pad_decode_to = 0;  // decode_rows(): at least this many rows
+  std::vector<int> matmul_rows;
 
  private:
   std::unique_ptr<Kernels> inner_ = make_reference_kernels();
@@ -242,6 +248,51 @@ TEST_CASE("a transformer uploads its weights once and names each pass's integer 
   REQUIRE(tr.forward(step).ok());
   REQUIRE(rec->steps.size() == 2);
   CHECK(rec->steps[1].positions == std::vector<int32_t>{4});
+}
+
+TEST_CASE("a decode step runs with the backend's decode_rows, padding rows dropped, logits unchanged", "[device]") {
+  RandomModelSpec spec;
+  spec.arch = Arch::qwen2;
+  auto rec = std::make_shared<RecordingKernels>();
+  rec->pad_decode_to = 8;
+  auto made = Transformer::create(make_random_model(spec), rec);
+  auto ref = Transformer::create(make_random_model(spec), std::shared_ptr<Kernels>(make_reference_kernels()));
+  REQUIRE(made.ok());
+  REQUIRE(ref.ok());
+  Transformer& tr = **made;
+  ContiguousKvCache cache(tr.config(), tr.kernels(), 3, 32), ref_cache((*ref)->config(), (*ref)->kernels(), 3, 32);
+  const std::vector<std::vector<int32_t>> prompts = {{3, 9, 27}, {5, 7}, {2, 4, 6, 8}};
+  // Prefill steps are never padded.
+  for (int s = 0; s < 3; ++s) {
+    const BatchEntry e = cache.entry(s, prompts[s], 0), r = ref_cache.entry(s, prompts[s], 0);
+    auto out = tr.forward({&e, 1});
+    REQUIRE(out.ok());
+    CHECK(rec->steps.back().ids == prompts[s]);
+    auto want = (*ref)->forward({&r, 1});
+    REQUIRE(want.ok());
+    CHECK(out->values == want->values);
+  }
+  // A decode step of 3 sequences runs as 8 rows; the logits are the 3 real ones.
+  const int32_t next[] = {11, 12, 13};
+  std::vector<BatchEntry> batch, ref_batch;
+  for (int s = 0; s < 3; ++s) {
+    const int pos = static_cast<int>(prompts[s].size());
+    batch.push_back(cache.entry(s, {&next[s], 1}, pos));
+    ref_batch.push_back(ref_cache.entry(s, {&next[s], 1}, pos));
+  }
+  rec->matmul_rows.clear();
+  auto out = tr.forward(batch);
+  auto want = (*ref)->forward(ref_batch);
+  REQUIRE(out.ok());
+  REQUIRE(want.ok());
+  const auto& step = rec->steps.back();
+  CHECK(step.ids == std::vector<int32_t>{11, 12, 13, 11, 11, 11, 11, 11});
+  CHECK(step.positions == std::vector<int32_t>{3, 2, 4, 3, 3, 3, 3, 3});
+  CHECK(step.tables.size() == 3);
+  CHECK(std::all_of(rec->matmul_rows.begin(), rec->matmul_rows.end(), [](int n) { return n == 8; }));
+  CHECK(out->n_rows == std::vector<int>{1, 1, 1});
+  CHECK(out->values.size() == 3 * static_cast<size_t>(tr.config().vocab_size));
+  CHECK(out->values == want->values);
 }
 
 TEST_CASE("an error a backend reports after a pass fails that pass with its message", "[device]") {

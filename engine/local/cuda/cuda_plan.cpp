@@ -86,6 +86,14 @@ Result<AttentionPlan> plan_attention(int total_rows, int n_heads, int n_kv_heads
   return p;
 }
 
+int decode_row_bucket(int sequences) {
+  static constexpr int kBuckets[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+  if (sequences <= 0) return sequences;
+  for (int b : kBuckets)
+    if (sequences <= b) return b;
+  return sequences;
+}
+
 int attention_key_bucket(int max_keys) {
   if (max_keys <= kAttentionKeyBucket) return kAttentionKeyBucket;
   const int64_t b = (static_cast<int64_t>(max_keys) + kAttentionKeyBucket - 1) / kAttentionKeyBucket;

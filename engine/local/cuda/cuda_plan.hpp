@@ -102,6 +102,12 @@ int attention_key_bucket(int max_keys);
 // out first.
 inline constexpr int kGraphMaxRows = 256;
 inline constexpr int kGraphCacheSize = 64;
+// The rows a decode step of `sequences` sequences runs with
+// (Kernels::decode_rows): the smallest of 1, 2, 4, 8, 16, 24, 32, 48, 64,
+// 96, 128, 192, 256 that holds them (at most half the rows are padding
+// from 16 on), or `sequences` itself above 256. Every batch size of a
+// bucket then makes the same launches, so one graph serves them all.
+int decode_row_bucket(int sequences);
 
 // ---- Quantised weights on the device ----------------------------------------
 

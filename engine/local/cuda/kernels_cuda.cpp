@@ -226,8 +226,15 @@ class CudaKernels final : public Kernels {
     if (!ok(step_arena_.reset(stream_), "begin_step") || !ok(arena_.reset(stream_), "begin_step")) return;
     // A decode step (one row per sequence) is recorded and run as a graph
     // at its sync point; the uploads below and in the ops still go eagerly.
-    deferring_ = graphs_enabled_ && !arrays.block_tables.empty() && arrays.ids.size() == arrays.block_tables.size() &&
-                 arrays.ids.size() <= static_cast<size_t>(cuda_plan::kGraphMaxRows);
+    // A decode step, padded to its bucket (decode_rows) or not: its
+    // write_kv and attention descriptors are padded to the step's rows too
+    // (no-op writes, attention rows for the padding rows), so that every
+    // batch size of a bucket makes the same launches.
+    const size_t rows = arrays.ids.size(), tables = arrays.block_tables.size();
+    const bool decode_shape = tables > 0 && rows <= static_cast<size_t>(cuda_plan::kGraphMaxRows) &&
+                              (rows == tables || rows == static_cast<size_t>(decode_rows(static_cast<int>(tables))));
+    step_rows_ = decode_shape ? static_cast<int>(rows) : 0;
+    deferring_ = graphs_enabled_ && decode_shape;
     const cuda_plan::PackedStepArrays packed = cuda_plan::pack_step_arrays(arrays);
     if (packed.data.empty()) return;
     const void* dev = nullptr;
@@ -399,8 +406,16 @@ class CudaKernels final : public Kernels {
   // Launches the queued write_kv calls (see the file comment).
   void flush_kv() {
     if (pending_kv_.empty()) return;
-    const std::vector<KvWriteDesc> descs = std::move(pending_kv_);
+    std::vector<KvWriteDesc> descs = std::move(pending_kv_);
     pending_kv_.clear();
+    // A decode step's one-row writes, padded with empty ones to its rows.
+    const bool one_row_each =
+        std::all_of(descs.begin(), descs.end(), [](const KvWriteDesc& d) { return d.n == 1; });
+    if (one_row_each && descs.size() < static_cast<size_t>(step_rows_)) {
+      KvWriteDesc none = descs[0];
+      none.n = 0;
+      descs.resize(static_cast<size_t>(step_rows_), none);
+    }
     const int64_t max_elements = pending_kv_max_;
     pending_kv_max_ = 0;
     const void* dev = nullptr;
@@ -418,6 +433,8 @@ class CudaKernels final : public Kernels {
   }
 
   void set_graphs(bool enabled) { graphs_enabled_ = enabled; }
+
+  int decode_rows(int sequences) const override { return cuda_plan::decode_row_bucket(sequences); }
 
   CudaGraphStats graph_stats() const {
     CudaGraphStats st = stats_;
@@ -778,13 +795,26 @@ class CudaKernels final : public Kernels {
     }
     // Planned for the bucket of max_keys, so that a decode step's launch
     // stays the same (and its graph replays) while contexts grow.
+    // A padded decode step (one query row per sequence, rows [0, n)): the
+    // padding rows [n, step_rows_) attend to sequence 0's first key, and the
+    // sequence list is padded alike, so the launch and the upload sizes
+    // are those of the bucket.
+    const bool rows_from_zero = std::all_of(rd.begin(), rd.end(), [&](const AttnRowDesc& r) {
+      return r.q_row < static_cast<int32_t>(rd.size());
+    });
+    if (rows_from_zero && rd.size() == sd.size() && rd.size() < static_cast<size_t>(step_rows_)) {
+      for (int32_t r = static_cast<int32_t>(rd.size()); r < step_rows_; ++r) rd.push_back(AttnRowDesc{r, 1, 0, 0});
+      sd.resize(static_cast<size_t>(step_rows_), sd[0]);
+      total_rows = step_rows_;
+    }
     auto plan = cuda_plan::plan_attention(total_rows, shape.n_heads, shape.n_kv_heads, shape.head_dim,
                                           cuda_plan::attention_key_bucket(max_keys), sm_count_);
     if (!plan.ok()) return record(plan.error().with_context("cuda"));
-    // The descriptors are usually the same for every layer of a step: upload once.
-    std::vector<unsigned char> bytes(sd.size() * sizeof(AttnSeqDesc) + rd.size() * sizeof(AttnRowDesc));
-    std::memcpy(bytes.data(), sd.data(), sd.size() * sizeof(AttnSeqDesc));
-    std::memcpy(bytes.data() + sd.size() * sizeof(AttnSeqDesc), rd.data(), rd.size() * sizeof(AttnRowDesc));
+    // The descriptors are usually the same for every layer of a step: upload
+    // once, rows first (so that the sequences' offset depends on the rows only).
+    std::vector<unsigned char> bytes(rd.size() * sizeof(AttnRowDesc) + sd.size() * sizeof(AttnSeqDesc));
+    std::memcpy(bytes.data(), rd.data(), rd.size() * sizeof(AttnRowDesc));
+    std::memcpy(bytes.data() + rd.size() * sizeof(AttnRowDesc), sd.data(), sd.size() * sizeof(AttnSeqDesc));
     const void* dev = nullptr;
     if (attn_cache_gen_ == arena_.generation() && attn_cache_bytes_ == bytes) {
       dev = attn_cache_dev_;
@@ -799,8 +829,8 @@ class CudaKernels final : public Kernels {
     p.out = out;
     p.k_base = reinterpret_cast<const char*>(seqs[0]->kv.k);
     p.v_base = reinterpret_cast<const char*>(seqs[0]->kv.v);
-    p.seqs = static_cast<const AttnSeqDesc*>(dev);
-    p.rows = reinterpret_cast<const AttnRowDesc*>(static_cast<const char*>(dev) + sd.size() * sizeof(AttnSeqDesc));
+    p.rows = static_cast<const AttnRowDesc*>(dev);
+    p.seqs = reinterpret_cast<const AttnSeqDesc*>(static_cast<const char*>(dev) + rd.size() * sizeof(AttnRowDesc));
     p.total_rows = total_rows;
     p.n_heads = shape.n_heads;
     p.head_dim = shape.head_dim;
@@ -943,6 +973,7 @@ class CudaKernels final : public Kernels {
   };
   bool graphs_enabled_ = true;
   bool deferring_ = false;
+  int step_rows_ = 0;  // rows of this step when it is a decode step, else 0
   bool capturing_ = false, capture_failed_ = false, capture_broken_ = false;
   std::vector<std::function<bool()>> deferred_;
   std::string step_key_;

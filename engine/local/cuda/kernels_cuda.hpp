@@ -59,10 +59,13 @@ Result<std::unique_ptr<Kernels>> make_cuda_kernels(const CudaKernelOptions& opti
 // launches would (tests/local_cuda/test_cuda_graphs.cpp). Anything that
 // must see the recorded launches on the stream first (a copy from the host,
 // a free, copy_blocks, a scratch buffer growing) runs them eagerly and ends
-// the recording for that step. Batch size is part of the key: each decode
-// batch size is its own bucket. Attention is planned on a 256-key bucket
-// of the longest context (cuda_plan::attention_key_bucket), so a decode
-// step's graph replays while contexts grow inside the bucket.
+// the recording for that step. Batch sizes come in buckets
+// (decode_rows() = cuda_plan::decode_row_bucket: 1, 2, 4, 8, 16, 24, 32,
+// ...): Transformer pads a decode step to its bucket and the backend pads
+// the step's write_kv and attention descriptors alike, so every batch size
+// of a bucket makes the same launches. Attention is planned on a 256-key
+// bucket of the longest context (cuda_plan::attention_key_bucket), so a
+// decode step's graph replays while contexts grow inside the bucket.
 struct CudaGraphStats {
   uint64_t captured = 0;          // graphs captured and instantiated
   uint64_t replayed = 0;          // steps run as one graph launch (a capture's first run included)
