@@ -116,8 +116,18 @@ try {
   await page.goto(url + '/', { waitUntil: 'domcontentloaded' });
   await page.waitForFunction(() => document.body.dataset.state === 'login', WAIT);
   await page.type('#token-input', 'not-the-token');
+  // The page may already show "needs a token" (its first request had none):
+  // wait for the answer to this token to replace that text.
+  const before = await page.$eval('#login-error', (e) => (e.hidden ? '' : e.textContent));
   await page.click('#token-save');
-  await page.waitForFunction(() => !document.getElementById('login-error').hidden, WAIT);
+  await page.waitForFunction(
+    (previous) => {
+      const e = document.getElementById('login-error');
+      return !e.hidden && e.textContent !== previous;
+    },
+    WAIT,
+    before,
+  );
   const loginError = await page.$eval('#login-error', (e) => e.textContent);
   assert.match(loginError, /refused this token \(401/, 'wrong-token message: ' + loginError);
   assert.equal(await page.$eval('#list-view', (e) => e.hidden), true, 'runs shown with a wrong token');
