@@ -13,6 +13,10 @@
 #include "engine/local/transformer.hpp"
 #include "local_cuda/cuda_test_util.hpp"
 
+#ifdef TROUPE_CUDA_SIM
+#include "troupe_cuda_sim.hpp"
+#endif
+
 using namespace troupe::cuda_test;
 
 namespace {
@@ -199,3 +203,31 @@ TEST_CASE("cuda graphs: an eager copy or a free inside a recorded step comes aft
     REQUIRE(k.take_error().ok());
   }
 }
+
+#ifdef TROUPE_CUDA_SIM
+TEST_CASE("cuda graphs: on the simulator a replayed decode step is one graph launch and no eager kernel",
+          "[cuda][graphs]") {
+  ModelShape shape;
+  auto graphed = make_transformer(shape, true);
+  ContiguousKvCache cache(graphed->config(), graphed->kernels(), 1, shape.context);
+  const auto prompt = prompt_of(10, shape.vocab, 30);
+  const BatchEntry first = cache.entry(0, prompt, 0);
+  auto l = graphed->forward({&first, 1});
+  REQUIRE(l.ok());
+  int32_t token = argmax(l->last(0));
+  int pos = static_cast<int>(prompt.size());
+  troupe::cuda_sim::Counters during{};
+  for (int step = 0; step < 4; ++step, ++pos) {  // eager (first sight), capture, replay, replay
+    if (step == 3) troupe::cuda_sim::reset_counters();
+    const BatchEntry e = cache.entry(0, {&token, 1}, pos);
+    auto d = graphed->forward({&e, 1});
+    REQUIRE(d.ok());
+    token = argmax(d->last(0));
+    if (step == 3) during = troupe::cuda_sim::counters();
+  }
+  CHECK(during.graph_launches == 1);
+  CHECK(during.kernels_eager == 0);
+  // Every layer's kernels ran from the graph: at least one per op of a layer.
+  CHECK(during.kernels_in_graphs >= static_cast<uint64_t>(10 * shape.layers));
+}
+#endif
