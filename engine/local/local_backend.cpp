@@ -24,16 +24,7 @@ class TransformerRunner : public ModelRunner {
   int context_length() const override { return t_->config().context_length; }
 
   Status forward(std::span<const StepEntry> entries, KvCache& cache, std::vector<float>& logits) override {
-    if (pool_.k.empty()) {
-      pool_.block_size = cache.config().block_size;
-      pool_.row_stride = cache.config().kv_dim;
-      pool_.block_stride = static_cast<int64_t>(cache.config().block_size) * cache.config().kv_dim;
-      pool_.type = cache.config().type;
-      for (int l = 0; l < cache.config().n_layers; ++l) {
-        pool_.k.push_back(cache.k_base(l));
-        pool_.v.push_back(cache.v_base(l));
-      }
-    }
+    if (pool_.k.empty()) pool_ = kv_pool_of(cache);
     std::vector<BatchEntry> batch;
     batch.reserve(entries.size());
     for (const auto& e : entries) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/local/kv_cache.hpp"
 #include "engine/local/quant.hpp"
 
 namespace troupe::engine::local {
@@ -274,6 +275,20 @@ ContiguousKvCache::ContiguousKvCache(const ModelConfig& c, Kernels& kernels, int
     pool_.v.push_back(buffers_.back().get());
   }
   for (int s = 0; s < n_seqs; ++s) tables_.push_back(s);
+}
+
+KvPool kv_pool_of(KvCache& cache) {
+  const KvCacheConfig& c = cache.config();
+  KvPool pool;
+  pool.block_size = c.block_size;
+  pool.row_stride = c.kv_dim;
+  pool.block_stride = static_cast<int64_t>(c.block_size) * c.kv_dim;
+  pool.type = c.type;
+  for (int l = 0; l < c.n_layers; ++l) {
+    pool.k.push_back(cache.k_base(l));
+    pool.v.push_back(cache.v_base(l));
+  }
+  return pool;
 }
 
 }  // namespace troupe::engine::local

@@ -49,6 +49,11 @@ struct KvPool {
   KvLayerView view(int layer, std::span<const int32_t> block_table, int n_tokens) const;
 };
 
+class KvCache;  // engine/local/kv_cache.hpp
+// The pool view of a paged KV cache's storage (every layer's K and V base,
+// its block layout and element type), for BatchEntry::kv.
+KvPool kv_pool_of(KvCache& cache);
+
 struct BatchEntry {
   std::span<const int32_t> tokens;          // new tokens, at positions pos0, pos0 + 1, ...
   int pos0 = 0;                             // rows [0, pos0) are already in the cache

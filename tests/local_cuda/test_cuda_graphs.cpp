@@ -79,6 +79,22 @@ std::vector<std::vector<float>> decode_batch(Transformer& tr, const std::vector<
   return out;
 }
 
+// Decodes the same batch on a backend with graphs off and one with graphs
+// on, checks the logits are equal, and returns the graph backend's counters
+// (the eager one's must show no graph).
+CudaGraphStats graphs_match_eager(const ModelShape& shape, const std::vector<std::vector<int32_t>>& prompts,
+                                  const std::vector<int>& steps, KvType kv) {
+  auto eager = make_transformer(shape, false);
+  auto graphed = make_transformer(shape, true);
+  const auto want = decode_batch(*eager, prompts, steps, kv);
+  const auto got = decode_batch(*graphed, prompts, steps, kv);
+  CHECK(got == want);
+  const CudaGraphStats e = stats_of(*eager);
+  CHECK(e.captured == 0);
+  CHECK(e.replayed == 0);
+  return stats_of(*graphed);
+}
+
 }  // namespace
 
 TEST_CASE("cuda graphs: decode steps replay as one graph and give exactly the eager logits", "[cuda][graphs]") {
@@ -86,17 +102,9 @@ TEST_CASE("cuda graphs: decode steps replay as one graph and give exactly the ea
   for (KvType kv : {KvType::f32, KvType::f16, KvType::bf16}) {
     INFO(to_string(kv) << " KV");
     ModelShape shape;
-    auto eager = make_transformer(shape, false);
-    auto graphed = make_transformer(shape, true);
-    const std::vector<std::vector<int32_t>> prompt = {prompt_of(12, shape.vocab, 3)};
     const int steps = 16;
-    const auto want = decode_batch(*eager, prompt, {steps}, kv);
-    const auto got = decode_batch(*graphed, prompt, {steps}, kv);
-    CHECK(got == want);
-    const CudaGraphStats g = stats_of(*graphed), e = stats_of(*eager);
+    const CudaGraphStats g = graphs_match_eager(shape, {prompt_of(12, shape.vocab, 3)}, {steps}, kv);
     INFO("captured " << g.captured << ", replayed " << g.replayed << ", eager " << g.eager_steps);
-    CHECK(e.captured == 0);
-    CHECK(e.replayed == 0);
     // One key for the whole run: seen once eagerly (plus a first step that
     // may grow scratch buffers), captured on the second sight, then replayed.
     CHECK(g.captured == 1);
@@ -108,18 +116,12 @@ TEST_CASE("cuda graphs: decode steps replay as one graph and give exactly the ea
 TEST_CASE("cuda graphs: batch sizes of one bucket share one graph, same logits as eager", "[cuda][graphs]") {
   TROUPE_REQUIRE_CUDA_DEVICE();
   ModelShape shape;
-  auto eager = make_transformer(shape, false);
-  auto graphed = make_transformer(shape, true);
-  REQUIRE(graphed->kernels().decode_rows(5) == 8);
+  REQUIRE(make_transformer(shape, true)->kernels().decode_rows(5) == 8);
   std::vector<std::vector<int32_t>> prompts;
   for (int s = 0; s < 7; ++s) prompts.push_back(prompt_of(4 + 3 * s, shape.vocab, 20 + s));
   // 7 sequences decoding, finishing one after another down to 5: every
   // step is padded to 8 rows and makes the same launches.
-  const std::vector<int> steps = {12, 12, 12, 12, 12, 8, 4};
-  const auto want = decode_batch(*eager, prompts, steps, KvType::f16);
-  const auto got = decode_batch(*graphed, prompts, steps, KvType::f16);
-  CHECK(got == want);
-  const CudaGraphStats g = stats_of(*graphed);
+  const CudaGraphStats g = graphs_match_eager(shape, prompts, {12, 12, 12, 12, 12, 8, 4}, KvType::f16);
   INFO("captured " << g.captured << ", replayed " << g.replayed << ", eager " << g.eager_steps);
   CHECK(g.captured == 1);
   CHECK(g.replayed >= 12 - 2);
@@ -129,16 +131,10 @@ TEST_CASE("cuda graphs: a shrinking batch gets a graph per bucket, same logits a
   TROUPE_REQUIRE_CUDA_DEVICE();
   ModelShape shape;
   shape.type = TensorType::q8_0;
-  auto eager = make_transformer(shape, false);
-  auto graphed = make_transformer(shape, true);
   const std::vector<std::vector<int32_t>> prompts = {prompt_of(9, shape.vocab, 4), prompt_of(17, shape.vocab, 5),
                                                      prompt_of(3, shape.vocab, 6)};
   // Batch of 3 (bucket 4) for 6 steps, of 2 for 6 more, then 1 alone for 6.
-  const std::vector<int> steps = {18, 12, 6};
-  const auto want = decode_batch(*eager, prompts, steps, KvType::f32);
-  const auto got = decode_batch(*graphed, prompts, steps, KvType::f32);
-  CHECK(got == want);
-  const CudaGraphStats g = stats_of(*graphed);
+  const CudaGraphStats g = graphs_match_eager(shape, prompts, {18, 12, 6}, KvType::f32);
   INFO("captured " << g.captured << ", replayed " << g.replayed << ", eager " << g.eager_steps);
   CHECK(g.captured == 3);
   CHECK(g.cached == 3);
@@ -149,14 +145,8 @@ TEST_CASE("cuda graphs: contexts growing past an attention key bucket re-capture
           "[cuda][graphs]") {
   TROUPE_REQUIRE_CUDA_DEVICE();
   ModelShape shape;
-  auto eager = make_transformer(shape, false);
-  auto graphed = make_transformer(shape, true);
   // Positions 246.. 265: the longest context crosses 256 keys mid-run.
-  const std::vector<std::vector<int32_t>> prompt = {prompt_of(246, shape.vocab, 8)};
-  const auto want = decode_batch(*eager, prompt, {20}, KvType::f32);
-  const auto got = decode_batch(*graphed, prompt, {20}, KvType::f32);
-  CHECK(got == want);
-  const CudaGraphStats g = stats_of(*graphed);
+  const CudaGraphStats g = graphs_match_eager(shape, {prompt_of(246, shape.vocab, 8)}, {20}, KvType::f32);
   INFO("captured " << g.captured << ", replayed " << g.replayed << ", eager " << g.eager_steps);
   CHECK(g.captured == 2);
   CHECK(g.replayed >= 20 - 4);
