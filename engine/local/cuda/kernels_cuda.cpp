@@ -12,7 +12,7 @@
 // - Weights: upload_weights() copies every matrix once, keyed by its host
 //   data pointer, through two pinned staging buffers (the host fills one
 //   while the other is copied); q8_0/q4_0 are split into quants and
-//   scales on the way (cuda_plan.hpp).
+//   scales on the way (cuda_plan.hpp; the upload is device_weights.cpp).
 // - Integer arrays: begin_step() packs ids, positions and block tables into
 //   one buffer and makes one H2D copy from pinned memory; ops look their
 //   arrays up by host pointer, and upload any other array themselves.
@@ -20,6 +20,9 @@
 //   a sync point, or freeing memory from alloc()) comes next: a decode
 //   step's per-sequence writes cost one launch per layer, not one per
 //   sequence.
+// - Decode steps are recorded and run as CUDA graphs (kernels_cuda.hpp;
+//   the recording and the graph cache are step_graphs.cpp): every launch
+//   goes through enqueue()/enqueue_gemm(), which run it now or record it.
 #include "engine/local/cuda/kernels_cuda.hpp"
 
 #include <cublas_v2.h>
@@ -30,18 +33,17 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <map>
 #include <thread>
-#include <type_traits>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "engine/local/cuda/cuda_host.hpp"
 #include "engine/local/cuda/cuda_launch.hpp"
 #include "engine/local/cuda/cuda_plan.hpp"
+#include "engine/local/cuda/device_weights.hpp"
+#include "engine/local/cuda/step_graphs.hpp"
 #include "engine/local/cuda/upload_arena.hpp"
 #include "engine/local/quant.hpp"
 
@@ -56,25 +58,18 @@ using cuda::KvWriteDesc;
 using cuda_plan::MatmulPath;
 using cuda_host::code_for;
 using cuda_host::cuda_text;
-using cuda_host::parallel_for;
+using cuda_host::DeviceMatrix;
+using cuda_host::free_matrix;
+using cuda_host::kStagingBytes;
+using cuda_host::Staging;
+using cuda_host::upload_matrix;
 using cuda_host::UploadArena;
 
 // Elements of the f16 tile a quantised matrix is dequantised into for cuBLAS.
 constexpr int64_t kDequantTileElements = int64_t{32} << 20;
 // The cuBLAS workspace (32 MiB: cuBLAS's figure for Hopper).
 constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
-// Each of the two pinned staging buffers of upload_weights.
-constexpr size_t kStagingBytes = size_t{64} << 20;
 
-std::string shape_text(const TensorView& t) {
-  std::string s = "{";
-  for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
-  return s + "}";
-}
-
-std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; }
-
-bool quantised(TensorType t) { return t == TensorType::q8_0 || t == TensorType::q4_0; }
 
 int32_t kernel_kv_type(KvType t) {
   switch (t) {
@@ -84,15 +79,6 @@ int32_t kernel_kv_type(KvType t) {
   }
   return cuda::kKvF32;
 }
-
-struct DeviceMatrix {
-  std::string name;
-  TensorType type = TensorType::f32;
-  int64_t in = 0, out = 0;
-  void* data = nullptr;         // rows, or q8_0/q4_0 quants
-  uint16_t* scales = nullptr;   // q8_0/q4_0
-  size_t bytes = 0;             // data + scales
-};
 
 class CudaKernels;
 
@@ -145,7 +131,6 @@ class CudaKernels final : public Kernels {
     run_pending();
     if (stream_) cudaStreamSynchronize(stream_);
     hook_.reset();  // memory freed later does not call back
-    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
     for (auto& [ptr, m] : weights_) free_matrix(m);
     for (auto& [key, p] : rope_freqs_) cudaFree(p);
     for (DeviceBuffer* b : {&x_conv_, &w_deq_, &attn_partial_})
@@ -210,7 +195,7 @@ class CudaKernels final : public Kernels {
     Staging staging;
     if (auto s = staging.init(std::max(kStagingBytes, widest_row)); !s) return s;
     for (const TensorView* t : mats)
-      if (auto s = upload_matrix(*t, staging); !s) {
+      if (auto s = upload_matrix(*t, staging, stream_, device_, weights_); !s) {
         cudaStreamSynchronize(stream_);
         return s;
       }
@@ -234,7 +219,7 @@ class CudaKernels final : public Kernels {
     const bool decode_shape = tables > 0 && rows <= static_cast<size_t>(cuda_plan::kGraphMaxRows) &&
                               (rows == tables || rows == static_cast<size_t>(decode_rows(static_cast<int>(tables))));
     step_rows_ = decode_shape ? static_cast<int>(rows) : 0;
-    deferring_ = graphs_enabled_ && decode_shape;
+    if (graphs_enabled_ && decode_shape) graphs_.start_recording();
     const cuda_plan::PackedStepArrays packed = cuda_plan::pack_step_arrays(arrays);
     if (packed.data.empty()) return;
     const void* dev = nullptr;
@@ -436,11 +421,7 @@ class CudaKernels final : public Kernels {
 
   int decode_rows(int sequences) const override { return cuda_plan::decode_row_bucket(sequences); }
 
-  CudaGraphStats graph_stats() const {
-    CudaGraphStats st = stats_;
-    st.cached = graphs_.size();
-    return st;
-  }
+  CudaGraphStats graph_stats() const { return graphs_.stats(); }
 
  private:
   struct StepEntry {
@@ -451,48 +432,6 @@ class CudaKernels final : public Kernels {
     void* ptr = nullptr;
     size_t capacity = 0;
   };
-  // Two pinned buffers that upload_weights fills and copies alternately.
-  struct Staging {
-    char* buf[2] = {nullptr, nullptr};
-    cudaEvent_t copied[2] = {nullptr, nullptr};
-    bool pinned = false;
-    std::vector<char> fallback[2];
-    size_t capacity = 0;
-    Status init(size_t bytes) {
-      capacity = bytes;
-      pinned = true;
-      for (int i = 0; i < 2; ++i) {
-        if (cudaError_t e = cudaEventCreateWithFlags(&copied[i], cudaEventDisableTiming); e != cudaSuccess) {
-          copied[i] = nullptr;
-          cudaGetLastError();
-          return Error{code_for(e), "upload_weights: cudaEventCreate: " + cuda_text(e)};
-        }
-        if (pinned && cudaHostAlloc(reinterpret_cast<void**>(&buf[i]), bytes, cudaHostAllocDefault) != cudaSuccess) {
-          cudaGetLastError();
-          buf[i] = nullptr;
-          pinned = false;  // pageable copies: slower, same result
-        }
-      }
-      if (!pinned) {
-        for (int i = 0; i < 2; ++i) {
-          if (buf[i]) cudaFreeHost(buf[i]);
-          fallback[i].resize(bytes);
-          buf[i] = fallback[i].data();
-        }
-      }
-      return {};
-    }
-    ~Staging() {
-      for (int i = 0; i < 2; ++i) {
-        if (copied[i]) {
-          cudaEventSynchronize(copied[i]);
-          cudaEventDestroy(copied[i]);
-        }
-        if (pinned && buf[i]) cudaFreeHost(buf[i]);
-      }
-    }
-  };
-
   explicit CudaKernels(int device) : device_(device), hook_(std::make_shared<FreeHook>(FreeHook{this})) {}
 
   void activate() {
@@ -507,13 +446,13 @@ class CudaKernels final : public Kernels {
   }
   bool ok(cudaError_t e, const char* what) {
     if (e == cudaSuccess) return true;
-    if (capturing_) return capture_failed_ = true, false;  // run_graph falls back to eager launches
+    if (graphs_.capturing()) return graphs_.capture_failed(), false;  // the step then runs eagerly
     record(Error{code_for(e), std::string("cuda ") + what + ": " + cuda_text(e)});
     return false;
   }
   bool ok_blas(cublasStatus_t s, const char* what) {
     if (s == CUBLAS_STATUS_SUCCESS) return true;
-    if (capturing_) return capture_failed_ = true, false;
+    if (graphs_.capturing()) return graphs_.capture_failed(), false;
     record(Error{s == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::unsupported : ErrorCode::internal,
                  std::string("cuda ") + what + ": " + cublasGetStatusString(s)});
     return false;
@@ -556,29 +495,15 @@ class CudaKernels final : public Kernels {
 
   // ---- Launches and step graphs ---------------------------------------------------
 
-  // Appends v's bytes to the step key. Every launch argument goes in, so two
-  // steps with equal keys make exactly the same launches: only the contents
-  // of device memory (the step's uploads) differ, and a graph captured from
-  // one replays the other.
-  template <class T>
-  void key_append(const T& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    static_assert(std::has_unique_object_representations_v<T> || std::is_floating_point_v<T> ||
-                      std::is_same_v<T, AttnParams>,
-                  "a launch argument with padding bytes would make equal steps' keys differ");
-    const auto* b = reinterpret_cast<const char*>(&v);
-    step_key_.append(b, sizeof(T));
-  }
-
   // Runs launcher fn(args..., stream_) now, or records it when the step is
   // deferred. False when it failed (the error is recorded); a recorded
   // launch reports at the sync point.
   template <class... P, class... A>
   bool enqueue(const char* what, cudaError_t (*fn)(P...), const A&... args) {
-    if (!deferring_) return ok(fn(args..., stream_), what);
-    key_append(fn);
-    (key_append(args), ...);
-    deferred_.push_back([this, what, fn, args...] { return ok(fn(args..., stream_), what); });
+    if (!graphs_.recording()) return ok(fn(args..., stream_), what);
+    graphs_.key_append(fn);
+    (graphs_.key_append(args), ...);
+    graphs_.record([this, what, fn, args...] { return ok(fn(args..., stream_), what); });
     return true;
   }
 
@@ -591,89 +516,21 @@ class CudaKernels final : public Kernels {
                                   c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "matmul (cublasGemmEx)");
     };
-    if (!deferring_) return call();
+    if (!graphs_.recording()) return call();
     static const char kGemmTag = 0;
-    key_append(&kGemmTag);
-    for (int v : {rows, n, in, ldc}) key_append(v);
-    for (const void* p : {a, b, static_cast<const void*>(c)}) key_append(p);
-    for (cudaDataType t : {at, bt}) key_append(static_cast<int>(t));
-    deferred_.push_back(call);
+    graphs_.key_append(&kGemmTag);
+    for (int v : {rows, n, in, ldc}) graphs_.key_append(v);
+    for (const void* p : {a, b, static_cast<const void*>(c)}) graphs_.key_append(p);
+    for (cudaDataType t : {at, bt}) graphs_.key_append(static_cast<int>(t));
+    graphs_.record(call);
     return true;
   }
 
-  // The end of a step's recording: runs the recorded launches, as a graph
-  // when `as_graph` (a sync point) and this launch sequence was seen before,
-  // else eagerly. Later ops of the step run eagerly.
+  // The end of a step's recording (step_graphs.hpp): the recorded
+  // launches run, as a graph when `as_graph` (a sync point) and this launch
+  // sequence was seen before, else eagerly. Later ops of the step run eagerly.
   void run_deferred(bool as_graph) {
-    const bool was_deferring = deferring_;
-    deferring_ = false;
-    if (deferred_.empty()) {
-      step_key_.clear();
-      return;
-    }
-    std::vector<std::function<bool()>> launches = std::move(deferred_);
-    deferred_.clear();
-    std::string key = std::move(step_key_);
-    step_key_.clear();
-    if (was_deferring && as_graph && run_graph(std::move(key), launches)) return;
-    ++stats_.eager_steps;
-    for (auto& f : launches)
-      if (!f()) return;
-  }
-
-  // Launches the graph of `key`, capturing it first on the key's second
-  // sight. False when the launches must run eagerly instead (first sight,
-  // graphs off after a failed capture).
-  bool run_graph(std::string key, const std::vector<std::function<bool()>>& launches) {
-    if (auto it = graphs_.find(key); it != graphs_.end()) {
-      it->second.last_use = ++graph_clock_;
-      if (ok(cudaGraphLaunch(it->second.exec, stream_), "graph launch")) ++stats_.replayed;
-      return true;
-    }
-    if (capture_broken_) return false;
-    const size_t hash = std::hash<std::string>{}(key);
-    if (seen_keys_.insert(hash).second) {
-      if (seen_keys_.size() > 4096) seen_keys_ = {hash};
-      return false;
-    }
-    cudaGraphExec_t exec = capture(launches);
-    if (!exec) {
-      capture_broken_ = true;
-      ++stats_.capture_failures;
-      return false;
-    }
-    if (graphs_.size() >= static_cast<size_t>(cuda_plan::kGraphCacheSize)) {
-      auto oldest = std::min_element(graphs_.begin(), graphs_.end(),
-                                     [](const auto& x, const auto& y) { return x.second.last_use < y.second.last_use; });
-      cudaGraphExecDestroy(oldest->second.exec);
-      graphs_.erase(oldest);
-    }
-    graphs_.emplace(std::move(key), StepGraph{exec, ++graph_clock_});
-    ++stats_.captured;
-    if (ok(cudaGraphLaunch(exec, stream_), "graph launch")) ++stats_.replayed;
-    return true;
-  }
-
-  // The launches captured on the stream into an executable graph; null when
-  // any step of capturing failed (nothing ran; errors are cleared).
-  cudaGraphExec_t capture(const std::vector<std::function<bool()>>& launches) {
-    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
-      cudaGetLastError();
-      return nullptr;
-    }
-    capturing_ = true;
-    capture_failed_ = false;
-    for (auto& f : launches)
-      if (!f()) break;
-    capturing_ = false;
-    cudaGraph_t graph = nullptr;
-    const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
-    cudaGraphExec_t exec = nullptr;
-    if (ended == cudaSuccess && !capture_failed_ && graph && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
-      exec = nullptr;
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();  // a failed capture leaves no sticky error; the eager run reports its own
-    return exec;
+    graphs_.finish(stream_, as_graph, [this](cudaError_t e, const char* what) { return ok(e, what); });
   }
 
   const DeviceMatrix* find_weight(const TensorView& w, const char* op) {
@@ -852,102 +709,6 @@ class CudaKernels final : public Kernels {
     enqueue("attention", cuda::launch_attention, p);
   }
 
-  Status upload_matrix(const TensorView& t, Staging& staging) {
-    if (t.empty()) return {};
-    const std::string name = t.name.empty() ? std::string("(unnamed)") : t.name;
-    if (t.shape.size() != 2 || t.shape[0] <= 0 || t.shape[1] <= 0)
-      return Error{ErrorCode::invalid_argument,
-                   "upload_weights: tensor " + name + " has shape " + shape_text(t) + ", not a matrix {in, out}"};
-    const int64_t in = t.shape[0], out = t.shape[1];
-    const bool quant = quantised(t.type);
-    if (quant && in % 32 != 0)
-      return Error{ErrorCode::invalid_argument,
-                   "upload_weights: tensor " + name + ": rows of " + std::to_string(in) + " are not whole blocks of 32"};
-    const int64_t elements = in * out;
-    const size_t data_bytes = quant ? cuda_plan::quant_bytes(t.type, elements) : tensor_bytes(t.type, elements);
-    const size_t scale_bytes = quant ? static_cast<size_t>(elements / 32) * sizeof(uint16_t) : 0;
-
-    auto it = weights_.find(t.data);
-    if (it != weights_.end() && (it->second.type != t.type || it->second.in != in || it->second.out != out)) {
-      cudaStreamSynchronize(stream_);
-      free_matrix(it->second);
-      weights_.erase(it);
-      it = weights_.end();
-    }
-    if (it == weights_.end()) {
-      DeviceMatrix m;
-      m.name = name;
-      m.type = t.type;
-      m.in = in;
-      m.out = out;
-      m.bytes = data_bytes + scale_bytes;
-      cudaError_t e = cudaMalloc(&m.data, data_bytes);
-      if (e == cudaSuccess && quant) e = cudaMalloc(reinterpret_cast<void**>(&m.scales), scale_bytes);
-      if (e != cudaSuccess) {
-        cudaGetLastError();
-        free_matrix(m);
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        return Error{code_for(e), "upload_weights: tensor " + name + " (" + to_string(t.type) + " " + shape_text(t) +
-                                      ", " + mib(m.bytes) + ") does not fit on CUDA device " +
-                                      std::to_string(device_) + " (" + mib(free_b) + " free of " + mib(total_b) +
-                                      "): " + cuda_text(e)};
-      }
-      it = weights_.emplace(t.data, std::move(m)).first;
-    }
-    DeviceMatrix& m = it->second;
-    m.name = name;
-
-    // Rows in chunks through the two staging buffers.
-    const size_t row_bytes = tensor_bytes(t.type, in);  // the same in the split layout
-    const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(staging.capacity / row_bytes));
-    const auto* src = static_cast<const char*>(t.data);
-    int k = 0;
-    for (int64_t r0 = 0; r0 < out; r0 += chunk_rows, k ^= 1) {
-      const int64_t rows = std::min(chunk_rows, out - r0);
-      if (cudaError_t e = cudaEventSynchronize(staging.copied[k]); e != cudaSuccess)
-        return Error{code_for(e), "upload_weights: tensor " + name + ": " + cuda_text(e)};
-      char* buf = staging.buf[k];
-      const char* from = src + static_cast<size_t>(r0) * row_bytes;
-      cudaError_t e = cudaSuccess;
-      if (!quant) {
-        const size_t bytes = static_cast<size_t>(rows) * row_bytes;
-        parallel_for(static_cast<int64_t>(bytes), int64_t{4} << 20, [&](int64_t b, int64_t end) {
-          std::memcpy(buf + b, from + b, static_cast<size_t>(end - b));
-        });
-        e = cudaMemcpyAsync(static_cast<char*>(m.data) + static_cast<size_t>(r0) * row_bytes, buf, bytes,
-                            cudaMemcpyHostToDevice, stream_);
-      } else {
-        const int64_t blocks = rows * (in / 32), block0 = r0 * (in / 32);
-        const size_t qbytes = cuda_plan::quant_bytes(t.type, rows * in);
-        auto* scales = reinterpret_cast<uint16_t*>(buf + qbytes);  // qbytes is a multiple of 16
-        const size_t src_block = t.type == TensorType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-        parallel_for(blocks, int64_t{1} << 16, [&](int64_t b, int64_t end) {
-          if (t.type == TensorType::q8_0)
-            cuda_plan::split_q8_0(from + b * src_block, end - b, reinterpret_cast<int8_t*>(buf) + b * 32, scales + b);
-          else
-            cuda_plan::split_q4_0(from + b * src_block, end - b, reinterpret_cast<uint8_t*>(buf) + b * 16, scales + b);
-        });
-        e = cudaMemcpyAsync(static_cast<char*>(m.data) + cuda_plan::quant_bytes(t.type, r0 * in), buf, qbytes,
-                            cudaMemcpyHostToDevice, stream_);
-        if (e == cudaSuccess)
-          e = cudaMemcpyAsync(m.scales + block0, scales, static_cast<size_t>(blocks) * sizeof(uint16_t),
-                              cudaMemcpyHostToDevice, stream_);
-      }
-      if (e == cudaSuccess) e = cudaEventRecord(staging.copied[k], stream_);
-      if (e != cudaSuccess) return Error{code_for(e), "upload_weights: tensor " + name + ": " + cuda_text(e)};
-      if (!staging.pinned) cudaStreamSynchronize(stream_);
-    }
-    return {};
-  }
-
-  static void free_matrix(DeviceMatrix& m) {
-    if (m.data) cudaFree(m.data);
-    if (m.scales) cudaFree(m.scales);
-    m.data = nullptr;
-    m.scales = nullptr;
-  }
-
   int device_ = 0;
   int sm_count_ = 132;
   cudaStream_t stream_ = nullptr;
@@ -966,21 +727,10 @@ class CudaKernels final : public Kernels {
   std::vector<unsigned char> attn_cache_bytes_;
   const void* attn_cache_dev_ = nullptr;
   uint64_t attn_cache_gen_ = ~uint64_t{0};
-  // Step graphs (see the file comment).
-  struct StepGraph {
-    cudaGraphExec_t exec = nullptr;
-    uint64_t last_use = 0;
-  };
+  // Step graphs (kernels_cuda.hpp).
   bool graphs_enabled_ = true;
-  bool deferring_ = false;
   int step_rows_ = 0;  // rows of this step when it is a decode step, else 0
-  bool capturing_ = false, capture_failed_ = false, capture_broken_ = false;
-  std::vector<std::function<bool()>> deferred_;
-  std::string step_key_;
-  std::unordered_map<std::string, StepGraph> graphs_;
-  std::unordered_set<size_t> seen_keys_;
-  uint64_t graph_clock_ = 0;
-  CudaGraphStats stats_;
+  cuda_host::StepGraphs graphs_;
 };
 
 void DeviceFree::operator()(float* p) const {
