@@ -7,6 +7,7 @@
 #include "common/hash.hpp"
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,46 @@ class Rng {
  private:
   uint64_t s_;
 };
+
+// n floats uniform in [-a, a].
+inline std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.uniform(a);
+  return v;
+}
+
+// Equal sizes and equal bits (NaN payloads and signed zeros included).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The first 64-byte aligned byte of `v` (size it 63 bytes larger than needed).
+inline uint8_t* align64(std::vector<uint8_t>& v) {
+  return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64;
+}
+
+// `rows` value rows of `n` floats uniform in [-a, a], the same values
+// rounded to f16 and to bf16, and a pointer to each row of each: the
+// inputs of the value-sum (axpy_rows) tests.
+struct ValueRows {
+  std::vector<float> f32;
+  std::vector<uint16_t> f16, bf16;
+  std::vector<const void*> p32, p16, pbf16;
+};
+inline ValueRows value_rows(Rng& rng, int64_t rows, int64_t n, float a = 2.0f) {
+  ValueRows v;
+  v.f32 = random_vec(rng, static_cast<size_t>(rows * n), a);
+  for (float x : v.f32) {
+    v.f16.push_back(engine::local::f32_to_f16(x));
+    v.bf16.push_back(engine::local::f32_to_bf16(x));
+  }
+  for (int64_t t = 0; t < rows; ++t) {
+    v.p32.push_back(v.f32.data() + t * n);
+    v.p16.push_back(v.f16.data() + t * n);
+    v.pbf16.push_back(v.bf16.data() + t * n);
+  }
+  return v;
+}
 
 // Encodes `src` (rows of `in` floats) as `type`; returns the bytes.
 inline std::vector<uint8_t> encode_rows(const std::vector<float>& src, int64_t in, engine::local::TensorType type) {

@@ -14,20 +14,10 @@
 
 using namespace troupe::engine::local;
 using troupe::testing::Rng;
-
-namespace {
-
-std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.uniform(a);
-  return v;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-}  // namespace
+using troupe::testing::value_rows;
+using troupe::testing::ValueRows;
+using troupe::testing::random_vec;
+using troupe::testing::same_bits;
 
 TEST_CASE("two value sums at once equal two axpy_rows calls bit for bit", "[kernels][speed]") {
   Rng rng(61);
@@ -38,18 +28,8 @@ TEST_CASE("two value sums at once equal two axpy_rows calls bit for bit", "[kern
       for (auto [rows0, rows1] : row_pairs) {
         const int64_t rows = std::max(rows0, rows1);
         const auto a0 = random_vec(rng, static_cast<size_t>(rows)), a1 = random_vec(rng, static_cast<size_t>(rows));
-        const auto xf = random_vec(rng, static_cast<size_t>(rows * n), 2.0f);
-        std::vector<uint16_t> xh(xf.size()), xb(xf.size());
-        for (size_t i = 0; i < xf.size(); ++i) {
-          xh[i] = f32_to_f16(xf[i]);
-          xb[i] = f32_to_bf16(xf[i]);
-        }
-        std::vector<const void*> pf, ph, pb;
-        for (int64_t t = 0; t < rows; ++t) {
-          pf.push_back(xf.data() + t * n);
-          ph.push_back(xh.data() + t * n);
-          pb.push_back(xb.data() + t * n);
-        }
+        const ValueRows x = value_rows(rng, rows, n);
+        const auto &pf = x.p32, &ph = x.p16, &pb = x.pbf16;
         struct Kind {
           const char* name;
           const void* const* x;

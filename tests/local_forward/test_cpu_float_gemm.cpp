@@ -24,20 +24,11 @@
 using namespace troupe::engine::local;
 using troupe::testing::encode_rows;
 using troupe::testing::Rng;
+using troupe::testing::align64;
+using troupe::testing::random_vec;
+using troupe::testing::same_bits;
 
 namespace {
-
-std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.uniform(a);
-  return v;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-uint8_t* align64(std::vector<uint8_t>& v) { return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64; }
 
 const cpu::DotFn& row_dot(const cpu::DotTable& dt, TensorType type) {
   return type == TensorType::f16 ? dt.f16 : type == TensorType::bf16 ? dt.bf16 : dt.f32;

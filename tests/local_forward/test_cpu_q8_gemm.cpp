@@ -22,17 +22,10 @@
 using namespace troupe::engine::local;
 using troupe::testing::encode_rows;
 using troupe::testing::Rng;
+using troupe::testing::align64;
+using troupe::testing::random_vec;
 
 namespace {
-
-std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.uniform(a);
-  return v;
-}
-
-// The GEMM's buffers are 64-byte aligned.
-uint8_t* align64(std::vector<uint8_t>& v) { return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64; }
 
 // Weight rows as raw blocks: every byte value, scales in [2^-10, 2^-3).
 std::vector<uint8_t> raw_rows(Rng& rng, TensorType type, int64_t in, int64_t out) {

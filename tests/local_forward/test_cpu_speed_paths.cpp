@@ -35,14 +35,11 @@ using troupe::testing::encode_rows;
 using troupe::testing::make_random_model;
 using troupe::testing::RandomModelSpec;
 using troupe::testing::Rng;
+using troupe::testing::value_rows;
+using troupe::testing::ValueRows;
+using troupe::testing::random_vec;
 
 namespace {
-
-std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.uniform(a);
-  return v;
-}
 
 std::vector<int32_t> tokens(int n, int vocab, int seed) {
   std::vector<int32_t> t;
@@ -276,18 +273,8 @@ TEST_CASE("the AVX-512 value sum (axpy_rows, 512-bit) equals the AVX2 one bit fo
   for (int64_t n : {8, 24, 64, 72, 100, 128, 136, 200}) {
     for (int64_t rows : {1, 5, 33}) {
       const auto w = random_vec(rng, static_cast<size_t>(rows));
-      const auto xf = random_vec(rng, static_cast<size_t>(rows * n), 2.0f);
-      std::vector<uint16_t> xh(xf.size()), xb(xf.size());
-      for (size_t i = 0; i < xf.size(); ++i) {
-        xh[i] = f32_to_f16(xf[i]);
-        xb[i] = f32_to_bf16(xf[i]);
-      }
-      std::vector<const void*> pf, ph, pb;
-      for (int64_t t = 0; t < rows; ++t) {
-        pf.push_back(xf.data() + t * n);
-        ph.push_back(xh.data() + t * n);
-        pb.push_back(xb.data() + t * n);
-      }
+      const ValueRows x = value_rows(rng, rows, n);
+      const auto &pf = x.p32, &ph = x.p16, &pb = x.pbf16;
       const auto y0 = random_vec(rng, static_cast<size_t>(n));
       auto y1 = y0, y2 = y0, y3 = y0, y4 = y0, y5 = y0, y6 = y0;
       z.axpy_rows(w.data(), pf.data(), rows, y1.data(), n);

@@ -23,6 +23,7 @@
 using namespace troupe::engine::local;
 using troupe::testing::encode_rows;
 using troupe::testing::Rng;
+using troupe::testing::random_vec;
 
 namespace {
 
@@ -42,11 +43,6 @@ std::vector<Backend> backends() {
   return out;
 }
 
-std::vector<float> random_vec(Rng& rng, size_t n, float a = 1.0f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = rng.uniform(a);
-  return v;
-}
 
 TensorView make_view(const std::vector<uint8_t>& bytes, TensorType t, int64_t in, int64_t out) {
   return TensorView{"w", t, {in, out}, bytes.data()};
